@@ -1,0 +1,353 @@
+"""``repec-harvest``: the command line. A thin layer over the pipeline; every domain error
+becomes one ``Error: ...`` line on stderr and a non-zero exit code, never a traceback."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from flows.datadir import ENV_VAR, DataDir
+from flows.pipeline import DEFAULT_ENDPOINT, HarvestOptions, HarvestResult, Pipeline
+from flows.progress import HarvestProgress
+from harvesting.politeness import VERSION
+from harvesting.windows import SIZES, parse_duration
+from schemas.dates import parse_user_date
+from schemas.errors import RepecHarvestError
+
+
+def _console(stderr: bool = False) -> Console:
+    """Plain output (no markup, emoji or highlighting: values are data); wide when piped."""
+    plain = {"highlight": False, "markup": False, "emoji": False, "soft_wrap": True}
+    console = Console(stderr=stderr, **plain)  # type: ignore[arg-type]
+    if not console.is_terminal:
+        console = Console(stderr=stderr, width=160, **plain)  # type: ignore[arg-type]
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
+
+EXAMPLE_HANDLE = "RePEc:sae:asseca:v:12:y:2025:i:4:p:515-537"
+EXAMPLE_QUERY = (
+    "SELECT handle, title, year, volume, issue, pages, doi, authors_text "
+    f"FROM article_authors WHERE handle = '{EXAMPLE_HANDLE}'"
+)
+
+
+def _data_dir_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--data-dir",
+        envvar=ENV_VAR,
+        type=click.Path(file_okay=False),
+        help=f"Where state, raw pages, Parquet and DuckDB live [env: {ENV_VAR}; "
+        "default: ~/.local/share/repec-harvest].",
+    )(f)
+
+
+def _harvest_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--endpoint", default=DEFAULT_ENDPOINT, show_default=True,
+                     help="OAI-PMH base URL."),
+        click.option("--set", "sets", multiple=True, metavar="SPEC",
+                     help="Harvest only this set (repeatable), e.g. RePEc:sae:asseca."),
+        click.option("--metadata-prefix", metavar="P",
+                     help="Metadata format; default amf when offered, else oai_dc."),
+        click.option("--from", "from_", metavar="DATE",
+                     help="Start at this datestamp (default: where the last run left off)."),
+        click.option("--until", metavar="DATE", help="Stop at this datestamp (inclusive)."),
+        click.option("--window", type=click.Choice(SIZES), default="month", show_default=True,
+                     help="Size of the date windows a harvest is split into."),
+        click.option("--overlap", default="1d", show_default=True,
+                     help="Re-harvest this much before the last run's start (e.g. 1d, 12h, 0)."),
+        click.option("--delay", type=click.FloatRange(min=0), metavar="SECONDS",
+                     help="Pause between requests (default: 2 for oai.repec.org, "
+                     "0 for 127.0.0.1, else 1)."),
+        click.option("--contact", envvar="REPEC_HARVEST_CONTACT", metavar="URL_OR_EMAIL",
+                     help="Operator contact put in the User-Agent [env: REPEC_HARVEST_CONTACT]."),
+        click.option("--retries", type=click.IntRange(0, 100), default=4, show_default=True,
+                     help="Retries of a request that failed transiently (with backoff)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _options(
+    endpoint: str, sets: Sequence[str], metadata_prefix: str | None, from_: str | None,
+    until: str | None, window: str, overlap: str, delay: float | None, contact: str | None,
+    retries: int,
+) -> HarvestOptions:  # fmt: skip
+    return HarvestOptions(
+        endpoint=endpoint,
+        sets=list(dict.fromkeys(sets)),
+        metadata_prefix=metadata_prefix,
+        start=parse_user_date(from_, "--from") if from_ else None,
+        until=parse_user_date(until, "--until") if until else None,
+        window=window,
+        overlap=parse_duration(overlap),
+        delay=delay,
+        contact=contact,
+        max_attempts=retries + 1,
+    )
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(
+        level=level, format="%(message)s", force=True,
+        handlers=[RichHandler(console=err, show_time=False, show_path=False)],
+    )  # fmt: skip
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(VERSION, prog_name="repec-harvest")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def cli(verbose: int) -> None:
+    """Harvest RePEc metadata over OAI-PMH into Parquet and DuckDB."""
+    _setup_logging(verbose)
+
+
+def execute(data: DataDir, options: HarvestOptions, **kwargs: Any) -> list[HarvestResult]:
+    with HarvestProgress(err) as progress:
+        return Pipeline(data, options, progress=progress, **kwargs).run()
+
+
+def print_results(results: list[HarvestResult]) -> int:
+    table = Table(title="Harvest", title_justify="left")
+    for column in ("set", "prefix", "run", "status", "windows", "pages", "records",
+                   "deleted", "quarantined"):  # fmt: skip
+        table.add_column(column, justify="right" if column in {"windows", "pages", "records",
+                         "deleted", "quarantined"} else "left")  # fmt: skip
+    failed = 0
+    for result in results:
+        run = result.run
+        if run is None:
+            failed += 1
+            table.add_row(result.spec.set_spec or "(all)", result.spec.metadata_prefix, "-",
+                          f"failed: {result.error}", "", "", "", "", "")  # fmt: skip
+            continue
+        table.add_row(
+            result.spec.set_spec or "(all)", result.spec.metadata_prefix, run.run_id, run.status,
+            str(len(run.windows)), str(run.pages), f"{run.records:,}", f"{run.deleted:,}",
+            f"{run.quarantined:,}",
+        )  # fmt: skip
+    out.print(table)
+    if failed:
+        err.print(f"Error: {failed} of {len(results)} harvests failed; run again to resume.")
+        return 1
+    return 0
+
+
+@cli.command()
+@_harvest_options
+@_data_dir_option
+def run(data_dir: str | None, **kwargs: Any) -> int:
+    """Harvest, normalize and load: the full pipeline (resumes an interrupted run)."""
+    data = DataDir.resolve(data_dir)
+    results = execute(data, _options(**kwargs))
+    code = print_results(results)
+    out.print(f"Warehouse: {data.warehouse_path}")
+    return code
+
+
+@cli.command()
+@_data_dir_option
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port of the local OAI-PMH server (0 = any free port).")  # fmt: skip
+@click.option("--page-size", type=click.IntRange(1), default=10, show_default=True)
+@click.option(
+    "--serve",
+    "serve_only",
+    is_flag=True,
+    help="Only serve the sample endpoint (until Ctrl-C), to try `run` against it.",
+)
+def demo(data_dir: str | None, port: int, page_size: int, serve_only: bool) -> int:
+    """Offline demo: serve the bundled sample on 127.0.0.1 and harvest it."""
+    from flows.demo import run_demo, serve_sample
+
+    if serve_only:
+        serve_sample(
+            port, page_size, lambda url: out.print(f"Serving the sample at {url} (Ctrl-C stops)")
+        )
+        return 0
+    data = DataDir.resolve(data_dir)
+    url, results = run_demo(data, port=port, page_size=page_size, execute=execute)
+    out.print(f"Local OAI-PMH endpoint: {url} (bundled sample corpus, stopped now)")
+    code = print_results(results)
+    columns, rows = _query(data, EXAMPLE_QUERY)
+    out.print(f'\nExample query:\n  repec-harvest sql --format line "{EXAMPLE_QUERY}"\n')
+    _print_rows(columns, rows, "line")
+    out.print(f"\nWarehouse: {data.warehouse_path}")
+    out.print("Try: repec-harvest sql \"SELECT * FROM counts_by_series\"   "
+              "repec-harvest status")  # fmt: skip
+    return code
+
+
+def _query(data: DataDir, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    from warehouse.database import Warehouse
+
+    return Warehouse(data.warehouse_path).query(sql)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "; ".join(_cell(v) for v in value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    if fmt == "line":
+        width = max((len(c) for c in columns), default=0)
+        for number, row in enumerate(rows):
+            if number:
+                out.print()
+            for column, value in zip(columns, row, strict=True):
+                out.print(f"{column.rjust(width)} = {_cell(value)}")
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_cell(v) for v in row] for row in rows)
+        sys.stdout.write(buffer.getvalue())
+    elif fmt == "json":
+        records = [dict(zip(columns, map(_jsonable, row), strict=True)) for row in rows]
+        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=2, default=str) + "\n")
+    else:
+        table = Table(*columns, show_lines=False)
+        for row in rows:
+            table.add_row(*(_cell(v) for v in row))
+        out.print(table)
+        out.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''}")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(["table", "line", "csv", "json"]),
+              default="table", show_default=True,
+              help="table; line (one column per line); csv; json.")  # fmt: skip
+@_data_dir_option
+def sql(query: str, fmt: str, data_dir: str | None) -> int:
+    """Run a SQL query against the warehouse (read-only)."""
+    columns, rows = _query(DataDir.resolve(data_dir), query)
+    _print_rows(columns, rows, fmt)
+    return 0
+
+
+@cli.command()
+@_data_dir_option
+def status(data_dir: str | None) -> int:
+    """Per harvest: last complete run, next from, counts, last error."""
+    from flows.status import harvest_status
+
+    data = DataDir.resolve(data_dir)
+    statuses = harvest_status(data)
+    if not statuses:
+        out.print(f"No harvests yet in {data.root}.")
+        return 0
+    for s in statuses:
+        table = Table(show_header=False, title=s.harvest_id, title_justify="left", box=None)
+        table.add_column(style="bold")
+        table.add_column()
+        for label, value in (
+            ("endpoint", s.endpoint), ("metadata prefix", s.metadata_prefix),
+            ("set", s.set_spec or "(all)"),
+            ("last complete harvest", f"{s.last_complete.isoformat()} (server clock)"
+             if s.last_complete else "never"),
+            ("next from", s.next_from or "earliestDatestamp"),
+            ("unfinished run", s.open_run or "-"), ("position", s.position or "-"),
+            ("records", f"{s.records:,}"), ("deletions", f"{s.deleted:,}"),
+            ("quarantined", f"{s.quarantined:,}"), ("last error", s.last_error or "-"),
+        ):  # fmt: skip
+            table.add_row(label, value)
+        out.print(table)
+        out.print()
+    return 0
+
+
+@cli.command()
+@_data_dir_option
+def rebuild(data_dir: str | None) -> int:
+    """Rebuild Parquet and DuckDB from the raw page archive, with no network."""
+    from flows.rebuild import rebuild as do_rebuild
+
+    data = DataDir.resolve(data_dir)
+    report = do_rebuild(data)
+    out.print(
+        f"Rebuilt {data.warehouse_path} from {report.pages:,} archived pages: "
+        f"{report.records:,} records ({report.deleted:,} deleted, "
+        f"{report.quarantined:,} quarantined), {report.series:,} series."
+    )
+    return 0
+
+
+@cli.command()
+@_harvest_options
+@_data_dir_option
+@click.option("--cron", default="0 3 * * *", show_default=True, help="When to harvest (UTC).")
+@click.option("--name", default="daily-harvest", show_default=True, help="Deployment name.")
+def schedule(data_dir: str | None, cron: str, name: str, **kwargs: Any) -> int:
+    """Serve a Prefect deployment that runs the harvest on a schedule (daily by default)."""
+    from flows.harvest_flow import serve_schedule
+
+    options = _options(**kwargs)
+    serve_schedule(DataDir.resolve(data_dir), options, cron=cron, name=name)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run the CLI, map every error to one line and an exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    args = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--debug"]
+    try:
+        code = cli.main(args=args, prog_name="repec-harvest", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        err.print(f"Error: {exc.format_message()}")
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        err.print("Aborted.")
+        code = 130
+    except RepecHarvestError as exc:
+        err.print(f"Error: {exc}")
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        err.print("Interrupted: every committed page is kept; run again to resume.")
+        code = 130
+    except Exception as exc:
+        if debug:
+            raise
+        err.print(
+            f"Error: internal error {type(exc).__name__}: {exc} (--debug shows the traceback)"
+        )
+        code = 70
+    return code if isinstance(code, int) else 0
+
+
+def entry() -> None:
+    sys.exit(main())

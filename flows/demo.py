@@ -1,0 +1,48 @@
+"""``repec-harvest demo``: the bundled sample corpus served on 127.0.0.1, harvested by the
+same pipeline as a real run, entirely offline."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from flows.datadir import DataDir
+from flows.pipeline import HarvestOptions, HarvestResult
+from provider.server import Provider, serve
+from provider.store import RecordStore
+
+
+def serve_sample(port: int, page_size: int, announce: Callable[[str], None]) -> None:
+    """Serve the sample until interrupted."""
+    provider = Provider(RecordStore.sample(), page_size=page_size)
+    with serve(provider, port=port) as url:
+        announce(url)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+def run_demo(
+    data: DataDir,
+    port: int,
+    page_size: int,
+    execute: Callable[..., list[HarvestResult]],
+) -> tuple[str, list[HarvestResult]]:
+    """Serve the sample (on ``port``, or any free port if it is taken) and harvest it."""
+    provider = Provider(RecordStore.sample(), page_size=page_size)
+    try:
+        server = serve(provider, port=port)
+        url = server.__enter__()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE or port == 0:
+            raise
+        server = serve(provider, port=0)
+        url = server.__enter__()
+    try:
+        options = HarvestOptions(endpoint=url, delay=0.0, max_attempts=3, backoff=0.1)
+        results: Any = execute(data, options)
+    finally:
+        server.__exit__(None, None, None)
+    return url, results

@@ -1,0 +1,143 @@
+"""The Prefect flow and its deployment: the same pipeline steps as ``repec-harvest run``,
+as tasks per set (never per record), retried only when the error is transient.
+
+Start the daily schedule with ``repec-harvest schedule`` (it serves the deployment; runs
+happen while it is up). Prefect is imported only here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from prefect import flow, serve, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+from prefect.tasks import Task
+
+from flows.datadir import DataDir
+from flows.pipeline import DEFAULT_ENDPOINT, HarvestOptions, Pipeline, Plan
+from harvesting.identity import HarvestSpec
+from harvesting.retries import should_retry
+from harvesting.windows import parse_duration
+from schemas.dates import parse_user_date
+
+
+def transient_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Prefect retry condition: retry a task only when its error is transient."""
+    try:
+        state.result()
+    except Exception as exc:
+        return should_retry(exc)
+    return False
+
+
+def _pipeline(data_dir: str, options: HarvestOptions) -> Pipeline:
+    return Pipeline(DataDir.resolve(data_dir), options)
+
+
+@task(name="prepare", retries=2, retry_delay_seconds=[30, 300],
+      retry_condition_fn=transient_only, cache_policy=NO_CACHE)  # fmt: skip
+def prepare_task(data_dir: str, options: HarvestOptions) -> Plan:
+    """Identify, ListMetadataFormats, ListSets -> series."""
+    pipeline = _pipeline(data_dir, options)
+    try:
+        return pipeline.prepare()
+    finally:
+        pipeline.close()
+
+
+@task(name="harvest-set", task_run_name="harvest {spec.set_spec}", retries=2,
+      retry_delay_seconds=[60, 600], retry_condition_fn=transient_only,
+      cache_policy=NO_CACHE)  # fmt: skip
+def harvest_task(
+    data_dir: str, options: HarvestOptions, plan: Plan, spec: HarvestSpec
+) -> dict[str, Any]:
+    """One (endpoint, prefix, set): its windows, pages and loads. A retry resumes the run."""
+    pipeline = _pipeline(data_dir, options)
+    try:
+        run = pipeline.harvest(plan, spec)
+    finally:
+        pipeline.close()
+    return {
+        "set": spec.set_spec, "run_id": run.run_id, "status": run.status,
+        "windows": len(run.windows), "pages": run.pages, "records": run.records,
+        "deleted": run.deleted, "quarantined": run.quarantined,
+    }  # fmt: skip
+
+
+@task(name="record-harvest-log", cache_policy=NO_CACHE)
+def finish_task(data_dir: str, options: HarvestOptions) -> None:
+    pipeline = _pipeline(data_dir, options)
+    try:
+        pipeline.finish()
+    finally:
+        pipeline.close()
+
+
+@flow(name="repec-harvest", log_prints=True)
+def harvest_flow(
+    endpoint: str = DEFAULT_ENDPOINT,
+    sets: list[str] | None = None,
+    metadata_prefix: str | None = None,
+    from_date: str | None = None,
+    until_date: str | None = None,
+    data_dir: str | None = None,
+    window: str = "month",
+    overlap: str = "1d",
+    delay: float | None = None,
+    contact: str | None = None,
+) -> list[dict[str, Any]]:
+    """Harvest -> normalize -> load, incrementally, under the data dir's lock."""
+    options = HarvestOptions(
+        endpoint=endpoint,
+        sets=list(sets or []),
+        metadata_prefix=metadata_prefix,
+        start=parse_user_date(from_date, "--from") if from_date else None,
+        until=parse_user_date(until_date, "--until") if until_date else None,
+        window=window,
+        overlap=parse_duration(overlap),
+        delay=delay,
+        contact=contact,
+    )
+    data = DataDir.resolve(data_dir)
+    root = str(data.root)
+    with data.lock():
+        try:
+            plan = prepare_task(root, options)
+            return [harvest_task(root, options, plan, spec) for spec in plan.specs]
+        finally:
+            finish_task(root, options)
+
+
+def deployment_parameters(data: DataDir, options: HarvestOptions) -> dict[str, Any]:
+    """Flow parameters (JSON) for a deployment of these options."""
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    return {
+        "endpoint": options.endpoint,
+        "sets": options.sets,
+        "metadata_prefix": options.metadata_prefix,
+        "from_date": options.start.strftime(fmt) if options.start else None,
+        "until_date": options.until.strftime(fmt) if options.until else None,
+        "data_dir": str(data.root),
+        "window": options.window,
+        "overlap": f"{options.overlap / timedelta(seconds=1):.0f}s",
+        "delay": options.delay,
+        "contact": options.contact,
+    }
+
+
+def build_deployment(data: DataDir, options: HarvestOptions, cron: str, name: str) -> Any:
+    return harvest_flow.to_deployment(
+        name=name,
+        cron=cron,
+        parameters=deployment_parameters(data, options),
+        description="Incremental RePEc harvest into the DuckDB warehouse.",
+        tags=["repec-harvest"],
+    )
+
+
+def serve_schedule(data: DataDir, options: HarvestOptions, cron: str, name: str) -> None:
+    """Serve the scheduled deployment until interrupted."""
+    serve(build_deployment(data, options, cron, name))

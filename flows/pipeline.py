@@ -1,0 +1,194 @@
+"""The pipeline, in plain Python: prepare (Identify, formats, sets) -> harvest each set
+(normalize and load as it goes) -> record the harvest log. The CLI runs it directly; the
+Prefect flow runs the same steps as tasks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flows.datadir import DataDir
+from flows.storage import Storage, WarehouseSink
+from harvesting.archive import RawArchive, endpoint_folder
+from harvesting.client import OAIClient
+from harvesting.harvester import Harvester, Progress
+from harvesting.identity import HarvestSpec
+from harvesting.responses import Identity, SetInfo
+from harvesting.retries import RetryPolicy
+from harvesting.state import Run, StateStore
+from schemas.dates import utc_now
+from schemas.errors import (
+    ConfigError,
+    EndpointError,
+    RepecHarvestError,
+    UnknownSet,
+    UnsupportedMetadataPrefix,
+)
+from schemas.records import mapper_for
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT = "https://oai.repec.org/"
+PREFERRED_PREFIXES = ("amf", "oai_dc")
+
+
+@dataclass
+class HarvestOptions:
+    endpoint: str = DEFAULT_ENDPOINT
+    sets: list[str] = field(default_factory=list)
+    metadata_prefix: str | None = None
+    start: datetime | None = None
+    until: datetime | None = None
+    window: str = "month"
+    overlap: timedelta = timedelta(days=1)
+    delay: float | None = None
+    contact: str | None = None
+    max_attempts: int = 5
+    backoff: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.start and self.until and self.start > self.until:
+            raise ConfigError("--from is after --until")
+
+
+@dataclass
+class Plan:
+    """What ``prepare`` learned: the harvests to run and the server's identity."""
+
+    identity: Identity
+    metadata_prefix: str
+    specs: list[HarvestSpec]
+    sets_listed: int
+
+
+@dataclass
+class HarvestResult:
+    spec: HarvestSpec
+    run: Run | None
+    error: str | None = None
+
+
+def choose_prefix(offered: list[str], requested: str | None, endpoint: str) -> str:
+    """The user's prefix if offered; else amf when offered, else oai_dc."""
+    if requested:
+        if requested not in offered:
+            raise UnsupportedMetadataPrefix(
+                f"{endpoint} does not offer metadata prefix {requested!r}; "
+                f"it offers: {', '.join(offered) or 'nothing'}"
+            )
+        mapper_for(requested)
+        return requested
+    for prefix in PREFERRED_PREFIXES:
+        if prefix in offered:
+            return prefix
+    raise UnsupportedMetadataPrefix(
+        f"{endpoint} offers neither amf nor oai_dc (it offers: {', '.join(offered)})"
+    )
+
+
+class Pipeline:
+    def __init__(
+        self,
+        data: DataDir,
+        options: HarvestOptions,
+        progress: Progress | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.data = data
+        self.options = options
+        self.progress = progress
+        kwargs = {"sleep": sleep} if sleep else {}
+        self.client = OAIClient(
+            options.endpoint,
+            contact=options.contact,
+            delay=options.delay,
+            retry=RetryPolicy(max_attempts=options.max_attempts, base_delay=options.backoff),
+            **kwargs,  # type: ignore[arg-type]
+        )
+        self.archive = RawArchive(data.raw)
+        self.storage = Storage(data)
+        self._state: StateStore | None = None
+
+    @property
+    def state(self) -> StateStore:
+        if self._state is None:
+            self._state = StateStore(self.data.state_path)
+        return self._state
+
+    def close(self) -> None:
+        if self._state is not None:
+            self._state.close()
+            self._state = None
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def prepare(self) -> Plan:
+        """Identify, choose the metadata prefix, list sets (-> ``series``), check the sets."""
+        options = self.options
+        identity, fetched = self.client.identify()
+        folder = endpoint_folder(options.endpoint, utc_now())
+        self.archive.store(folder, "Identify", fetched, endpoint=options.endpoint)
+        offered, fetched = self.client.list_metadata_formats()
+        self.archive.store(folder, "ListMetadataFormats", fetched, endpoint=options.endpoint)
+        prefix = choose_prefix(offered, options.metadata_prefix, options.endpoint)
+
+        listed: list[SetInfo] = []
+        for number, (sets, fetched) in enumerate(self.client.list_sets(), start=1):
+            self.archive.store(
+                folder, f"ListSets-p{number:04d}", fetched, endpoint=options.endpoint
+            )
+            listed.extend(sets)
+        self.storage.store_sets(
+            options.endpoint, folder.removeprefix("_endpoints/"), listed, identity.response_date
+        )
+        known = {s.spec for s in listed}
+        missing = [s for s in options.sets if s not in known]
+        if missing:
+            what = "has no sets" if not known else "does not have the set"
+            raise UnknownSet(f"{options.endpoint} {what}: {', '.join(missing)}")
+        specs = [HarvestSpec(options.endpoint, prefix, s) for s in options.sets] or [
+            HarvestSpec(options.endpoint, prefix, None)
+        ]
+        return Plan(identity, prefix, specs, len(listed))
+
+    def harvest(self, plan: Plan, spec: HarvestSpec) -> Run:
+        """Harvest one (endpoint, prefix, set), resuming its unfinished run if there is one."""
+        harvester = Harvester(
+            self.client, self.state, self.archive, WarehouseSink(self.storage), self.progress
+        )
+        return harvester.harvest(
+            spec,
+            plan.identity,
+            start=self.options.start,
+            until=self.options.until,
+            window_size=self.options.window,
+            overlap=self.options.overlap,
+        )
+
+    def finish(self) -> None:
+        self.storage.sync_harvest_log(self.state, self.options.overlap.total_seconds() / 86400)
+
+    # -- all of it ------------------------------------------------------------------------
+
+    def run(self) -> list[HarvestResult]:
+        """The whole pipeline under the data-dir lock. One failing set does not stop the
+        others; the caller decides the exit code from the results."""
+        with self.data.lock():
+            try:
+                plan = self.prepare()
+                results = []
+                for spec in plan.specs:
+                    try:
+                        results.append(HarvestResult(spec, self.harvest(plan, spec)))
+                    except EndpointError as exc:
+                        log.error("harvest of %s failed: %s", spec.set_spec or "all", exc)
+                        results.append(HarvestResult(spec, None, str(exc)))
+                return results
+            finally:
+                try:
+                    self.finish()
+                except RepecHarvestError as exc:
+                    log.error("could not record the harvest log: %s", exc)
+                self.close()

@@ -1,0 +1,75 @@
+"""Progress of long harvests on the terminal: pages, records, rate, completeListSize."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from harvesting.harvester import HarvestedPage
+from harvesting.identity import HarvestSpec
+from harvesting.state import Run
+
+
+class HarvestProgress:
+    """Implements ``harvesting.harvester.Progress`` with a rich live display on stderr.
+
+    When stderr is not a terminal nothing is drawn (logs and the final summary still are).
+    """
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.enabled = self.console.is_terminal
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("records · {task.fields[pages]} pages · {task.fields[rate]}/s"),
+            TextColumn("{task.fields[window]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            disable=not self.enabled,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self._started: dict[str, float] = {}
+
+    def __enter__(self) -> HarvestProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def run_started(self, spec: HarvestSpec, run: Run, resumed: bool) -> None:
+        what = f"{spec.set_spec or 'all sets'} ({spec.metadata_prefix})"
+        label = f"resuming {what}" if resumed else what
+        self._tasks[spec.harvest_id] = self._progress.add_task(
+            label, total=None, completed=run.records, pages=run.pages, rate="-", window=""
+        )
+        self._started[spec.harvest_id] = time.monotonic()
+
+    def page_done(self, spec: HarvestSpec, run: Run, page: HarvestedPage) -> None:
+        task = self._tasks.get(spec.harvest_id)
+        if task is None:
+            return
+        elapsed = max(time.monotonic() - self._started[spec.harvest_id], 1e-6)
+        size = page.fetched.page.complete_list_size
+        window = run.window
+        self._progress.update(
+            task,
+            completed=run.records,
+            total=(run.records - run.window_records + size) if size else None,
+            pages=run.pages,
+            rate=f"{run.records / elapsed:,.0f}",
+            window=f"window {window.label()} ({run.window_index + 1}/{len(run.windows)})"
+            if window
+            else "",
+        )

@@ -1,0 +1,85 @@
+"""``status``: per harvest, the last complete run, the next ``from``, counts and errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flows.datadir import DataDir
+from harvesting.state import StateStore
+from schemas.dates import format_datestamp
+from warehouse.database import Warehouse
+
+
+@dataclass
+class HarvestStatus:
+    harvest_id: str
+    endpoint: str
+    metadata_prefix: str
+    set_spec: str | None
+    last_complete: datetime | None
+    next_from: str | None
+    open_run: str | None
+    position: str | None
+    records: int
+    deleted: int
+    quarantined: int
+    last_error: str | None
+
+
+def harvest_status(data: DataDir, overlap: timedelta = timedelta(days=1)) -> list[HarvestStatus]:
+    if not data.state_path.exists():
+        return []
+    state = StateStore(data.state_path)
+    try:
+        counts = _warehouse_counts(data)
+        statuses = []
+        for h in state.harvests():
+            run = state.open_run(h.harvest_id)
+            start = h.last_complete_server_start
+            rows = counts.get(h.harvest_id, (0, 0, 0))
+            position = None
+            if run is not None and run.window is not None:
+                position = (
+                    f"window {run.window_index + 1}/{len(run.windows)}, "
+                    f"{run.window_pages} pages in, token {run.token or '-'}"
+                )
+            statuses.append(
+                HarvestStatus(
+                    harvest_id=h.harvest_id,
+                    endpoint=h.spec.endpoint,
+                    metadata_prefix=h.spec.metadata_prefix,
+                    set_spec=h.spec.set_spec,
+                    last_complete=start,
+                    next_from=format_datestamp(start - overlap, h.granularity or "")
+                    if start
+                    else None,
+                    open_run=f"{run.run_id} ({run.status})" if run else None,
+                    position=position,
+                    records=rows[0],
+                    deleted=rows[1],
+                    quarantined=rows[2],
+                    last_error=h.last_error or (run.error if run else None),
+                )
+            )
+        return statuses
+    finally:
+        state.close()
+
+
+def _warehouse_counts(data: DataDir) -> dict[str, tuple[int, int, int]]:
+    """harvest_id -> (live rows, tombstones, quarantined records) in the warehouse."""
+    if not data.warehouse_path.exists():
+        return {}
+    _, rows = Warehouse(data.warehouse_path).query(
+        """
+        SELECT harvest_id, sum(live)::BIGINT, sum(dead)::BIGINT, sum(q)::BIGINT FROM (
+            SELECT harvest_id, count(*) FILTER (WHERE NOT deleted) AS live,
+                   count(*) FILTER (WHERE deleted) AS dead, 0 AS q
+            FROM articles GROUP BY harvest_id
+            UNION ALL
+            SELECT harvest_id, 0, 0, count(*) FROM quarantine GROUP BY harvest_id)
+        GROUP BY harvest_id
+        """
+    )
+    return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}

@@ -1,0 +1,117 @@
+"""The raw page archive: every OAI-PMH response, gzip-compressed, with a manifest.
+
+Layout under ``<data dir>/raw``::
+
+    <harvest_id>/<run_id>/w0003/p000012.xml.gz   one ListRecords page
+    <harvest_id>/<run_id>/manifest.jsonl          one JSON line per stored page
+    _endpoints/<host>/<stamp>/ListSets-p0001.xml.gz   Identify, formats, sets
+
+A page file is written under a temporary name and renamed, so a crash never leaves half a
+page. The manifest line is appended after the page is in place; a torn last line (crash
+mid-append) is skipped when read, and a page stored twice (re-fetched after a crash) is
+listed twice, the later entry winning. ``rebuild`` needs nothing but this folder.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from harvesting.client import Fetched
+from schemas.errors import ArchiveError
+
+MANIFEST = "manifest.jsonl"
+
+
+@dataclass(frozen=True)
+class ArchivedPage:
+    """A manifest entry."""
+
+    path: str
+    verb: str
+    entry: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.entry[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.entry.get(key, default)
+
+
+class RawArchive:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def store(self, folder: str, name: str, fetched: Fetched, **extra: Any) -> str:
+        """Write one response and its manifest line; return its path relative to the root."""
+        page = fetched.page
+        relative = f"{folder}/{name}.xml.gz"
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.tmp")
+        with open(temporary, "wb") as out:
+            out.write(gzip.compress(page.raw, compresslevel=6, mtime=0))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+        entry = {
+            "path": relative,
+            "verb": page.verb,
+            "params": fetched.params,
+            "url": fetched.url,
+            "response_date": page.response_date.isoformat(),
+            "records": len(page.items),
+            "token": page.token,
+            "complete_list_size": page.complete_list_size,
+            "cursor": page.cursor,
+            "sha256": hashlib.sha256(page.raw).hexdigest(),
+            "bytes": len(page.raw),
+            **extra,
+        }
+        with open(self.root / folder / MANIFEST, "a", encoding="utf-8") as manifest:
+            manifest.write(json.dumps(entry, sort_keys=True) + "\n")
+            manifest.flush()
+            os.fsync(manifest.fileno())
+        return relative
+
+    def read(self, relative: str, sha256: str | None = None) -> bytes:
+        """The raw bytes of a stored page, checked against the manifest's checksum."""
+        try:
+            raw = gzip.decompress((self.root / relative).read_bytes())
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise ArchiveError(f"archived page {relative} cannot be read: {exc}") from None
+        if sha256 and hashlib.sha256(raw).hexdigest() != sha256:
+            raise ArchiveError(f"archived page {relative} does not match its checksum")
+        return raw
+
+    def manifests(self) -> list[Path]:
+        return sorted(self.root.glob(f"**/{MANIFEST}")) if self.root.exists() else []
+
+    def entries(self, manifest: Path) -> Iterator[ArchivedPage]:
+        """Entries of one manifest, one per page path (the last one wins), in order."""
+        latest: dict[str, dict[str, Any]] = {}
+        with open(manifest, encoding="utf-8") as lines:
+            for line in lines:
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a torn last line from a crash mid-append
+                latest.pop(entry["path"], None)
+                latest[entry["path"]] = entry
+        for path, entry in latest.items():
+            yield ArchivedPage(path=path, verb=entry["verb"], entry=entry)
+
+
+def endpoint_folder(endpoint: str, stamp: datetime) -> str:
+    """Where Identify/ListMetadataFormats/ListSets responses of a session go."""
+    host = (urlsplit(endpoint).netloc or "endpoint").replace(":", "_")
+    digest = hashlib.sha256(endpoint.encode()).hexdigest()[:8]
+    return f"_endpoints/{host}-{digest}/{stamp.strftime('%Y%m%dT%H%M%S%fZ')}"

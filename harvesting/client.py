@@ -1,0 +1,187 @@
+"""The OAI-PMH client: sickle for the HTTP verbs, and every decision sickle leaves open.
+
+This is the only module that imports sickle. Sickle's own retries are switched off
+(``max_retries=0``) and its parsing is not used (it parses each page three times and silently
+recovers damaged XML); each response body is parsed exactly once by
+``harvesting.responses.parse_response``. Here we add: an identifying User-Agent, gzip, a
+per-host interval between requests, timeouts, retries with backoff for transient failures
+(network errors, 408/429/5xx, HTML placeholder pages) and a mapping of every requests error
+into our exception tree.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from sickle import Sickle
+
+from harvesting.politeness import HostInterval, default_delay, user_agent
+from harvesting.responses import (
+    Identity,
+    Page,
+    SetInfo,
+    parse_response,
+    read_formats,
+    read_identity,
+    read_sets,
+)
+from harvesting.retries import RetryPolicy, parse_retry_after, should_retry
+from schemas.errors import (
+    ConfigError,
+    EndpointError,
+    EndpointUnreachable,
+    NoSetHierarchy,
+    NotOAIResponse,
+    RepecHarvestError,
+    TransientEndpointError,
+)
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
+_XML_TYPES = ("xml",)
+
+
+@dataclass
+class Fetched:
+    """A parsed page and how it was asked for."""
+
+    page: Page
+    params: dict[str, str]
+    url: str
+
+
+#: Called before each retry with (attempt, seconds to wait, error).
+RetryHook = Callable[[int, float, RepecHarvestError], None]
+
+
+class OAIClient:
+    """One OAI-PMH endpoint."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        contact: str | None = None,
+        delay: float | None = None,
+        timeout: tuple[float, float] = (15.0, 180.0),
+        retry: RetryPolicy | None = None,
+        on_retry: RetryHook | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not endpoint.lower().startswith(("http://", "https://")):
+            raise ConfigError(f"endpoint {endpoint!r} is not an http(s) URL")
+        self.endpoint = endpoint
+        self.retry = retry or RetryPolicy()
+        self.interval = HostInterval.for_host(
+            endpoint, default_delay(endpoint) if delay is None else delay
+        )
+        self._on_retry = on_retry
+        self._sleep = sleep
+        self._sickle = Sickle(
+            endpoint,
+            max_retries=0,
+            timeout=timeout,
+            headers={
+                "User-Agent": user_agent(contact),
+                "Accept-Encoding": "gzip, deflate",
+                "Accept": "text/xml, application/xml;q=0.9, */*;q=0.1",
+            },
+        )
+
+    # -- verbs ----------------------------------------------------------------------------
+
+    def request(self, verb: str, **params: str) -> Fetched:
+        """One OAI-PMH request, retried while the failure is transient."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._request_once(verb, params)
+            except RepecHarvestError as error:
+                if not should_retry(error) or attempt >= self.retry.max_attempts:
+                    raise
+                retry_after = getattr(error, "retry_after", None)
+                pause = self.retry.delay(attempt, retry_after)
+                self.retry.charge()
+                log.warning("%s; retry %d in %.1fs", error, attempt, pause)
+                if self._on_retry:
+                    self._on_retry(attempt, pause, error)
+                self._sleep(pause)
+
+    def identify(self) -> tuple[Identity, Fetched]:
+        fetched = self.request("Identify")
+        return read_identity(fetched.page), fetched
+
+    def list_metadata_formats(self) -> tuple[list[str], Fetched]:
+        fetched = self.request("ListMetadataFormats")
+        return read_formats(fetched.page), fetched
+
+    def list_sets(self) -> Iterator[tuple[list[SetInfo], Fetched]]:
+        """Every page of ListSets; nothing at all when the endpoint has no sets."""
+        params: dict[str, str] = {}
+        seen_tokens: set[str] = set()
+        while True:
+            try:
+                fetched = self.request("ListSets", **params)
+            except NoSetHierarchy:
+                return
+            yield read_sets(fetched.page), fetched
+            token = fetched.page.token
+            if not token:
+                return
+            if token in seen_tokens:
+                raise EndpointError(f"ListSets resumption token {token!r} repeats")
+            seen_tokens.add(token)
+            params = {"resumptionToken": token}
+
+    # -- one request ----------------------------------------------------------------------
+
+    def _request_once(self, verb: str, params: dict[str, str]) -> Fetched:
+        self.interval.wait()
+        try:
+            response = self._sickle.harvest(verb=verb, **params)
+        except requests.HTTPError as exc:
+            raise _http_error(self.endpoint, exc.response) from None
+        except requests.Timeout:
+            raise TransientEndpointError(f"{self.endpoint} timed out") from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
+            raise ConfigError(f"endpoint {self.endpoint!r} is not a valid URL: {exc}") from None
+        except requests.ConnectionError as exc:
+            raise _connection_error(self.endpoint, exc) from None
+        except requests.RequestException as exc:
+            raise TransientEndpointError(f"{self.endpoint}: {exc}") from None
+        http = response.http_response
+        content_type = http.headers.get("Content-Type", "")
+        if content_type and not any(t in content_type.lower() for t in _XML_TYPES):
+            raise NotOAIResponse(
+                f"{self.endpoint} answered {verb} with {content_type.split(';')[0]}, not XML"
+            )
+        page = parse_response(http.content, verb)
+        return Fetched(page=page, params={"verb": verb, **params}, url=http.url)
+
+
+def _http_error(endpoint: str, response: Any) -> RepecHarvestError:
+    status = response.status_code if response is not None else 0
+    if status in TRANSIENT_STATUS:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return TransientEndpointError(f"{endpoint} answered HTTP {status}", retry_after)
+    if status == 404:
+        return EndpointError(f"{endpoint} answered HTTP 404: is this an OAI-PMH base URL?")
+    return EndpointError(f"{endpoint} answered HTTP {status}")
+
+
+def _connection_error(endpoint: str, exc: requests.ConnectionError) -> RepecHarvestError:
+    text = str(exc)
+    if (
+        "Name or service not known" in text
+        or "NameResolutionError" in text
+        or ("nodename nor servname" in text)
+    ):
+        return EndpointError(f"cannot resolve the host of {endpoint}")
+    return EndpointUnreachable(f"cannot connect to {endpoint}")

@@ -1,0 +1,212 @@
+"""The harvest loop: windows, each with its own resumption-token loop, a checkpoint after
+every page, and resume from the last committed page.
+
+For every page, in this order: fetch and parse (once), archive the raw bytes, hand the page to
+the sink (which writes its rows), then commit the position (window, token, page) and the
+page's counts in one transaction. A crash at any point re-fetches at most the page that was
+not committed; page names are deterministic, so the re-fetch overwrites, never duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from harvesting.archive import RawArchive
+from harvesting.client import Fetched, OAIClient
+from harvesting.identity import HarvestSpec, new_run_id
+from harvesting.responses import Identity
+from harvesting.state import Run, StateStore
+from harvesting.windows import Window, split_windows
+from schemas.dates import format_datestamp, parse_datestamp, utc_now
+from schemas.errors import BadResumptionToken, PageIntegrityError
+
+log = logging.getLogger(__name__)
+
+#: A run of this many empty pages that still carry a resumption token is a broken server.
+MAX_EMPTY_PAGES = 20
+#: How often one window may be restarted after an expired resumption token.
+MAX_WINDOW_RESTARTS = 3
+
+
+@dataclass(frozen=True)
+class HarvestedPage:
+    spec: HarvestSpec
+    run_id: str
+    window: Window
+    number: int
+    fetched: Fetched
+    path: str
+
+    @property
+    def page_id(self) -> str:
+        return f"{self.spec.harvest_id}/{self.run_id}/w{self.window.index:04d}/p{self.number:06d}"
+
+
+@dataclass(frozen=True)
+class PageCounts:
+    records: int
+    deleted: int
+    quarantined: int
+
+
+class PageSink(Protocol):
+    """Where pages go; provided by the layer above (normalize and store)."""
+
+    def page(self, page: HarvestedPage) -> PageCounts: ...
+
+    def window_done(self, spec: HarvestSpec, run: Run, window: Window) -> None: ...
+
+    def run_done(self, spec: HarvestSpec, run: Run) -> None: ...
+
+
+class Progress(Protocol):
+    def run_started(self, spec: HarvestSpec, run: Run, resumed: bool) -> None: ...
+
+    def page_done(self, spec: HarvestSpec, run: Run, page: HarvestedPage) -> None: ...
+
+
+class Harvester:
+    def __init__(
+        self,
+        client: OAIClient,
+        state: StateStore,
+        archive: RawArchive,
+        sink: PageSink,
+        progress: Progress | None = None,
+    ) -> None:
+        self.client = client
+        self.state = state
+        self.archive = archive
+        self.sink = sink
+        self.progress = progress
+
+    def harvest(
+        self,
+        spec: HarvestSpec,
+        identity: Identity,
+        *,
+        start: datetime | None = None,
+        until: datetime | None = None,
+        window_size: str = "month",
+        overlap: timedelta = timedelta(days=1),
+    ) -> Run:
+        """Run (or resume) one harvest to completion and return its run."""
+        granularity = identity.granularity
+        self.state.register(spec, granularity)
+        fmt = _formatter(granularity)
+        run = self.state.open_run(spec.harvest_id)
+        if (
+            run is not None
+            and (start or until)
+            and ((fmt(start), fmt(until)) != (run.from_date, run.until_date))
+        ):
+            self._supersede(spec, run)
+            run = None
+        resumed = run is not None
+        if run is None:
+            if start is None:
+                record = self.state.harvest(spec.harvest_id)
+                if record and record.last_complete_server_start:
+                    start = parse_datestamp(fmt(record.last_complete_server_start - overlap) or "")
+                else:
+                    start = identity.earliest_datestamp
+            now = utc_now()
+            run = Run(
+                run_id=new_run_id(datetime.now(UTC).replace(tzinfo=None)),
+                harvest_id=spec.harvest_id, status="running", started_at=now,
+                server_started_at=identity.response_date,
+                from_date=fmt(start), until_date=fmt(until),
+                windows=split_windows(start, until, identity.response_date, granularity,
+                                      window_size),
+                window_index=0, window_pages=0, window_records=0, token=None, pages=0,
+                records=0, deleted=0, quarantined=0,
+            )  # fmt: skip
+            self.state.start_run(run)
+        else:
+            self.state.mark_running(run)
+        if self.progress:
+            self.progress.run_started(spec, run, resumed)
+        try:
+            while run.window is not None:
+                self._harvest_window(spec, run, run.window)
+            self.sink.run_done(spec, run)
+        except BaseException as exc:
+            self.state.fail_run(run, _describe(exc), utc_now())
+            raise
+        self.state.complete_run(run, utc_now())
+        return run
+
+    def _supersede(self, spec: HarvestSpec, run: Run) -> None:
+        """An unfinished run with other dates: keep what it committed, then close it."""
+        log.warning("unfinished run %s had other dates; its committed pages are kept", run.run_id)
+        window = run.window
+        if window is not None and run.window_pages:
+            self.sink.window_done(spec, run, window)
+        self.state.fail_run(run, "superseded by a run with other --from/--until", utc_now())
+
+    def _harvest_window(self, spec: HarvestSpec, run: Run, window: Window) -> None:
+        restarts = empty_pages = 0
+        fetched_all = run.window_pages > 0 and run.token is None  # crash after the last page
+        while not fetched_all:
+            if run.token:
+                params = {"resumptionToken": run.token}
+            else:
+                params = {"metadataPrefix": spec.metadata_prefix, **window.params()}
+                if spec.set_spec:
+                    params["set"] = spec.set_spec
+            try:
+                fetched = self.client.request("ListRecords", **params)
+            except BadResumptionToken:
+                if not run.token or restarts >= MAX_WINDOW_RESTARTS:
+                    raise
+                restarts += 1
+                log.warning("resumption token expired; restarting window %s", window.label())
+                self.state.restart_window(run)
+                continue
+            page = fetched.page
+            if page.no_records_match:
+                if run.token:
+                    raise PageIntegrityError(
+                        "noRecordsMatch in the middle of a resumption-token list"
+                    )
+                break
+            if page.token and page.token == run.token:
+                raise PageIntegrityError(f"resumption token {page.token!r} did not change")
+            empty_pages = 0 if page.items else empty_pages + 1
+            if page.token and empty_pages >= MAX_EMPTY_PAGES:
+                raise PageIntegrityError(f"{empty_pages} empty pages in a row with a token")
+            number = run.window_pages + 1
+            path = self.archive.store(
+                f"{spec.harvest_id}/{run.run_id}", f"w{window.index:04d}/p{number:06d}", fetched,
+                endpoint=spec.endpoint, metadata_prefix=spec.metadata_prefix,
+                set_spec=spec.set_spec, harvest_id=spec.harvest_id, run_id=run.run_id,
+                window=window.index, window_from=window.start, window_until=window.end,
+                page=number,
+            )  # fmt: skip
+            harvested = HarvestedPage(spec, run.run_id, window, number, fetched, path)
+            counts = self.sink.page(harvested)
+            self.state.commit_page(
+                run, page.token, counts.records, counts.deleted, counts.quarantined
+            )
+            if self.progress:
+                self.progress.page_done(spec, run, harvested)
+            fetched_all = not page.token
+        self.sink.window_done(spec, run, window)
+        self.state.complete_window(run)
+
+
+def _formatter(granularity: str) -> Callable[[datetime | None], str | None]:
+    def fmt(moment: datetime | None) -> str | None:
+        return None if moment is None else format_datestamp(moment, granularity)
+
+    return fmt
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,67 @@
+"""Being a good citizen: an identifying User-Agent and a per-host request interval shared by
+every client of a process."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+from schemas.errors import ConfigError
+
+TOOL = "repec-harvest"
+VERSION = "0.1.0"
+
+#: Seconds between requests to hosts that ask for care (RePEc's gateway: one every 2 s).
+SLOW_HOSTS = {"oai.repec.org": 2.0, "oai.repec.openlib.org": 2.0}
+DEFAULT_DELAY = 1.0
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def user_agent(contact: str | None) -> str:
+    """``repec-harvest/0.1.0 (+contact)``: who we are and how to reach the operator."""
+    who = f"+{contact}" if contact else "OAI-PMH harvester; operator contact not configured"
+    return f"{TOOL}/{VERSION} ({who})"
+
+
+def default_delay(endpoint: str) -> float:
+    """2 s for RePEc's gateway, 0 for loopback (local test servers), 1 s elsewhere."""
+    host = (urlsplit(endpoint).hostname or "").lower()
+    if host in _LOOPBACK or host.startswith("127."):
+        return 0.0
+    return SLOW_HOSTS.get(host, DEFAULT_DELAY)
+
+
+class HostInterval:
+    """At most one request per ``delay`` seconds to a host, across threads."""
+
+    _registry: ClassVar[dict[str, HostInterval]] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self, delay: float) -> None:
+        if delay < 0:
+            raise ConfigError("the delay between requests cannot be negative")
+        self.delay = delay
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    @classmethod
+    def for_host(cls, endpoint: str, delay: float) -> HostInterval:
+        host = (urlsplit(endpoint).netloc or endpoint).lower()
+        with cls._registry_lock:
+            interval = cls._registry.get(host)
+            if interval is None:
+                interval = cls._registry[host] = cls(delay)
+            interval.delay = delay
+            return interval
+
+    def wait(self) -> None:
+        """Block until this host may be asked again, then reserve the next slot."""
+        with self._lock:
+            now = time.monotonic()
+            pause = self._next - now
+            if pause > 0:
+                time.sleep(pause)
+                now = time.monotonic()
+            self._next = now + self.delay

@@ -1,0 +1,287 @@
+"""Harvest state and log, in SQLite (``state.sqlite`` in the data dir).
+
+``harvests`` holds one row per harvest identity with the checkpoint of its last complete
+run; ``runs`` is the log and holds the live position of a run (window, resumption token,
+page) that is committed after every page, in one transaction with that page's counts.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from harvesting.identity import HarvestSpec
+from harvesting.windows import Window, windows_from_json, windows_to_json
+from schemas.errors import DataDirError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS harvests (
+    harvest_id TEXT PRIMARY KEY,
+    endpoint TEXT NOT NULL,
+    metadata_prefix TEXT NOT NULL,
+    set_spec TEXT,
+    granularity TEXT,
+    last_complete_run TEXT,
+    last_complete_server_start TEXT,
+    last_error TEXT
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    harvest_id TEXT NOT NULL REFERENCES harvests(harvest_id),
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    server_started_at TEXT,
+    from_date TEXT,
+    until_date TEXT,
+    windows TEXT NOT NULL,
+    window_index INTEGER NOT NULL DEFAULT 0,
+    window_pages INTEGER NOT NULL DEFAULT 0,
+    window_records INTEGER NOT NULL DEFAULT 0,
+    token TEXT,
+    pages INTEGER NOT NULL DEFAULT 0,
+    records INTEGER NOT NULL DEFAULT 0,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    quarantined INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_harvest ON runs(harvest_id, run_id);
+"""
+
+RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass
+class Run:
+    run_id: str
+    harvest_id: str
+    status: str
+    started_at: datetime
+    server_started_at: datetime | None
+    from_date: str | None
+    until_date: str | None
+    windows: list[Window]
+    window_index: int
+    window_pages: int
+    window_records: int
+    token: str | None
+    pages: int
+    records: int
+    deleted: int
+    quarantined: int
+    finished_at: datetime | None = None
+    error: str | None = None
+
+    @property
+    def window(self) -> Window | None:
+        return self.windows[self.window_index] if self.window_index < len(self.windows) else None
+
+
+@dataclass(frozen=True)
+class HarvestRecord:
+    spec: HarvestSpec
+    harvest_id: str
+    granularity: str | None
+    last_complete_run: str | None
+    last_complete_server_start: datetime | None
+    last_error: str | None
+
+
+class StateStore:
+    """Checkpoints and the run log of every harvest in one data dir."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise DataDirError(f"cannot use harvest state {path}: {exc}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- harvests -------------------------------------------------------------------------
+
+    def register(self, spec: HarvestSpec, granularity: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO harvests (harvest_id, endpoint, metadata_prefix, set_spec,"
+                " granularity) VALUES (?, ?, ?, ?, ?) ON CONFLICT(harvest_id) DO UPDATE"
+                " SET granularity = excluded.granularity",
+                (spec.harvest_id, spec.endpoint, spec.metadata_prefix, spec.set_spec,
+                 granularity),
+            )  # fmt: skip
+
+    def harvest(self, harvest_id: str) -> HarvestRecord | None:
+        row = self._db.execute(
+            "SELECT * FROM harvests WHERE harvest_id = ?", (harvest_id,)
+        ).fetchone()
+        return _harvest(row) if row else None
+
+    def harvests(self) -> list[HarvestRecord]:
+        rows = self._db.execute("SELECT * FROM harvests ORDER BY harvest_id").fetchall()
+        return [_harvest(r) for r in rows]
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def open_run(self, harvest_id: str) -> Run | None:
+        """The harvest's latest run if it did not complete (it is resumed, not restarted)."""
+        row = self._db.execute(
+            "SELECT * FROM runs WHERE harvest_id = ? ORDER BY run_id DESC LIMIT 1",
+            (harvest_id,),
+        ).fetchone()
+        if row is None or row["status"] == COMPLETE:
+            return None
+        return _run(row)
+
+    def start_run(self, run: Run) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs (run_id, harvest_id, status, started_at, server_started_at,"
+                " from_date, until_date, windows) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run.run_id, run.harvest_id, RUNNING, _iso(run.started_at),
+                 _iso(run.server_started_at), run.from_date, run.until_date,
+                 json.dumps(windows_to_json(run.windows))),
+            )  # fmt: skip
+
+    def mark_running(self, run: Run) -> None:
+        run.status, run.error = RUNNING, None
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, error = NULL WHERE run_id = ?",
+                (RUNNING, run.run_id),
+            )
+
+    def commit_page(
+        self, run: Run, token: str | None, records: int, deleted: int, quarantined: int
+    ) -> None:
+        """Record one committed page: its data is already on disk."""
+        run.window_pages += 1
+        run.window_records += records
+        run.token = token
+        run.pages += 1
+        run.records += records
+        run.deleted += deleted
+        run.quarantined += quarantined
+        self._save_position(run)
+
+    def restart_window(self, run: Run) -> None:
+        """Forget the current window's progress (after an expired resumption token)."""
+        run.records -= run.window_records
+        run.window_pages = run.window_records = 0
+        run.token = None
+        self._save_position(run)
+
+    def complete_window(self, run: Run) -> None:
+        run.window_index += 1
+        run.window_pages = run.window_records = 0
+        run.token = None
+        self._save_position(run)
+
+    def _save_position(self, run: Run) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET window_index = ?, window_pages = ?, window_records = ?,"
+                " token = ?, pages = ?, records = ?, deleted = ?, quarantined = ?"
+                " WHERE run_id = ?",
+                (run.window_index, run.window_pages, run.window_records, run.token, run.pages,
+                 run.records, run.deleted, run.quarantined, run.run_id),
+            )  # fmt: skip
+
+    def complete_run(self, run: Run, finished_at: datetime) -> None:
+        """Close the run and move the harvest's checkpoint to the server time it began at."""
+        run.status, run.finished_at = COMPLETE, finished_at
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, finished_at = ?, error = NULL WHERE run_id = ?",
+                (COMPLETE, _iso(finished_at), run.run_id),
+            )
+            db.execute(
+                "UPDATE harvests SET last_complete_run = ?, last_complete_server_start = ?,"
+                " last_error = NULL WHERE harvest_id = ?",
+                (run.run_id, _iso(run.server_started_at), run.harvest_id),
+            )
+
+    def fail_run(self, run: Run, error: str, finished_at: datetime) -> None:
+        run.status, run.error, run.finished_at = FAILED, error, finished_at
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE run_id = ?",
+                (FAILED, error, _iso(finished_at), run.run_id),
+            )
+            db.execute(
+                "UPDATE harvests SET last_error = ? WHERE harvest_id = ?",
+                (error, run.harvest_id),
+            )
+
+    def runs(self, harvest_id: str | None = None) -> list[Run]:
+        sql, args = "SELECT * FROM runs ORDER BY run_id", ()  # type: tuple[str, tuple[str, ...]]
+        if harvest_id:
+            sql, args = "SELECT * FROM runs WHERE harvest_id = ? ORDER BY run_id", (harvest_id,)
+        return [_run(r) for r in self._db.execute(sql, args).fetchall()]
+
+
+def _harvest(row: sqlite3.Row) -> HarvestRecord:
+    return HarvestRecord(
+        spec=HarvestSpec(row["endpoint"], row["metadata_prefix"], row["set_spec"]),
+        harvest_id=row["harvest_id"],
+        granularity=row["granularity"],
+        last_complete_run=row["last_complete_run"],
+        last_complete_server_start=_dt(row["last_complete_server_start"]),
+        last_error=row["last_error"],
+    )
+
+
+def _run(row: sqlite3.Row) -> Run:
+    data: dict[str, Any] = dict(row)
+    started = _dt(data["started_at"])
+    assert started is not None
+    return Run(
+        run_id=data["run_id"],
+        harvest_id=data["harvest_id"],
+        status=data["status"],
+        started_at=started,
+        server_started_at=_dt(data["server_started_at"]),
+        from_date=data["from_date"],
+        until_date=data["until_date"],
+        windows=windows_from_json(json.loads(data["windows"])),
+        window_index=data["window_index"],
+        window_pages=data["window_pages"],
+        window_records=data["window_records"],
+        token=data["token"],
+        pages=data["pages"],
+        records=data["records"],
+        deleted=data["deleted"],
+        quarantined=data["quarantined"],
+        finished_at=_dt(data["finished_at"]),
+        error=data["error"],
+    )

@@ -1,0 +1,45 @@
+"""OAI-PMH datestamps: day (``YYYY-MM-DD``) or seconds (``YYYY-MM-DDThh:mm:ssZ``) granularity,
+always UTC; held as naive UTC datetimes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from schemas.errors import ConfigError
+
+DAY = "YYYY-MM-DD"
+SECONDS = "YYYY-MM-DDThh:mm:ssZ"
+
+
+def parse_datestamp(value: str) -> datetime:
+    """Parse an OAI datestamp of either granularity; raise ValueError if it is neither."""
+    value = value.strip()
+    if len(value) == 10:
+        return datetime.strptime(value, "%Y-%m-%d")
+    if value.endswith("Z"):
+        value = value[:-1]
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed.replace(microsecond=0)
+
+
+def format_datestamp(moment: datetime, granularity: str) -> str:
+    """Render a datestamp at the server's granularity (day granularity truncates)."""
+    if granularity == SECONDS:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime("%Y-%m-%d")
+
+
+def parse_user_date(value: str, option: str) -> datetime:
+    """A date the user typed (``--from``/``--until``), with a one-line error if malformed."""
+    try:
+        return parse_datestamp(value)
+    except ValueError:
+        raise ConfigError(
+            f"{option} {value!r} is not a date: use YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ"
+        ) from None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)

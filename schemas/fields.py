@@ -1,0 +1,171 @@
+"""Field-level rules shared by every metadata format: text, DOIs, JEL codes, keywords, dates,
+item types and person names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import unquote
+
+_WS = re.compile(r"\s+")
+_DOI = re.compile(r"10\.\d{4,9}/[^\s\"<>]+")
+_DOI_PREFIXED = re.compile(
+    r"^(?:doi:\s*|info:doi/|https?://(?:dx\.)?doi\.org/)(10\.\d{4,9}/\S+)$", re.IGNORECASE
+)
+_DOI_IN_URL_PATH = re.compile(r"/doi/(?:abs/|full/|pdf/|epdf/|epub/)?(10\.\d{4,9}/[^?#\s]+)")
+_JEL_CODE = re.compile(r"^[A-Z]\d{0,2}$")
+_JEL_PREFIX = re.compile(r"^JEL(?:\s+(?:codes?|classifications?))?\s*[:\-]?\s*", re.IGNORECASE)
+_JEL_WITH_LABEL = re.compile(r"^([A-Z]\d{1,2})\s*[-–—:]\s*\S")
+_YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d|2100)(?!\d)")
+_URL = re.compile(r"^(?:https?|ftp)://", re.IGNORECASE)
+
+
+def clean(value: str | None) -> str | None:
+    """Trim and fold white space; empty becomes None."""
+    if value is None:
+        return None
+    value = _WS.sub(" ", value).strip()
+    return value or None
+
+
+def unique(values: Iterable[str | None]) -> list[str]:
+    """Cleaned, non-empty values, first occurrence kept, order preserved."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for value in values:
+        value = clean(value)
+        if value and value not in seen:
+            seen.add(value)
+            out.append(value)
+    return out
+
+
+def is_url(value: str) -> bool:
+    return bool(_URL.match(value))
+
+
+def doi_from(value: str) -> str | None:
+    """The DOI in an identifier (``doi:``, ``info:doi/``, a doi.org URL, a bare ``10.x/y``,
+    or a publisher URL with ``/doi/10.x/y`` in its path), else None."""
+    value = value.strip()
+    match = _DOI_PREFIXED.match(value)
+    if match:
+        return _tidy_doi(unquote(match.group(1)))
+    if value.startswith("10.") and _DOI.fullmatch(value):
+        return _tidy_doi(value)
+    match = _DOI_IN_URL_PATH.search(value)
+    if match and is_url(value):
+        return _tidy_doi(unquote(match.group(1)))
+    return None
+
+
+def first_doi(values: Iterable[str]) -> str | None:
+    """Explicit DOI identifiers win over DOIs found inside publisher URLs."""
+    values = list(values)
+    explicit = [v for v in values if not is_url(v) or "doi.org/" in v.lower()]
+    for value in [*explicit, *values]:
+        doi = doi_from(value)
+        if doi:
+            return doi
+    return None
+
+
+def _tidy_doi(doi: str) -> str:
+    return doi.rstrip(".,;)]")
+
+
+def jel_codes_in(subject: str) -> list[str] | None:
+    """The JEL codes a subject holds, or None when it is not a JEL subject.
+
+    Accepts ``C21``, ``JEL: C21, D12``, ``C21 D12``, ``C21; D12`` and the labelled form
+    ``O14 - Industrialization ; Manufacturing ...`` some repositories use.
+    """
+    text = subject.strip()
+    prefixed = _JEL_PREFIX.match(text)
+    if prefixed and prefixed.end() > 0:
+        text = text[prefixed.end() :]
+    labelled = _JEL_WITH_LABEL.match(text)
+    if labelled:
+        return [labelled.group(1)]
+    tokens = [t for t in re.split(r"[\s,;]+", text) if t]
+    if not tokens:
+        return None
+    if all(_JEL_CODE.match(t) for t in tokens) and (
+        prefixed or all(any(c.isdigit() for c in t) for t in tokens)
+    ):
+        return tokens
+    return None
+
+
+def split_subjects(subjects: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Separate JEL codes from keywords; keywords inside one subject are split on ``;``."""
+    jel: list[str] = []
+    keywords: list[str] = []
+    for subject in subjects:
+        codes = jel_codes_in(subject)
+        if codes is not None:
+            jel.extend(codes)
+        else:
+            keywords.extend(subject.split(";"))
+    return unique(jel), unique(keywords)
+
+
+def split_keywords(text: str | None) -> list[str]:
+    """Keywords separated by ``;`` (or by ``,`` when there is no ``;``)."""
+    if not text:
+        return []
+    separator = ";" if ";" in text else ","
+    return unique(text.split(separator))
+
+
+def split_jel(text: str | None) -> list[str]:
+    """JEL codes separated by ``;``, ``,`` or spaces; anything else is ignored."""
+    if not text:
+        return []
+    text = _JEL_PREFIX.sub("", text.strip())
+    return unique(t.upper() for t in re.split(r"[\s,;]+", text) if _JEL_CODE.match(t.upper()))
+
+
+def year_from(date: str | None) -> int | None:
+    """The first plausible four-digit year in a date string."""
+    if not date:
+        return None
+    match = _YEAR.search(date)
+    return int(match.group(1)) if match else None
+
+
+_TYPE_WORDS = (
+    ("chapter", "chapter"),
+    ("article", "article"),
+    ("book", "book"),
+    ("software", "software"),
+    ("preprint", "paper"),
+    ("paper", "paper"),
+    ("report", "paper"),
+)
+
+
+def item_type(values: Iterable[str | None]) -> str | None:
+    """Normalize a type (``dc:type``, AMF ``type``) to article/paper/book/chapter/software."""
+    raw: str | None = None
+    for value in values:
+        value = clean(value)
+        if not value:
+            continue
+        lowered = value.lower()
+        for word, kind in _TYPE_WORDS:
+            if word in lowered:
+                return kind
+        raw = raw or lowered
+    return raw
+
+
+def name_parts(name: str) -> tuple[str, str | None, str | None]:
+    """``"Family, Given"`` -> (``"Given Family"``, given, family); other forms are kept whole
+    with no guess at the parts (name order varies too much across cultures to guess)."""
+    name = clean(name) or ""
+    if name.count(",") == 1:
+        family, given = (p.strip() for p in name.split(","))
+        if family and given:
+            return f"{given} {family}", given, family
+    return name, None, None

@@ -1,0 +1,210 @@
+"""OAI-PMH ``<record>`` elements -> rows of ``articles``, ``authors`` and ``quarantine``.
+
+One record that cannot be mapped becomes a quarantine row with its raw XML and the reason;
+the rest of the page is unaffected. A deleted record becomes a tombstone row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+from lxml import etree
+
+from schemas import tables
+from schemas.amf import map_amf
+from schemas.dates import parse_datestamp
+from schemas.errors import ConfigError, RecordMappingError
+from schemas.handles import Handle, handle_from_oai_identifier, parse_handle
+from schemas.oai_dc import map_oai_dc
+from schemas.people import Mapped
+
+OAI_NS = "http://www.openarchives.org/OAI/2.0/"
+_HEADER = f"{{{OAI_NS}}}header"
+_METADATA = f"{{{OAI_NS}}}metadata"
+
+Mapper = Callable[[etree._Element, Handle], Mapped]
+
+#: Metadata prefix -> mapper. A prefix not listed here cannot be harvested into rows.
+MAPPERS: dict[str, Mapper] = {"oai_dc": map_oai_dc, "amf": map_amf}
+
+_METADATA_COLUMNS = (
+    "item_type", "title", "abstract", "journal", "volume", "issue", "pages", "year", "date",
+    "doi", "keywords", "jel_codes", "urls", "language", "publisher",
+)  # fmt: skip
+
+
+def mapper_for(prefix: str) -> Mapper:
+    """The mapper of a metadata prefix; a clear error for one we cannot map."""
+    try:
+        return MAPPERS[prefix]
+    except KeyError:
+        known = ", ".join(sorted(MAPPERS))
+        raise ConfigError(
+            f"metadata prefix {prefix!r} cannot be mapped to rows; supported: {known}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """Where a page came from: stamped on every row it produces."""
+
+    endpoint: str
+    harvest_id: str
+    metadata_prefix: str
+    harvested_at: datetime
+    page_id: str
+    page_path: str
+
+
+@dataclass
+class PageRows:
+    articles: list[dict[str, Any]] = field(default_factory=list)
+    authors: list[dict[str, Any]] = field(default_factory=list)
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def deleted(self) -> int:
+        return sum(1 for a in self.articles if a["deleted"])
+
+    def tables(self) -> dict[str, pa.Table]:
+        return {
+            "articles": tables.to_table(self.articles, tables.ARTICLES),
+            "authors": tables.to_table(self.authors, tables.AUTHORS),
+            "quarantine": tables.to_table(self.quarantine, tables.QUARANTINE),
+        }
+
+
+@dataclass(frozen=True)
+class Header:
+    identifier: str
+    datestamp: datetime
+    deleted: bool
+    set_specs: list[str]
+
+
+def read_header(record: etree._Element) -> Header:
+    header = record.find(_HEADER)
+    if header is None:
+        raise RecordMappingError("record has no header")
+    identifier = (header.findtext(f"{{{OAI_NS}}}identifier") or "").strip()
+    if not identifier:
+        raise RecordMappingError("record header has no identifier")
+    stamp = (header.findtext(f"{{{OAI_NS}}}datestamp") or "").strip()
+    try:
+        datestamp = parse_datestamp(stamp)
+    except ValueError:
+        raise RecordMappingError(f"record datestamp {stamp!r} is not a date") from None
+    sets = [s.text.strip() for s in header.iterfind(f"{{{OAI_NS}}}setSpec") if s.text]
+    return Header(identifier, datestamp, header.get("status") == "deleted", sets)
+
+
+def map_page(context: PageContext, records: Iterable[etree._Element]) -> PageRows:
+    """Map every record of a page; never raises for a bad record."""
+    mapper = mapper_for(context.metadata_prefix)
+    rows = PageRows()
+    for ordinal, record in enumerate(records, start=1):
+        record_id = f"{context.page_id}#{ordinal:05d}"
+        header: Header | None = None
+        try:
+            header = read_header(record)
+            article, authors = _map_record(context, mapper, record, header, record_id)
+        except RecordMappingError as exc:
+            rows.quarantine.append(_quarantine(context, record, header, record_id, str(exc)))
+            continue
+        rows.articles.append(article)
+        rows.authors.extend(authors)
+    return rows
+
+
+def _map_record(
+    context: PageContext,
+    mapper: Mapper,
+    record: etree._Element,
+    header: Header,
+    record_id: str,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    handle = parse_handle(handle_from_oai_identifier(header.identifier))
+    row: dict[str, Any] = {
+        "handle": handle.handle,
+        "handle_key": handle.key,
+        **dict.fromkeys(_METADATA_COLUMNS),
+        "keywords": [],
+        "jel_codes": [],
+        "urls": [],
+        "series_handle": handle.series_handle,
+        "archive_code": handle.archive_code,
+        "deleted": header.deleted,
+        "datestamp": header.datestamp,
+        "set_specs": header.set_specs,
+        "oai_identifier": header.identifier,
+        "metadata_prefix": context.metadata_prefix,
+        "endpoint": context.endpoint,
+        "harvest_id": context.harvest_id,
+        "harvested_at": context.harvested_at,
+        "record_id": record_id,
+    }
+    if header.deleted:
+        return row, []
+    metadata = record.find(_METADATA)
+    payload = (
+        next((c for c in metadata if isinstance(c.tag, str)), None)
+        if metadata is not None
+        else None
+    )
+    if payload is None:
+        raise RecordMappingError("record is not deleted but has no metadata")
+    mapped = mapper(payload, handle)
+    series = mapped.fields.pop("series_handle", None)
+    row.update(mapped.fields)
+    if series:
+        row["series_handle"] = series
+    year = row["year"]
+    if year is not None and not -(2**31) <= year < 2**31:
+        raise RecordMappingError(f"year {year} out of range")
+    authors = []
+    positions: dict[str, int] = {}
+    for person in mapped.people:
+        positions[person.role] = positions.get(person.role, 0) + 1
+        authors.append(
+            {
+                "handle": handle.handle,
+                "handle_key": handle.key,
+                "role": person.role,
+                "position": positions[person.role],
+                "name": person.name,
+                "given_name": person.given_name,
+                "family_name": person.family_name,
+                "short_id": person.short_id,
+                "email": person.email,
+                "record_id": record_id,
+            }
+        )
+    return row, authors
+
+
+def _quarantine(
+    context: PageContext,
+    record: etree._Element,
+    header: Header | None,
+    record_id: str,
+    reason: str,
+) -> dict[str, Any]:
+    identifier = header.identifier if header else None
+    if identifier is None:
+        found = record.findtext(f"{_HEADER}/{{{OAI_NS}}}identifier")
+        identifier = found.strip() if found and found.strip() else None
+    return {
+        "record_id": record_id,
+        "harvest_id": context.harvest_id,
+        "endpoint": context.endpoint,
+        "metadata_prefix": context.metadata_prefix,
+        "oai_identifier": identifier,
+        "reason": reason,
+        "raw_xml": etree.tostring(record, encoding="unicode"),
+        "page_path": context.page_path,
+        "quarantined_at": context.harvested_at,
+    }

@@ -1,0 +1,175 @@
+"""Arrow schemas of every table, and the one door rows go through to become Arrow.
+
+``to_table`` validates rows before building a table: ``pa.Table.from_pylist`` silently drops
+unknown keys and accepts nulls in non-nullable fields, so both are checked here first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from schemas.errors import SchemaViolation
+
+_str = pa.string()
+_strs = pa.list_(pa.string())
+_ts = pa.timestamp("s")
+
+
+def _f(name: str, type_: pa.DataType, nullable: bool = True) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable)
+
+
+ARTICLES = pa.schema(
+    [
+        _f("handle", _str, False),
+        _f("handle_key", _str, False),
+        _f("item_type", _str),
+        _f("title", _str),
+        _f("abstract", _str),
+        _f("journal", _str),
+        _f("volume", _str),
+        _f("issue", _str),
+        _f("pages", _str),
+        _f("year", pa.int32()),
+        _f("date", _str),
+        _f("doi", _str),
+        _f("keywords", _strs),
+        _f("jel_codes", _strs),
+        _f("urls", _strs),
+        _f("language", _str),
+        _f("publisher", _str),
+        _f("series_handle", _str),
+        _f("archive_code", _str),
+        _f("deleted", pa.bool_(), False),
+        _f("datestamp", _ts, False),
+        _f("set_specs", _strs),
+        _f("oai_identifier", _str, False),
+        _f("metadata_prefix", _str, False),
+        _f("endpoint", _str, False),
+        _f("harvest_id", _str, False),
+        _f("harvested_at", _ts, False),
+        _f("record_id", _str, False),
+    ]
+)
+
+AUTHORS = pa.schema(
+    [
+        _f("handle", _str, False),
+        _f("handle_key", _str, False),
+        _f("role", _str, False),
+        _f("position", pa.int32(), False),
+        _f("name", _str, False),
+        _f("given_name", _str),
+        _f("family_name", _str),
+        _f("short_id", _str),
+        _f("email", _str),
+        _f("record_id", _str, False),
+    ]
+)
+
+SERIES = pa.schema(
+    [
+        _f("handle", _str, False),
+        _f("handle_key", _str, False),
+        _f("name", _str),
+        _f("description", _str),
+        _f("archive_code", _str),
+        _f("endpoint", _str, False),
+        _f("listed_at", _ts, False),
+    ]
+)
+
+QUARANTINE = pa.schema(
+    [
+        _f("record_id", _str, False),
+        _f("harvest_id", _str, False),
+        _f("endpoint", _str, False),
+        _f("metadata_prefix", _str, False),
+        _f("oai_identifier", _str),
+        _f("reason", _str, False),
+        _f("raw_xml", _str, False),
+        _f("page_path", _str, False),
+        _f("quarantined_at", _ts, False),
+    ]
+)
+
+HARVEST_RUNS = pa.schema(
+    [
+        _f("run_id", _str, False),
+        _f("harvest_id", _str, False),
+        _f("endpoint", _str, False),
+        _f("metadata_prefix", _str, False),
+        _f("set_spec", _str),
+        _f("status", _str, False),
+        _f("started_at", _ts, False),
+        _f("finished_at", _ts),
+        _f("server_started_at", _ts),
+        _f("from_date", _str),
+        _f("until_date", _str),
+        _f("windows", pa.int32(), False),
+        _f("pages", pa.int64(), False),
+        _f("records", pa.int64(), False),
+        _f("deleted", pa.int64(), False),
+        _f("quarantined", pa.int64(), False),
+        _f("error", _str),
+    ]
+)
+
+HARVEST_STATE = pa.schema(
+    [
+        _f("harvest_id", _str, False),
+        _f("endpoint", _str, False),
+        _f("metadata_prefix", _str, False),
+        _f("set_spec", _str),
+        _f("granularity", _str),
+        _f("last_complete_run", _str),
+        _f("last_complete_server_start", _ts),
+        _f("next_from", _str),
+        _f("current_run", _str),
+        _f("window_index", pa.int32()),
+        _f("resumption_token", _str),
+        _f("last_error", _str),
+    ]
+)
+
+#: Tables produced from harvested records, by name.
+RECORD_TABLES: dict[str, pa.Schema] = {
+    "articles": ARTICLES,
+    "authors": AUTHORS,
+    "quarantine": QUARANTINE,
+}
+
+ALL_TABLES: dict[str, pa.Schema] = {
+    **RECORD_TABLES,
+    "series": SERIES,
+    "harvest_runs": HARVEST_RUNS,
+    "harvest_state": HARVEST_STATE,
+}
+
+
+def to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Validate ``rows`` against ``schema`` and build an Arrow table.
+
+    Raises ``SchemaViolation`` for a missing or unknown column or a null in a non-nullable
+    field; never drops anything silently.
+    """
+    names = set(schema.names)
+    required = [f.name for f in schema if not f.nullable]
+    rows = list(rows)
+    for i, row in enumerate(rows):
+        keys = set(row)
+        if keys != names:
+            extra, missing = sorted(keys - names), sorted(names - keys)
+            raise SchemaViolation(
+                f"row {i} does not fit the schema: unknown {extra}, missing {missing}"
+            )
+        for name in required:
+            if row[name] is None:
+                raise SchemaViolation(f"row {i}: {name} must not be null")
+    try:
+        return pa.Table.from_pylist(rows, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        raise SchemaViolation(f"rows do not fit the schema: {exc}") from exc

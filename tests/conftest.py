@@ -1,0 +1,82 @@
+"""Shared fixtures: a local OAI-PMH provider over the bundled sample, a data dir, and
+helpers to harvest and query. Everything networked runs on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.datadir import DataDir
+from flows.pipeline import HarvestOptions, HarvestResult, Pipeline
+from provider.server import Provider, serve
+from provider.store import RecordStore
+from warehouse.database import Warehouse
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SAMPLES = SHARED / "repec-samples"
+TALIBAN = "RePEc:sae:asseca:v:12:y:2025:i:4:p:515-537"
+SAMPLE_ITEMS = 54  # 53 live records and 1 deleted record in provider/sample
+
+
+class Clock:
+    """The provider's clock, which tests move forward between harvests."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def store() -> RecordStore:
+    return RecordStore.sample()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2025, 12, 1, 12, 0, 0))
+
+
+@pytest.fixture
+def provider(store: RecordStore, clock: Clock) -> Provider:
+    return Provider(store, page_size=10, clock=clock)
+
+
+@pytest.fixture
+def endpoint(provider: Provider) -> Iterator[str]:
+    with serve(provider) as url:
+        yield url
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> DataDir:
+    return DataDir(tmp_path / "data")
+
+
+def harvest(data: DataDir, endpoint: str, **options: Any) -> list[HarvestResult]:
+    """The pipeline as `repec-harvest run` runs it, with no pauses between requests."""
+    options = {"delay": 0.0, "max_attempts": 2, "backoff": 0.01, **options}
+    return Pipeline(data, HarvestOptions(endpoint=endpoint, **options)).run()
+
+
+def query(data: DataDir, sql: str) -> list[tuple[Any, ...]]:
+    return Warehouse(data.warehouse_path).query(sql)[1]
+
+
+def snapshot(data: DataDir) -> dict[str, list[tuple[Any, ...]]]:
+    """The user-visible content of the warehouse, without per-run provenance columns."""
+    return {
+        "articles": query(
+            data, "SELECT * EXCLUDE (record_id, harvested_at) FROM articles ORDER BY handle_key"
+        ),
+        "authors": query(
+            data,
+            "SELECT * EXCLUDE (record_id) FROM authors ORDER BY handle_key, role, position",
+        ),
+        "series": query(data, "SELECT * EXCLUDE (listed_at) FROM series ORDER BY handle_key"),
+    }

@@ -1,0 +1,66 @@
+"""Interoperability: harvesting a third-party OAI-PMH server implementation (the ``oaipmh``
+package from PyPI) serving RePEc-style records, on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from conftest import harvest, query
+from interop_server import independent_oai_server
+from lxml import etree
+
+from flows.datadir import DataDir
+from provider.store import RecordStore
+
+DC = "{http://purl.org/dc/elements/1.1/}"
+
+
+def sample_as_dc_records() -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """The bundled sample, handed to the independent server as plain Dublin Core."""
+    store = RecordStore.sample()
+    records = []
+    for record in store.records():
+        dc: dict[str, list[str]] = defaultdict(list)
+        if not record.deleted:
+            for element in etree.fromstring(record.metadata["oai_dc"]):
+                dc[etree.QName(element).localname].append(element.text or "")
+        records.append(
+            {
+                "identifier": record.identifier,
+                "datestamp": record.datestamp,
+                "sets": record.sets,
+                "deleted": record.deleted,
+                "dc": dict(dc),
+            }
+        )
+    return records, store.sets
+
+
+def test_every_record_exactly_once_then_exactly_the_changes(data: DataDir) -> None:
+    records, sets = sample_as_dc_records()
+    with independent_oai_server(records, sets, page_size=7) as url:
+        [first] = harvest(data, url)
+        assert first.run is not None and first.run.status == "complete"
+        assert first.spec.metadata_prefix == "oai_dc"  # the only format it offers
+        assert first.run.records == len(records)
+        assert query(data, "SELECT count(*), count(DISTINCT handle_key) FROM articles") == [
+            (len(records), len(records))
+        ]
+        live = sum(not r["deleted"] for r in records)
+        assert query(data, "SELECT count(*) FROM live_articles") == [(live,)]
+
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for record in records[3], records[10]:
+            record["dc"]["title"] = ["Changed: " + record["dc"]["title"][0]]
+            record["datestamp"] = now
+
+        [second] = harvest(data, url)
+
+    assert second.run is not None and second.run.records == 2
+    changed = query(data, "SELECT oai_identifier FROM articles WHERE title LIKE 'Changed: %'")
+    assert sorted(c[0] for c in changed) == sorted(
+        [records[3]["identifier"], records[10]["identifier"]]
+    )
+    assert query(data, "SELECT count(*) FROM articles") == [(len(records),)]

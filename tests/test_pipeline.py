@@ -1,0 +1,297 @@
+"""The pipeline end to end against a local OAI-PMH provider serving the bundled sample:
+first and incremental harvests, tombstones, resume, idempotent loads, rebuild."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from conftest import SAMPLE_ITEMS, TALIBAN, Clock, harvest, query, snapshot
+
+from flows.datadir import DataDir
+from flows.rebuild import rebuild
+from harvesting.state import StateStore
+from provider.server import Provider, serve
+from provider.store import RecordStore
+from schemas.errors import UnknownSet, UnsupportedMetadataPrefix
+from warehouse.database import Warehouse
+
+
+def list_requests(provider: Provider) -> list[dict[str, str]]:
+    return [r for r in provider.requests if r.get("verb") == "ListRecords"]
+
+
+def test_first_harvest_loads_every_record_once(data: DataDir, endpoint: str) -> None:
+    [result] = harvest(data, endpoint)
+
+    assert result.run is not None and result.run.status == "complete"
+    assert result.run.records == SAMPLE_ITEMS
+    assert result.spec.metadata_prefix == "amf"  # preferred when offered
+    assert query(data, "SELECT count(*), count(DISTINCT handle_key) FROM articles") == [
+        (SAMPLE_ITEMS, SAMPLE_ITEMS)
+    ]
+    assert query(data, "SELECT count(*) FROM articles WHERE deleted") == [(1,)]
+    assert query(data, "SELECT count(*) FROM live_articles") == [(SAMPLE_ITEMS - 1,)]
+
+
+def test_the_seed_article_is_answerable(data: DataDir, endpoint: str) -> None:
+    harvest(data, endpoint)
+
+    [row] = query(
+        data,
+        "SELECT title, journal, year, volume, issue, pages, doi, authors, keywords "
+        f"FROM article_authors WHERE handle = '{TALIBAN}'",
+    )
+    assert row == (
+        "Embracing the Taliban: Deciphering Russia’s Afghan Policy",
+        "Journal of Asian Security and International Affairs",
+        2025,
+        "12",
+        "4",
+        "515-537",
+        "10.1177/23477970251383994",
+        ["Tatiana Belousova", "Raghav Sharma"],
+        ["Russia", "Afghanistan", "Taliban", "security", "Islamic State Khorasan Province"],
+    )
+
+
+def test_oai_dc_takes_volume_issue_pages_from_the_handle(data: DataDir, endpoint: str) -> None:
+    [result] = harvest(data, endpoint, metadata_prefix="oai_dc")
+
+    assert result.run is not None and result.run.records == SAMPLE_ITEMS
+    [row] = query(
+        data,
+        "SELECT item_type, year, volume, issue, pages, doi, authors, journal "
+        f"FROM article_authors WHERE handle = '{TALIBAN}'",
+    )
+    assert row == (
+        "article", 2025, "12", "4", "515-537", "10.1177/23477970251383994",
+        ["Tatiana Belousova", "Raghav Sharma"],
+        "Journal of Asian Security and International Affairs",  # from the series (ListSets)
+    )  # fmt: skip
+
+
+def test_series_come_from_list_sets(data: DataDir, endpoint: str, store: RecordStore) -> None:
+    harvest(data, endpoint)
+
+    assert query(data, "SELECT handle, name FROM series ORDER BY handle") == sorted(store.sets)
+    [(items,)] = query(
+        data, "SELECT items FROM counts_by_series WHERE series_handle = 'RePEc:sae:asseca'"
+    )
+    assert items == sum(1 for r in store.records() if "RePEc:sae:asseca" in r.sets)
+
+
+def test_second_run_fetches_only_what_changed(
+    data: DataDir, endpoint: str, provider: Provider, store: RecordStore, clock: Clock
+) -> None:
+    harvest(data, endpoint)
+    before = snapshot(data)
+    changed = [store.get(f"oai:{TALIBAN}"), store.get("oai:RePEc:nbr:nberwo:34240")]
+    for record in changed:
+        assert record is not None
+        record.datestamp = "2025-12-05"
+        record.metadata["amf"] = record.metadata["amf"].replace("<title>", "<title>Revised: ", 1)
+    clock.now = datetime(2025, 12, 6, 8, 0, 0)
+    provider.requests.clear()
+
+    [result] = harvest(data, endpoint)
+
+    assert result.run is not None and result.run.records == 2
+    requests = list_requests(provider)
+    assert requests[0]["from"] == "2025-11-30"  # last run's server start minus 1 day overlap
+    titles = query(data, "SELECT handle FROM articles WHERE title LIKE 'Revised: %' ORDER BY 1")
+    assert titles == [("RePEc:nbr:nberwo:34240",), (TALIBAN,)]
+    after = snapshot(data)
+    assert len(after["articles"]) == len(before["articles"])  # upserted, not duplicated
+    assert after["authors"] == before["authors"]
+
+
+def test_a_deletion_becomes_a_tombstone(
+    data: DataDir, endpoint: str, store: RecordStore, clock: Clock
+) -> None:
+    harvest(data, endpoint)
+    record = store.get(f"oai:{TALIBAN}")
+    assert record is not None
+    record.deleted, record.datestamp = True, "2025-12-03"
+    clock.now = datetime(2025, 12, 4)
+
+    harvest(data, endpoint)
+
+    [(deleted, title)] = query(
+        data, f"SELECT deleted, title FROM articles WHERE handle = '{TALIBAN}'"
+    )
+    assert deleted is True
+    assert title.startswith("Embracing the Taliban")  # the tombstone keeps what we knew
+    assert query(data, f"SELECT count(*) FROM live_articles WHERE handle = '{TALIBAN}'") == [(0,)]
+    assert query(data, f"SELECT count(*) FROM live_authors WHERE handle = '{TALIBAN}'") == [(0,)]
+    assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
+
+
+def test_a_deleted_record_that_comes_back_is_live_again(
+    data: DataDir, endpoint: str, store: RecordStore, clock: Clock
+) -> None:
+    harvest(data, endpoint)
+    record = store.get("oai:RePEc:pra:mprapa:126702")  # deleted in the sample
+    assert record is not None
+    record.deleted, record.datestamp = False, "2025-12-03"
+    record.metadata["amf"] = (
+        '<amf xmlns="http://amf.openlib.org"><text id="RePEc:pra:mprapa:126702">'
+        "<title>Reinstated</title><type>preprint</type></text></amf>"
+    )
+    clock.now = datetime(2025, 12, 4)
+
+    harvest(data, endpoint)
+
+    assert query(
+        data, "SELECT deleted, title FROM articles WHERE handle = 'RePEc:pra:mprapa:126702'"
+    ) == [(False, "Reinstated")]
+
+
+def test_an_interrupted_run_resumes_at_the_last_committed_page(
+    tmp_path, store: RecordStore, clock: Clock
+) -> None:
+    failing = {"after": 3, "seen": 0}
+
+    def fail_after_three_pages(handler, params) -> bool:  # type: ignore[no-untyped-def]
+        if params.get("verb") != "ListRecords":
+            return False
+        failing["seen"] += 1
+        if failing["after"] and failing["seen"] > failing["after"]:
+            handler.send_error(500)
+            return True
+        return False
+
+    provider = Provider(store, page_size=10, clock=clock)
+    interrupted, clean = DataDir(tmp_path / "interrupted"), DataDir(tmp_path / "clean")
+    with serve(provider, before_response=fail_after_three_pages) as url:
+        [failed] = harvest(interrupted, url, max_attempts=1, window="none")
+        assert failed.run is None and "HTTP 500" in (failed.error or "")
+        state = StateStore(interrupted.state_path)
+        [run] = state.runs()
+        state.close()
+        assert (run.status, run.pages, run.records) == ("failed", 3, 30)
+        token = run.token
+        assert token
+
+        failing["after"] = 0
+        provider.requests.clear()
+        [resumed] = harvest(interrupted, url, window="none")
+        assert resumed.run is not None and resumed.run.run_id == run.run_id
+        assert list_requests(provider)[0] == {"verb": "ListRecords", "resumptionToken": token}
+        assert resumed.run.records == SAMPLE_ITEMS
+        harvest(clean, url, window="none")
+
+    assert snapshot(interrupted) == snapshot(clean)
+
+
+def test_loading_the_same_parquet_twice_changes_nothing(data: DataDir, endpoint: str) -> None:
+    harvest(data, endpoint)
+    before = snapshot(data)
+    quarantine = query(data, "SELECT * FROM quarantine ORDER BY record_id")
+    warehouse = Warehouse(data.warehouse_path)
+    files = sorted((data.lake / "articles").rglob("*.parquet"))
+    assert files
+
+    for articles in files:
+        window = {
+            name: data.lake / name / articles.relative_to(data.lake / "articles")
+            for name in ("articles", "authors", "quarantine")
+        }
+        warehouse.load_window(window)
+
+    assert snapshot(data) == before
+    assert query(data, "SELECT * FROM quarantine ORDER BY record_id") == quarantine
+    assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
+
+
+def test_an_older_version_never_overwrites_a_newer_one(
+    data: DataDir, endpoint: str, store: RecordStore, clock: Clock
+) -> None:
+    harvest(data, endpoint)
+    first_run_files = sorted((data.lake / "articles").rglob("*.parquet"))
+    record = store.get(f"oai:{TALIBAN}")
+    assert record is not None
+    record.datestamp = "2025-12-05"
+    record.metadata["amf"] = record.metadata["amf"].replace("<title>", "<title>New: ", 1)
+    clock.now = datetime(2025, 12, 6)
+    harvest(data, endpoint)
+
+    warehouse = Warehouse(data.warehouse_path)
+    for articles in first_run_files:  # reload the old version
+        relative = articles.relative_to(data.lake / "articles")
+        warehouse.load_window(
+            {n: data.lake / n / relative for n in ("articles", "authors", "quarantine")}
+        )
+
+    [(title,)] = query(data, f"SELECT title FROM articles WHERE handle = '{TALIBAN}'")
+    assert title.startswith("New: ")
+
+
+def test_rebuild_reproduces_the_warehouse_from_the_raw_archive(
+    tmp_path, store: RecordStore, clock: Clock
+) -> None:
+    data = DataDir(tmp_path / "data")
+    provider = Provider(store, page_size=10, clock=clock)
+    with serve(provider) as url:
+        harvest(data, url)
+        record = store.get(f"oai:{TALIBAN}")
+        assert record is not None
+        record.deleted, record.datestamp = True, "2025-12-03"
+        clock.now = datetime(2025, 12, 4)
+        harvest(data, url)
+    before = snapshot(data)
+    runs = query(data, "SELECT run_id, status, records FROM harvest_runs ORDER BY run_id")
+
+    report = rebuild(data)  # the server is gone: no network needed
+
+    assert report.pages > 0 and report.records == SAMPLE_ITEMS + 1
+    assert snapshot(data) == before
+    assert query(data, "SELECT run_id, status, records FROM harvest_runs ORDER BY run_id") == runs
+    assert not (data.root / "lake.rebuild").exists()
+
+
+def test_harvesting_one_set(data: DataDir, endpoint: str, store: RecordStore) -> None:
+    [result] = harvest(data, endpoint, sets=["RePEc:sae:asseca"])
+
+    expected = sum(1 for r in store.records() if "RePEc:sae:asseca" in r.sets)
+    assert result.run is not None and result.run.records == expected
+    assert query(data, "SELECT DISTINCT series_handle FROM articles") == [("RePEc:sae:asseca",)]
+
+
+def test_each_set_is_its_own_harvest(data: DataDir, endpoint: str) -> None:
+    results = harvest(data, endpoint, sets=["RePEc:sae:asseca", "RePEc:nbr:nberwo"])
+
+    assert len({r.spec.harvest_id for r in results}) == 2
+    assert query(data, "SELECT count(*) FROM harvest_state") == [(2,)]
+
+
+def test_a_metadata_prefix_the_server_lacks_is_refused_before_harvesting(
+    data: DataDir, endpoint: str, provider: Provider
+) -> None:
+    with pytest.raises(UnsupportedMetadataPrefix, match="does not offer metadata prefix 'marc'"):
+        harvest(data, endpoint, metadata_prefix="marc")
+    assert not list_requests(provider)
+
+
+def test_a_set_the_server_lacks_is_refused_before_harvesting(
+    data: DataDir, endpoint: str, provider: Provider
+) -> None:
+    with pytest.raises(UnknownSet, match="RePEc:xxx:nothere"):
+        harvest(data, endpoint, sets=["RePEc:xxx:nothere"])
+    assert not list_requests(provider)
+
+
+def test_every_raw_page_is_archived_with_its_manifest(data: DataDir, endpoint: str) -> None:
+    import json
+
+    [result] = harvest(data, endpoint)
+    assert result.run is not None
+    [manifest] = (data.raw / result.spec.harvest_id).rglob("manifest.jsonl")
+    entries = [json.loads(line) for line in manifest.read_text().splitlines()]
+
+    assert len(entries) == result.run.pages
+    assert sum(e["records"] for e in entries) == SAMPLE_ITEMS
+    for entry in entries:
+        assert (data.raw / entry["path"]).exists()
+        assert {"params", "response_date", "token", "sha256", "window", "page"} <= set(entry)
+    assert list((data.raw / "_endpoints").rglob("ListSets-p0001.xml.gz"))

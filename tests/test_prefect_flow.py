@@ -1,0 +1,66 @@
+"""The Prefect flow runs the same pipeline as the CLI; its deployment is scheduled daily;
+tasks are retried only for transient errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from conftest import SAMPLE_ITEMS, TALIBAN, query
+
+from flows.datadir import DataDir
+from flows.pipeline import HarvestOptions
+from schemas.errors import ConfigError, EndpointUnreachable, UnknownSet
+
+prefect = pytest.importorskip("prefect")
+from prefect.states import Completed, Failed  # noqa: E402
+from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+
+from flows.harvest_flow import (  # noqa: E402
+    build_deployment,
+    harvest_flow,
+    harvest_task,
+    prepare_task,
+    transient_only,
+)
+
+
+@pytest.fixture(scope="module")
+def prefect_server() -> Iterator[None]:
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.mark.prefect
+def test_the_flow_harvests_into_the_warehouse(
+    prefect_server: None, data: DataDir, endpoint: str
+) -> None:
+    results = harvest_flow(endpoint=endpoint, data_dir=str(data.root), delay=0.0)
+
+    assert [(r["status"], r["records"]) for r in results] == [("complete", SAMPLE_ITEMS)]
+    assert query(data, f"SELECT year, pages FROM live_articles WHERE handle = '{TALIBAN}'") == [
+        (2025, "515-537")
+    ]
+    again = harvest_flow(endpoint=endpoint, data_dir=str(data.root), delay=0.0)
+    assert [r["records"] for r in again] == [0]  # incremental: nothing changed
+
+
+def test_tasks_retry_only_transient_errors() -> None:
+    assert transient_only(harvest_task, None, Failed(data=EndpointUnreachable("down")))  # type: ignore[arg-type]
+    assert not transient_only(harvest_task, None, Failed(data=UnknownSet("no such set")))  # type: ignore[arg-type]
+    assert not transient_only(prepare_task, None, Failed(data=ConfigError("bad")))  # type: ignore[arg-type]
+    assert not transient_only(prepare_task, None, Completed())  # type: ignore[arg-type]
+    assert harvest_task.retries > 0 and harvest_task.retry_condition_fn is transient_only
+    assert prepare_task.retries > 0 and prepare_task.retry_condition_fn is transient_only
+
+
+def test_the_deployment_runs_daily_with_the_cli_options(data: DataDir) -> None:
+    options = HarvestOptions(endpoint="https://oai.repec.org/", sets=["RePEc:sae:asseca"])
+    deployment = build_deployment(data, options, cron="0 3 * * *", name="daily-harvest")
+
+    assert deployment.name == "daily-harvest"
+    [schedule] = deployment.schedules
+    assert schedule.schedule.cron == "0 3 * * *"
+    assert deployment.parameters["sets"] == ["RePEc:sae:asseca"]
+    assert deployment.parameters["data_dir"] == str(data.root)
+    assert deployment.parameters["overlap"] == "86400s"

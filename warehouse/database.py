@@ -1,0 +1,174 @@
+"""The DuckDB warehouse, loaded from the Parquet lake.
+
+``articles`` is upserted by ``handle_key`` (the lower-cased handle): the newest datestamp
+wins, and on a tie the later harvest wins. A deleted record keeps its row as a tombstone
+(``deleted = true``, its last metadata kept); views hide it. ``authors`` are replaced per
+item together with the version of the item that won. Loading the same files twice changes
+nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from schemas.errors import QueryError, WarehouseError
+from schemas.tables import ALL_TABLES
+
+_UPSERT_ARTICLES = """
+CREATE OR REPLACE TEMP TABLE incoming AS
+SELECT * FROM read_parquet($articles, hive_partitioning = false)
+QUALIFY row_number() OVER (
+    PARTITION BY handle_key ORDER BY datestamp DESC, harvested_at DESC, record_id DESC) = 1;
+
+CREATE OR REPLACE TEMP TABLE winners AS
+SELECT i.* FROM incoming i LEFT JOIN articles a ON a.handle_key = i.handle_key
+WHERE a.handle_key IS NULL
+   OR i.datestamp > a.datestamp
+   OR (i.datestamp = a.datestamp AND (i.harvested_at > a.harvested_at
+       OR (i.harvested_at = a.harvested_at AND i.record_id >= a.record_id)));
+
+UPDATE articles SET deleted = true, datestamp = w.datestamp, harvested_at = w.harvested_at,
+       record_id = w.record_id, set_specs = w.set_specs, oai_identifier = w.oai_identifier,
+       metadata_prefix = w.metadata_prefix, endpoint = w.endpoint, harvest_id = w.harvest_id
+FROM winners w WHERE articles.handle_key = w.handle_key AND w.deleted;
+
+INSERT INTO articles BY NAME
+SELECT * FROM winners w
+WHERE w.deleted AND NOT EXISTS (SELECT 1 FROM articles a WHERE a.handle_key = w.handle_key);
+
+DELETE FROM articles WHERE handle_key IN (SELECT handle_key FROM winners WHERE NOT deleted);
+INSERT INTO articles BY NAME SELECT * FROM winners WHERE NOT deleted;
+DELETE FROM authors WHERE handle_key IN (SELECT handle_key FROM winners WHERE NOT deleted);
+"""
+
+_INSERT_AUTHORS = """
+INSERT INTO authors BY NAME
+SELECT au.* FROM read_parquet($authors, hive_partitioning = false) au
+JOIN winners w ON au.record_id = w.record_id WHERE NOT w.deleted;
+"""
+
+_UPSERT_QUARANTINE = """
+DELETE FROM quarantine WHERE record_id IN (
+    SELECT record_id FROM read_parquet($quarantine, hive_partitioning = false));
+INSERT INTO quarantine BY NAME SELECT * FROM read_parquet($quarantine, hive_partitioning = false);
+"""
+
+_UPSERT_SERIES = """
+CREATE OR REPLACE TEMP TABLE incoming_series AS
+SELECT * FROM read_parquet($series, hive_partitioning = false)
+QUALIFY row_number() OVER (PARTITION BY handle_key ORDER BY listed_at DESC) = 1;
+DELETE FROM series WHERE handle_key IN (
+    SELECT i.handle_key FROM incoming_series i JOIN series s USING (handle_key)
+    WHERE i.listed_at >= s.listed_at);
+INSERT INTO series BY NAME
+SELECT * FROM incoming_series i
+WHERE NOT EXISTS (SELECT 1 FROM series s WHERE s.handle_key = i.handle_key);
+"""
+
+
+class Warehouse:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection with the schema in place; DuckDB errors become WarehouseError."""
+        if read_only and not self.path.exists():
+            raise WarehouseError(
+                f"no warehouse at {self.path}: run `repec-harvest run` or `repec-harvest demo`"
+            )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise WarehouseError(
+                f"cannot open the warehouse {self.path}: {_first_line(exc)}"
+            ) from None
+        except OSError as exc:
+            raise WarehouseError(f"cannot open the warehouse {self.path}: {exc}") from None
+        try:
+            if not read_only:
+                _ensure_schema(con)
+            yield con
+        finally:
+            con.close()
+
+    def load_window(self, files: dict[str, Path]) -> None:
+        """Upsert one sealed window (articles, authors, quarantine) in one transaction."""
+        if not files:
+            return
+        with self.connect() as con, _transaction(con):
+            params = {"articles": str(files["articles"])}
+            for statement in _statements(_UPSERT_ARTICLES):
+                con.execute(statement, _used(statement, params))
+            con.execute(_INSERT_AUTHORS, {"authors": str(files["authors"])})
+            for statement in _statements(_UPSERT_QUARANTINE):
+                con.execute(statement, {"quarantine": str(files["quarantine"])})
+
+    def load_series(self, path: Path) -> None:
+        with self.connect() as con, _transaction(con):
+            for statement in _statements(_UPSERT_SERIES):
+                con.execute(statement, _used(statement, {"series": str(path)}))
+
+    def replace_harvest_log(self, runs: pa.Table, state: pa.Table) -> None:
+        """Mirror the harvest log and checkpoints into ``harvest_runs``/``harvest_state``."""
+        with self.connect() as con, _transaction(con):
+            for name, table in (("harvest_runs", runs), ("harvest_state", state)):
+                con.register("incoming_log", table)
+                con.execute(f"DELETE FROM {name}")
+                con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM incoming_log")
+                con.unregister("incoming_log")
+
+    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run one query read-only; return column names and rows."""
+        with self.connect(read_only=True) as con:
+            try:
+                cursor = con.execute(sql)
+            except duckdb.Error as exc:
+                raise QueryError(f"SQL error: {_first_line(exc)}") from None
+            if cursor.description is None:
+                return [], []
+            return [d[0] for d in cursor.description], cursor.fetchall()
+
+    def count(self, table: str) -> int:
+        with self.connect(read_only=True) as con:
+            row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+            return int(row[0]) if row else 0
+
+
+def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for name, schema in ALL_TABLES.items():
+        con.register("empty_table", schema.empty_table())
+        con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM empty_table")
+        con.unregister("empty_table")
+    con.execute(resources.files("warehouse").joinpath("views.sql").read_text("utf-8"))
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _used(statement: str, params: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in params.items() if f"${k}" in statement}
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

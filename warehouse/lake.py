@@ -1,0 +1,102 @@
+"""The Parquet lake: normalized rows, written so that no reader ever sees half a file.
+
+Layout under ``<data dir>/lake``::
+
+    _pending/<harvest>/<run>/w0003/p000012/articles.parquet   per page, while a window runs
+    articles/harvest=<harvest>/run=<run>/w0003.parquet        sealed, one file per window
+    authors/...  quarantine/...                                 same layout
+    series/<endpoint>/<stamp>.parquet                           one file per ListSets
+
+Every file is written under a temporary name and renamed into place. A window is sealed by
+streaming its page files into one file per table (memory stays at one page), ``articles``
+last, so a sealed ``articles`` file means the window's other tables are in place too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from schemas.tables import RECORD_TABLES
+
+PENDING = "_pending"
+#: Sealing order: articles last (its presence marks a complete window).
+SEAL_ORDER = ("quarantine", "authors", "articles")
+_COMPRESSION = "zstd"
+
+
+def write_parquet(path: Path, table: pa.Table) -> None:
+    """Write ``table`` to ``path`` atomically (temporary name, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, temporary, compression=_COMPRESSION)
+    _fsync(temporary)
+    os.replace(temporary, path)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Lake:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # -- pages and windows ----------------------------------------------------------------
+
+    def _pending(self, harvest_id: str, run_id: str) -> Path:
+        return self.root / PENDING / harvest_id / run_id
+
+    def write_page(
+        self, harvest_id: str, run_id: str, window: int, page: int, tables: dict[str, pa.Table]
+    ) -> None:
+        folder = self._pending(harvest_id, run_id) / f"w{window:04d}" / f"p{page:06d}"
+        for name in SEAL_ORDER:
+            write_parquet(folder / f"{name}.parquet", tables[name])
+
+    def window_file(self, table: str, harvest_id: str, run_id: str, window: int) -> Path:
+        return (
+            self.root / table / f"harvest={harvest_id}" / f"run={run_id}" / f"w{window:04d}.parquet"
+        )
+
+    def seal_window(self, harvest_id: str, run_id: str, window: int, pages: int) -> dict[str, Path]:
+        """Merge pages 1..``pages`` of a window into one file per table; return the files.
+
+        Only pages the checkpoint counts are read: a page file left by a crash before its
+        commit is ignored (it will be written again).
+        """
+        if pages == 0:
+            return {}
+        folder = self._pending(harvest_id, run_id) / f"w{window:04d}"
+        sealed = {}
+        for name in SEAL_ORDER:
+            schema = RECORD_TABLES[name]
+            target = self.window_file(name, harvest_id, run_id, window)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{target.name}.tmp")
+            with pq.ParquetWriter(temporary, schema, compression=_COMPRESSION) as writer:
+                for number in range(1, pages + 1):
+                    part = pq.read_table(folder / f"p{number:06d}" / f"{name}.parquet")
+                    writer.write_table(part.cast(schema))
+            _fsync(temporary)
+            os.replace(temporary, target)
+            sealed[name] = target
+        return sealed
+
+    def discard_pending(self, harvest_id: str, run_id: str) -> None:
+        shutil.rmtree(self._pending(harvest_id, run_id), ignore_errors=True)
+
+    # -- series ---------------------------------------------------------------------------
+
+    def write_series(self, folder: str, table: pa.Table) -> Path:
+        path = self.root / "series" / f"{folder}.parquet"
+        write_parquet(path, table)
+        return path
