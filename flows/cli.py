@@ -21,8 +21,7 @@ from flows.datadir import ENV_VAR, DataDir
 from flows.pipeline import DEFAULT_ENDPOINT, HarvestOptions, HarvestResult, Pipeline
 from flows.progress import HarvestProgress
 from harvesting.politeness import VERSION
-from harvesting.windows import SIZES, parse_duration
-from schemas.dates import parse_user_date
+from harvesting.windows import SIZES
 from schemas.errors import RepecHarvestError
 
 
@@ -83,23 +82,8 @@ def _harvest_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _options(
-    endpoint: str, sets: Sequence[str], metadata_prefix: str | None, from_: str | None,
-    until: str | None, window: str, overlap: str, delay: float | None, contact: str | None,
-    retries: int,
-) -> HarvestOptions:  # fmt: skip
-    return HarvestOptions(
-        endpoint=endpoint,
-        sets=list(dict.fromkeys(sets)),
-        metadata_prefix=metadata_prefix,
-        start=parse_user_date(from_, "--from") if from_ else None,
-        until=parse_user_date(until, "--until") if until else None,
-        window=window,
-        overlap=parse_duration(overlap),
-        delay=delay,
-        contact=contact,
-        max_attempts=retries + 1,
-    )
+def _options(from_: str | None, until: str | None, **kwargs: Any) -> HarvestOptions:
+    return HarvestOptions.from_text(from_date=from_, until_date=until, **kwargs)
 
 
 def _setup_logging(verbose: int) -> None:

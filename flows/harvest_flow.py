@@ -7,7 +7,6 @@ happen while it is up). Prefect is imported only here.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from prefect import flow, serve, task
@@ -20,8 +19,6 @@ from flows.datadir import DataDir
 from flows.pipeline import DEFAULT_ENDPOINT, HarvestOptions, Pipeline, Plan
 from harvesting.identity import HarvestSpec
 from harvesting.retries import should_retry
-from harvesting.windows import parse_duration
-from schemas.dates import parse_user_date
 
 
 def transient_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -88,19 +85,13 @@ def harvest_flow(
     overlap: str = "1d",
     delay: float | None = None,
     contact: str | None = None,
+    retries: int = 4,
 ) -> list[dict[str, Any]]:
     """Harvest -> normalize -> load, incrementally, under the data dir's lock."""
-    options = HarvestOptions(
-        endpoint=endpoint,
-        sets=list(sets or []),
-        metadata_prefix=metadata_prefix,
-        start=parse_user_date(from_date, "--from") if from_date else None,
-        until=parse_user_date(until_date, "--until") if until_date else None,
-        window=window,
-        overlap=parse_duration(overlap),
-        delay=delay,
-        contact=contact,
-    )
+    options = HarvestOptions.from_text(
+        endpoint, sets, metadata_prefix, from_date, until_date, window, overlap, delay, contact,
+        retries,
+    )  # fmt: skip
     data = DataDir.resolve(data_dir)
     root = str(data.root)
     with data.lock():
@@ -111,28 +102,11 @@ def harvest_flow(
             finish_task(root, options)
 
 
-def deployment_parameters(data: DataDir, options: HarvestOptions) -> dict[str, Any]:
-    """Flow parameters (JSON) for a deployment of these options."""
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
-    return {
-        "endpoint": options.endpoint,
-        "sets": options.sets,
-        "metadata_prefix": options.metadata_prefix,
-        "from_date": options.start.strftime(fmt) if options.start else None,
-        "until_date": options.until.strftime(fmt) if options.until else None,
-        "data_dir": str(data.root),
-        "window": options.window,
-        "overlap": f"{options.overlap / timedelta(seconds=1):.0f}s",
-        "delay": options.delay,
-        "contact": options.contact,
-    }
-
-
 def build_deployment(data: DataDir, options: HarvestOptions, cron: str, name: str) -> Any:
     return harvest_flow.to_deployment(
         name=name,
         cron=cron,
-        parameters=deployment_parameters(data, options),
+        parameters={**options.to_text(), "data_dir": str(data.root)},
         description="Incremental RePEc harvest into the DuckDB warehouse.",
         tags=["repec-harvest"],
     )

@@ -5,9 +5,10 @@ Prefect flow runs the same steps as tasks."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from flows.datadir import DataDir
 from flows.storage import Storage, WarehouseSink
@@ -18,7 +19,8 @@ from harvesting.identity import HarvestSpec
 from harvesting.responses import Identity, SetInfo
 from harvesting.retries import RetryPolicy
 from harvesting.state import Run, StateStore
-from schemas.dates import utc_now
+from harvesting.windows import parse_duration
+from schemas.dates import parse_user_date, utc_now
 from schemas.errors import (
     ConfigError,
     EndpointError,
@@ -26,7 +28,7 @@ from schemas.errors import (
     UnknownSet,
     UnsupportedMetadataPrefix,
 )
-from schemas.records import mapper_for
+from schemas.records import format_for
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,43 @@ class HarvestOptions:
     def __post_init__(self) -> None:
         if self.start and self.until and self.start > self.until:
             raise ConfigError("--from is after --until")
+
+    @classmethod
+    def from_text(
+        cls, endpoint: str = DEFAULT_ENDPOINT, sets: Sequence[str] | None = None,
+        metadata_prefix: str | None = None, from_date: str | None = None,
+        until_date: str | None = None, window: str = "month", overlap: str = "1d",
+        delay: float | None = None, contact: str | None = None, retries: int = 4,
+    ) -> HarvestOptions:  # fmt: skip
+        """Options as typed on the command line or given as flow parameters, validated."""
+        return cls(
+            endpoint=endpoint,
+            sets=list(dict.fromkeys(sets or [])),
+            metadata_prefix=metadata_prefix,
+            start=parse_user_date(from_date, "--from") if from_date else None,
+            until=parse_user_date(until_date, "--until") if until_date else None,
+            window=window,
+            overlap=parse_duration(overlap),
+            delay=delay,
+            contact=contact,
+            max_attempts=retries + 1,
+        )
+
+    def to_text(self) -> dict[str, Any]:
+        """The inverse of ``from_text``: JSON-able flow parameters."""
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+        return {
+            "endpoint": self.endpoint,
+            "sets": self.sets,
+            "metadata_prefix": self.metadata_prefix,
+            "from_date": self.start.strftime(fmt) if self.start else None,
+            "until_date": self.until.strftime(fmt) if self.until else None,
+            "window": self.window,
+            "overlap": f"{self.overlap.total_seconds():.0f}s",
+            "delay": self.delay,
+            "contact": self.contact,
+            "retries": self.max_attempts - 1,
+        }
 
 
 @dataclass
@@ -78,7 +117,7 @@ def choose_prefix(offered: list[str], requested: str | None, endpoint: str) -> s
                 f"{endpoint} does not offer metadata prefix {requested!r}; "
                 f"it offers: {', '.join(offered) or 'nothing'}"
             )
-        mapper_for(requested)
+        format_for(requested)
         return requested
     for prefix in PREFERRED_PREFIXES:
         if prefix in offered:

@@ -44,7 +44,6 @@ from schemas.errors import (
 log = logging.getLogger(__name__)
 
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
-_XML_TYPES = ("xml",)
 
 
 @dataclass
@@ -157,12 +156,16 @@ class OAIClient:
         except requests.RequestException as exc:
             raise TransientEndpointError(f"{self.endpoint}: {exc}") from None
         http = response.http_response
-        content_type = http.headers.get("Content-Type", "")
-        if content_type and not any(t in content_type.lower() for t in _XML_TYPES):
-            raise NotOAIResponse(
-                f"{self.endpoint} answered {verb} with {content_type.split(';')[0]}, not XML"
-            )
-        page = parse_response(http.content, verb)
+        try:
+            page = parse_response(http.content, verb)
+        except NotOAIResponse as exc:
+            # The body decides (some servers mislabel good XML); the label explains failures.
+            content_type = http.headers.get("Content-Type", "").split(";")[0].strip()
+            if content_type and "xml" not in content_type.lower():
+                raise NotOAIResponse(
+                    f"{self.endpoint} answered {verb} with {content_type}, not OAI-PMH XML"
+                ) from None
+            raise NotOAIResponse(f"{self.endpoint} answered {verb}: {exc}") from None
         return Fetched(page=page, params={"verb": verb, **params}, url=http.url)
 
 

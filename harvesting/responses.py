@@ -18,6 +18,9 @@ from schemas.errors import OAI_ERRORS_BY_CODE, HostileXML, NotOAIResponse, OAIEr
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 _Q = f"{{{OAI_NS}}}"
 _DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
+_HTML = re.compile(
+    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!DOCTYPE\s+html|html)\b", re.I | re.S
+)
 
 #: A verb's list element and item element.
 LIST_ITEMS = {
@@ -46,6 +49,8 @@ def parse_xml(raw: bytes) -> etree._Element:
     """Parse bytes into an element tree, refusing DTDs, entity declarations and damage."""
     if not raw.strip():
         raise NotOAIResponse("empty response body")
+    if _HTML.match(raw[:4096]):
+        raise NotOAIResponse("an HTML page, not OAI-PMH XML")
     if _DOCTYPE.search(raw):
         raise HostileXML()
     try:

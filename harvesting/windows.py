@@ -95,10 +95,14 @@ def parse_duration(text: str) -> timedelta:
         if text in ("0", ""):
             return timedelta(0)
         if text[-1] in units:
-            return timedelta(**{units[text[-1]]: float(text[:-1])})
-        return timedelta(days=float(text))
-    except (ValueError, IndexError):
-        raise ConfigError(f"overlap {text!r} is not a duration like 1d, 12h or 0") from None
+            duration = timedelta(**{units[text[-1]]: float(text[:-1])})
+        else:
+            duration = timedelta(days=float(text))
+    except (ValueError, IndexError, OverflowError):
+        duration = timedelta(-1)
+    if duration < timedelta(0):
+        raise ConfigError(f"overlap {text!r} is not a duration like 1d, 12h or 0")
+    return duration
 
 
 __all__ = ["SIZES", "Window", "parse_datestamp", "parse_duration", "split_windows"]

@@ -13,7 +13,7 @@ from lxml import etree
 
 from schemas import fields as f
 from schemas.errors import RecordMappingError
-from schemas.handles import Handle, handle_key
+from schemas.handles import Handle, is_repec_handle
 from schemas.people import Mapped, Person
 
 AMF_NS = "http://amf.openlib.org"
@@ -69,6 +69,13 @@ def _pages(serial: etree._Element | None) -> str | None:
     return start
 
 
+def find_handle(metadata: etree._Element) -> str | None:
+    """The RePEc handle an amf record carries (its ``text`` id), if any."""
+    text = next(_children(metadata, "text"), None)
+    text_id = (text.get("id") or "").strip() if text is not None else ""
+    return text_id if is_repec_handle(text_id) else None
+
+
 def map_amf(metadata: etree._Element, handle: Handle) -> Mapped:
     """Map an ``amf`` element holding one ``text`` noun."""
     if _local(metadata) != "amf":
@@ -76,9 +83,6 @@ def map_amf(metadata: etree._Element, handle: Handle) -> Mapped:
     text = next(_children(metadata, "text"), None)
     if text is None:
         raise RecordMappingError("amf record has no <text> element")
-    text_id = text.get("id")
-    if text_id and handle_key(text_id) != handle.key:
-        raise RecordMappingError(f"amf text id {text_id!r} does not match the header handle")
 
     serial = next(_children(text, "serial"), None)
     kind = f.item_type(_text(t) for t in _children(text, "type"))

@@ -48,9 +48,9 @@ def doi_from(value: str) -> str | None:
     """The DOI in an identifier (``doi:``, ``info:doi/``, a doi.org URL, a bare ``10.x/y``,
     or a publisher URL with ``/doi/10.x/y`` in its path), else None."""
     value = value.strip()
-    match = _DOI_PREFIXED.match(value)
+    match = _DOI_PREFIXED.match(unquote(value))
     if match:
-        return _tidy_doi(unquote(match.group(1)))
+        return _tidy_doi(re.split(r"[?#]", match.group(1))[0])
     if value.startswith("10.") and _DOI.fullmatch(value):
         return _tidy_doi(value)
     match = _DOI_IN_URL_PATH.search(value)
@@ -130,6 +130,9 @@ def year_from(date: str | None) -> int | None:
     """The first plausible four-digit year in a date string."""
     if not date:
         return None
+    compact = date.strip()
+    if compact.isdigit() and len(compact) in (6, 8):  # yyyymm, yyyymmdd
+        return year_from(compact[:4])
     match = _YEAR.search(date)
     return int(match.group(1)) if match else None
 

@@ -14,11 +14,20 @@ from lxml import etree
 
 from schemas import fields as f
 from schemas.errors import RecordMappingError
-from schemas.handles import Handle
+from schemas.handles import Handle, is_repec_handle
 from schemas.people import Mapped, Person
 
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
+
+
+def find_handle(metadata: etree._Element) -> str | None:
+    """The bare RePEc handle among the ``dc:identifier`` values, if any."""
+    for element in metadata.iterfind(f"{{{DC_NS}}}identifier"):
+        value = (element.text or "").strip()
+        if is_repec_handle(value):
+            return value
+    return None
 
 
 def map_oai_dc(metadata: etree._Element, handle: Handle) -> Mapped:
@@ -43,9 +52,10 @@ def map_oai_dc(metadata: etree._Element, handle: Handle) -> Mapped:
         kind = "article"
     article = kind == "article"
     people = []
-    for creator in dc["creator"]:
-        name, given, family = f.name_parts(creator)
-        people.append(Person(name=name, given_name=given, family_name=family))
+    for role, values in (("author", dc["creator"]), ("contributor", dc["contributor"])):
+        for value in values:
+            name, given, family = f.name_parts(value)
+            people.append(Person(name=name, role=role, given_name=given, family_name=family))
     return Mapped(
         fields={
             "item_type": kind,
@@ -60,7 +70,7 @@ def map_oai_dc(metadata: etree._Element, handle: Handle) -> Mapped:
             "doi": f.first_doi(identifiers),
             "keywords": keywords,
             "jel_codes": jel,
-            "urls": f.unique(i for i in identifiers if f.is_url(i)),
+            "urls": f.unique(i for i in [*identifiers, *dc["relation"]] if f.is_url(i)),
             "language": dc["language"][0] if dc["language"] else None,
             "publisher": dc["publisher"][0] if dc["publisher"] else None,
         },

@@ -14,12 +14,10 @@ from typing import Any
 import pyarrow as pa
 from lxml import etree
 
-from schemas import tables
-from schemas.amf import map_amf
+from schemas import amf, oai_dc, tables
 from schemas.dates import parse_datestamp
 from schemas.errors import ConfigError, RecordMappingError
-from schemas.handles import Handle, handle_from_oai_identifier, parse_handle
-from schemas.oai_dc import map_oai_dc
+from schemas.handles import Handle, handle_from_oai_identifier, is_repec_handle, parse_handle
 from schemas.people import Mapped
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
@@ -27,9 +25,22 @@ _HEADER = f"{{{OAI_NS}}}header"
 _METADATA = f"{{{OAI_NS}}}metadata"
 
 Mapper = Callable[[etree._Element, Handle], Mapped]
+HandleFinder = Callable[[etree._Element], str | None]
 
-#: Metadata prefix -> mapper. A prefix not listed here cannot be harvested into rows.
-MAPPERS: dict[str, Mapper] = {"oai_dc": map_oai_dc, "amf": map_amf}
+
+@dataclass(frozen=True)
+class MetadataFormat:
+    """How one metadata format becomes rows: its mapper, and where it keeps the handle."""
+
+    map: Mapper
+    find_handle: HandleFinder
+
+
+#: Metadata prefix -> format. A prefix not listed here cannot be harvested into rows.
+FORMATS: dict[str, MetadataFormat] = {
+    "oai_dc": MetadataFormat(oai_dc.map_oai_dc, oai_dc.find_handle),
+    "amf": MetadataFormat(amf.map_amf, amf.find_handle),
+}
 
 _METADATA_COLUMNS = (
     "item_type", "title", "abstract", "journal", "volume", "issue", "pages", "year", "date",
@@ -37,12 +48,12 @@ _METADATA_COLUMNS = (
 )  # fmt: skip
 
 
-def mapper_for(prefix: str) -> Mapper:
-    """The mapper of a metadata prefix; a clear error for one we cannot map."""
+def format_for(prefix: str) -> MetadataFormat:
+    """The format of a metadata prefix; a clear error for one we cannot map."""
     try:
-        return MAPPERS[prefix]
+        return FORMATS[prefix]
     except KeyError:
-        known = ", ".join(sorted(MAPPERS))
+        known = ", ".join(sorted(FORMATS))
         raise ConfigError(
             f"metadata prefix {prefix!r} cannot be mapped to rows; supported: {known}"
         ) from None
@@ -98,20 +109,20 @@ def read_header(record: etree._Element) -> Header:
         datestamp = parse_datestamp(stamp)
     except ValueError:
         raise RecordMappingError(f"record datestamp {stamp!r} is not a date") from None
-    sets = [s.text.strip() for s in header.iterfind(f"{{{OAI_NS}}}setSpec") if s.text]
+    sets = [t for s in header.iterfind(f"{{{OAI_NS}}}setSpec") if (t := (s.text or "").strip())]
     return Header(identifier, datestamp, header.get("status") == "deleted", sets)
 
 
 def map_page(context: PageContext, records: Iterable[etree._Element]) -> PageRows:
     """Map every record of a page; never raises for a bad record."""
-    mapper = mapper_for(context.metadata_prefix)
+    metadata_format = format_for(context.metadata_prefix)
     rows = PageRows()
     for ordinal, record in enumerate(records, start=1):
         record_id = f"{context.page_id}#{ordinal:05d}"
         header: Header | None = None
         try:
             header = read_header(record)
-            article, authors = _map_record(context, mapper, record, header, record_id)
+            article, authors = _map_record(context, metadata_format, record, header, record_id)
         except RecordMappingError as exc:
             rows.quarantine.append(_quarantine(context, record, header, record_id, str(exc)))
             continue
@@ -122,12 +133,23 @@ def map_page(context: PageContext, records: Iterable[etree._Element]) -> PageRow
 
 def _map_record(
     context: PageContext,
-    mapper: Mapper,
+    metadata_format: MetadataFormat,
     record: etree._Element,
     header: Header,
     record_id: str,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     handle = parse_handle(handle_from_oai_identifier(header.identifier))
+    payload = None
+    if not header.deleted:
+        metadata = record.find(_METADATA)
+        if metadata is not None:
+            payload = next((c for c in metadata if isinstance(c.tag, str)), None)
+        if payload is None:
+            raise RecordMappingError("record is not deleted but has no metadata")
+        if not is_repec_handle(handle.handle):
+            # an endpoint whose OAI identifiers are not RePEc handles: use the metadata's
+            found = metadata_format.find_handle(payload)
+            handle = parse_handle(found) if found else handle
     row: dict[str, Any] = {
         "handle": handle.handle,
         "handle_key": handle.key,
@@ -147,17 +169,9 @@ def _map_record(
         "harvested_at": context.harvested_at,
         "record_id": record_id,
     }
-    if header.deleted:
-        return row, []
-    metadata = record.find(_METADATA)
-    payload = (
-        next((c for c in metadata if isinstance(c.tag, str)), None)
-        if metadata is not None
-        else None
-    )
     if payload is None:
-        raise RecordMappingError("record is not deleted but has no metadata")
-    mapped = mapper(payload, handle)
+        return row, []
+    mapped = metadata_format.map(payload, handle)
     series = mapped.fields.pop("series_handle", None)
     row.update(mapped.fields)
     if series:

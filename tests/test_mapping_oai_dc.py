@@ -286,9 +286,7 @@ def test_types_are_normalized(types: str, kind: str) -> None:
 
 
 def test_untyped_convention_handle_is_an_article_with_its_position() -> None:
-    article, _ = map_dc(
-        "<dc:title>T</dc:title>", "RePEc:eee:eneeco:v:143:y:2025:i:pb:p:1021-1040"
-    )
+    article, _ = map_dc("<dc:title>T</dc:title>", "RePEc:eee:eneeco:v:143:y:2025:i:pb:p:1021-1040")
     assert article["item_type"] == "article"
     assert (article["volume"], article["issue"], article["pages"]) == ("143", "pb", "1021-1040")
     assert article["year"] == 2025  # no dc:date: the handle's year
@@ -382,7 +380,10 @@ def test_mpra_first_record(mpra: tuple[list[dict[str, Any]], list[dict[str, Any]
     assert first["year"] == 2012
     assert first["jel_codes"] == ["O14", "O18", "R10", "R11", "R12"]
     assert first["keywords"] == []  # the JEL labels are not keywords
-    assert first["urls"] == ["https://mpra.ub.uni-muenchen.de/48082/1/MPRA_paper_48082.pdf"]
+    assert first["urls"] == [  # dc:identifier, then the dc:relation landing page
+        "https://mpra.ub.uni-muenchen.de/48082/1/MPRA_paper_48082.pdf",
+        "https://mpra.ub.uni-muenchen.de/48082/",
+    ]
     assert first["abstract"].startswith("Given the negative effects of regional imbalance")
     [author] = [a for a in authors if a["handle"] == "oai::48082"]
     assert author["name"] == "Venkatanarayana Motkuri"

@@ -295,3 +295,73 @@ def test_every_raw_page_is_archived_with_its_manifest(data: DataDir, endpoint: s
         assert (data.raw / entry["path"]).exists()
         assert {"params", "response_date", "token", "sha256", "window", "page"} <= set(entry)
     assert list((data.raw / "_endpoints").rglob("ListSets-p0001.xml.gz"))
+
+
+def test_an_endpoint_whose_identifiers_are_not_handles(data: DataDir, clock: Clock) -> None:
+    """The handle then comes from the metadata, and a later deletion (which carries only the
+    OAI identifier) still reaches the right row."""
+    from provider.store import StoredRecord
+
+    store = RecordStore()
+    store.sets = [("econ", "Economics")]
+    dc = (
+        '<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>A paper</dc:title>'
+        "<dc:identifier>RePEc:abc:wpaper:42</dc:identifier></oai_dc:dc>"
+    )
+    store.put(StoredRecord("oai:example.org:42", "2025-11-01", ["econ"], False, {"oai_dc": dc}))
+    provider = Provider(store, clock=clock)
+    with serve(provider) as url:
+        harvest(data, url)
+        assert query(data, "SELECT handle, deleted FROM articles") == [
+            ("RePEc:abc:wpaper:42", False)
+        ]
+        store.put(StoredRecord("oai:example.org:42", "2025-12-02", ["econ"], True, {}))
+        clock.now = datetime(2025, 12, 3)
+        harvest(data, url)
+
+    assert query(data, "SELECT handle, deleted, title FROM articles") == [
+        ("RePEc:abc:wpaper:42", True, "A paper")
+    ]
+
+
+def test_a_mislabelled_content_type_does_not_hide_good_xml(
+    data: DataDir, store: RecordStore, clock: Clock
+) -> None:
+    def text_plain(handler, params) -> bool:  # type: ignore[no-untyped-def]
+        body = provider.respond(params).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/plain")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+        return True
+
+    provider = Provider(store, clock=clock)
+    with serve(provider, before_response=text_plain) as url:
+        [result] = harvest(data, url)
+    assert result.run is not None and result.run.records == SAMPLE_ITEMS
+
+
+def test_an_html_placeholder_page_is_an_error_never_an_empty_page(
+    data: DataDir, store: RecordStore, clock: Clock
+) -> None:
+    def placeholder(handler, params) -> bool:  # type: ignore[no-untyped-def]
+        if params.get("verb") != "ListRecords":
+            return False
+        body = b"<html><body>Down for maintenance</body></html>"
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+        return True
+
+    provider = Provider(store, clock=clock)
+    with serve(provider, before_response=placeholder) as url:
+        [result] = harvest(data, url, max_attempts=2)
+    assert result.run is None
+    assert result.error == f"{url} answered ListRecords with text/html, not OAI-PMH XML"
+    assert not data.warehouse_path.exists() or query(data, "SELECT count(*) FROM articles") == [
+        (0,)
+    ]

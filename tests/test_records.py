@@ -11,7 +11,7 @@ from lxml import etree
 
 from harvesting.responses import parse_xml
 from schemas.errors import ConfigError
-from schemas.records import MAPPERS, PageContext, PageRows, map_page, mapper_for
+from schemas.records import FORMATS, PageContext, PageRows, format_for, map_page
 from schemas.tables import ARTICLES, AUTHORS, QUARANTINE
 
 OAI = "http://www.openarchives.org/OAI/2.0/"
@@ -73,15 +73,15 @@ GOOD = rec(header(), dc("Remote Work", "Elif Şahin"))
 # --- mappers ---------------------------------------------------------------------------------
 
 
-def test_oai_dc_and_amf_have_mappers() -> None:
-    assert set(MAPPERS) == {"oai_dc", "amf"}
-    assert mapper_for("oai_dc") is MAPPERS["oai_dc"]
-    assert mapper_for("amf") is MAPPERS["amf"]
+def test_oai_dc_and_amf_can_be_mapped() -> None:
+    assert set(FORMATS) == {"oai_dc", "amf"}
+    assert format_for("oai_dc") is FORMATS["oai_dc"]
+    assert format_for("amf") is FORMATS["amf"]
 
 
 def test_an_unmappable_prefix_is_a_config_error_not_a_quarantine() -> None:
     with pytest.raises(ConfigError, match="marcxml"):
-        mapper_for("marcxml")
+        format_for("marcxml")
     with pytest.raises(ConfigError):
         map_page(context("marcxml"), records(GOOD))
 
@@ -215,7 +215,9 @@ def test_a_deleted_convention_handle_keeps_no_bibliographic_position() -> None:
             id="bad-datestamp",
         ),
         pytest.param(
-            rec(header(datestamp=""), dc()), "datestamp", "oai:RePEc:cep:cepdps:dp2081",
+            rec(header(datestamp=""), dc()),
+            "datestamp",
+            "oai:RePEc:cep:cepdps:dp2081",
             id="empty-datestamp",
         ),
         pytest.param(rec(header(identifier=None), dc()), "identifier", None, id="no-identifier"),
@@ -255,17 +257,16 @@ def test_quarantine_keeps_the_raw_record_verbatim() -> None:
     assert "Keep &amp; &lt;me&gt;" in q["raw_xml"]
 
 
-def test_the_amf_text_id_must_match_the_header() -> None:
+def test_a_repec_header_handle_wins_over_a_different_amf_text_id() -> None:
     body = (
         '<metadata><amf xmlns="http://amf.openlib.org">'
         '<text id="RePEc:cep:cepdps:dp9999"><title>Other</title></text></amf></metadata>'
     )
     rows = map_page(context("amf"), records(rec(header(), body)))
-    assert rows.articles == []
-    [q] = rows.quarantine
-    assert "RePEc:cep:cepdps:dp9999" in q["reason"]
-    assert q["oai_identifier"] == "oai:RePEc:cep:cepdps:dp2081"
-    assert q["metadata_prefix"] == "amf"
+    assert rows.quarantine == []
+    [article] = rows.articles
+    assert article["handle"] == "RePEc:cep:cepdps:dp2081"
+    assert article["title"] == "Other"
 
 
 def test_bad_records_do_not_disturb_the_rest_of_the_page() -> None:
@@ -274,18 +275,22 @@ def test_bad_records_do_not_disturb_the_rest_of_the_page() -> None:
         "<title>Good</title><hasauthor><person><name>A B</name></person></hasauthor>"
         "</text></amf></metadata>"
     )
-    amf_mismatch = amf_ok.replace("dp2081", "dp2087", 1)
+    not_amf = f"<metadata><oai_dc:dc {DC}><dc:title>T</dc:title></oai_dc:dc></metadata>"
     page = records(
         rec(header(), amf_ok),
         rec(header()),  # no metadata
         rec(header(datestamp="2025-13-45"), amf_ok),
         rec(header(identifier=None), amf_ok),
-        rec(header(), amf_mismatch),
+        rec(header(), not_amf),
         rec(header(status="deleted")),
         rec(header(), amf_ok),
     )
     rows = map_page(context("amf"), page)
-    assert [a["record_id"] for a in rows.articles] == ["p000042#00001", "p000042#00006", "p000042#00007"]
+    assert [a["record_id"] for a in rows.articles] == [
+        "p000042#00001",
+        "p000042#00006",
+        "p000042#00007",
+    ]
     assert [a["deleted"] for a in rows.articles] == [False, True, False]
     assert [a["title"] for a in rows.articles] == ["Good", None, "Good"]
     assert [q["record_id"] for q in rows.quarantine] == [
@@ -336,7 +341,9 @@ def test_positions_are_counted_per_role() -> None:
 
 
 def test_positions_restart_for_each_record() -> None:
-    rows = map_page(context(), records(rec(header(), dc("T", "A A", "B B")), rec(header(), dc("U", "C C"))))
+    rows = map_page(
+        context(), records(rec(header(), dc("T", "A A", "B B")), rec(header(), dc("U", "C C")))
+    )
     assert [(a["record_id"], a["position"]) for a in rows.authors] == [
         ("p000042#00001", 1),
         ("p000042#00001", 2),
@@ -355,3 +362,51 @@ def test_a_non_repec_identifier_is_kept_whole() -> None:
     assert row["handle_key"] == "oai::48082"
     assert row["series_handle"] is None
     assert row["archive_code"] is None
+
+
+def test_a_repec_handle_in_oai_dc_metadata_replaces_an_opaque_identifier() -> None:
+    body = (
+        f"<metadata><oai_dc:dc {DC}><dc:title>T</dc:title>"
+        "<dc:identifier>https://mpra.ub.uni-muenchen.de/48082/</dc:identifier>"
+        "<dc:identifier> RePEc:pra:mprapa:48082 </dc:identifier>"
+        "<dc:creator>A B</dc:creator></oai_dc:dc></metadata>"
+    )
+    rows = map_page(context(), records(rec(header("oai::48082", "2016-07-11"), body)))
+    [row] = rows.articles
+    assert row["handle"] == "RePEc:pra:mprapa:48082"
+    assert row["handle_key"] == "repec:pra:mprapa:48082"
+    assert row["series_handle"] == "RePEc:pra:mprapa"
+    assert row["archive_code"] == "pra"
+    assert row["oai_identifier"] == "oai::48082"  # the header's identifier is kept as given
+    [author] = rows.authors
+    assert author["handle"] == "RePEc:pra:mprapa:48082"
+
+
+def test_a_repec_amf_text_id_replaces_an_opaque_identifier() -> None:
+    body = (
+        '<metadata><amf xmlns="http://amf.openlib.org">'
+        '<text id="RePEc:pra:mprapa:48082"><title>T</title></text></amf></metadata>'
+    )
+    rows = map_page(context("amf"), records(rec(header("oai::48082", "2016-07-11"), body)))
+    [row] = rows.articles
+    assert row["handle"] == "RePEc:pra:mprapa:48082"
+    assert row["oai_identifier"] == "oai::48082"
+
+
+def test_metadata_without_a_repec_handle_leaves_the_opaque_identifier() -> None:
+    body = (
+        f"<metadata><oai_dc:dc {DC}><dc:title>T</dc:title>"
+        "<dc:identifier>https://mpra.ub.uni-muenchen.de/48082/</dc:identifier>"
+        "<dc:identifier>10.1177/23477970251383994</dc:identifier></oai_dc:dc></metadata>"
+    )
+    rows = map_page(context(), records(rec(header("oai::48082", "2016-07-11"), body)))
+    assert rows.articles[0]["handle"] == "oai::48082"
+
+
+def test_the_header_handle_wins_over_a_handle_in_the_metadata() -> None:
+    body = (
+        f"<metadata><oai_dc:dc {DC}><dc:title>T</dc:title>"
+        "<dc:identifier>RePEc:cep:cepdps:dp9999</dc:identifier></oai_dc:dc></metadata>"
+    )
+    rows = map_page(context(), records(rec(header(), body)))
+    assert rows.articles[0]["handle"] == "RePEc:cep:cepdps:dp2081"

@@ -79,7 +79,11 @@ def test_list_records_page_with_a_resumption_token() -> None:
 
 
 def test_token_text_is_stripped() -> None:
-    raw = oai("<ListRecords>" + record("oai:x") + "<resumptionToken>\n  tok-2 \n</resumptionToken></ListRecords>")
+    raw = oai(
+        "<ListRecords>"
+        + record("oai:x")
+        + "<resumptionToken>\n  tok-2 \n</resumptionToken></ListRecords>"
+    )
     page = parse_response(raw, "ListRecords")
     assert page.token == "tok-2"
     assert page.complete_list_size is None
@@ -94,7 +98,9 @@ def test_token_text_is_stripped() -> None:
     ],
 )
 def test_empty_token_ends_the_list_and_keeps_its_attributes(token: str) -> None:
-    page = parse_response(oai("<ListRecords>" + record("oai:x") + token + "</ListRecords>"), "ListRecords")
+    page = parse_response(
+        oai("<ListRecords>" + record("oai:x") + token + "</ListRecords>"), "ListRecords"
+    )
     assert page.token is None
     assert page.complete_list_size == 2
     assert page.cursor == 1
@@ -110,7 +116,8 @@ def test_page_without_a_token_element() -> None:
 
 def test_non_numeric_token_attributes_are_ignored() -> None:
     raw = oai(
-        "<ListRecords>" + record("oai:x")
+        "<ListRecords>"
+        + record("oai:x")
         + '<resumptionToken completeListSize="many" cursor="">t</resumptionToken></ListRecords>'
     )
     page = parse_response(raw, "ListRecords")
@@ -280,7 +287,9 @@ def test_external_entity_in_a_utf16_response_is_refused_too() -> None:
 # --- not OAI-PMH at all ----------------------------------------------------------------------
 
 FULL_PAGE = oai(
-    "<ListRecords>" + record("oai:RePEc:a:b:1") + record("oai:RePEc:a:b:2")
+    "<ListRecords>"
+    + record("oai:RePEc:a:b:1")
+    + record("oai:RePEc:a:b:2")
     + "<resumptionToken>tok</resumptionToken></ListRecords>"
 )
 
@@ -301,11 +310,11 @@ def test_the_untruncated_page_is_fine() -> None:
             b"<body><h1>Service Unavailable</h1><p>Back soon.</p></body></html>",
             id="xhtml-page",
         ),
-        pytest.param(
-            b"<html><body><p>Bad gateway<br><hr></body></html>", id="sloppy-html-page"
-        ),
+        pytest.param(b"<html><body><p>Bad gateway<br><hr></body></html>", id="sloppy-html-page"),
         pytest.param(b"Service temporarily unavailable", id="plain-text"),
-        pytest.param(b"<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'/>", id="wrong-root"),
+        pytest.param(
+            b"<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'/>", id="wrong-root"
+        ),
         pytest.param(
             b"<?xml version='1.0'?><OAI-PMH><responseDate>2025-01-01</responseDate>"
             b"<ListRecords/></OAI-PMH>",
@@ -416,7 +425,9 @@ def test_read_sets() -> None:
     assert page.token == "next"
     assert read_sets(page) == [
         SetInfo(
-            "RePEc:sae:asseca", "Journal of Asian Security and International Affairs", "SAGE journal"
+            "RePEc:sae:asseca",
+            "Journal of Asian Security and International Affairs",
+            "SAGE journal",
         ),
         SetInfo("RePEc:nbr:nberwo", None, None),
     ]

@@ -4,6 +4,7 @@ no gap, at the server's granularity."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from hypothesis import assume, given, settings
@@ -198,7 +199,7 @@ def _assert_partition(
         assert window.start is not None
         assert window.end is not None
         assert parse_datestamp(window.start) <= parse_datestamp(window.end)
-    for before, after in zip(windows, windows[1:], strict=False):
+    for before, after in pairwise(windows):
         assert before.end is not None
         assert after.start is not None
         assert parse_datestamp(before.end) + unit == parse_datestamp(after.start)
@@ -245,7 +246,7 @@ def test_open_ended_windows_leave_no_gap_either(start: datetime, size: str) -> N
     windows = split_windows(start, None, NOW, SECONDS, size)
     assert windows[0].start == start.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert windows[-1].end is None
-    for before, after in zip(windows, windows[1:], strict=False):
+    for before, after in pairwise(windows):
         assert before.end is not None
         assert after.start is not None
         assert parse_datestamp(before.end) + timedelta(seconds=1) == parse_datestamp(after.start)

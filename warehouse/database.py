@@ -22,8 +22,21 @@ from schemas.errors import QueryError, WarehouseError
 from schemas.tables import ALL_TABLES
 
 _UPSERT_ARTICLES = """
+CREATE OR REPLACE TEMP TABLE incoming_rows AS
+SELECT * FROM read_parquet($articles, hive_partitioning = false);
+
+-- A deletion carries only the OAI identifier. Where the endpoint's identifiers are not RePEc
+-- handles, the live record was keyed by the handle in its metadata: find it by identifier.
+UPDATE incoming_rows SET handle = known.handle, handle_key = known.handle_key
+FROM (SELECT DISTINCT ON (oai_identifier) oai_identifier, handle, handle_key FROM (
+          SELECT oai_identifier, handle, handle_key FROM articles WHERE NOT deleted
+          UNION ALL
+          SELECT oai_identifier, handle, handle_key FROM incoming_rows WHERE NOT deleted)) known
+WHERE incoming_rows.deleted AND incoming_rows.oai_identifier = known.oai_identifier
+  AND incoming_rows.handle_key <> known.handle_key;
+
 CREATE OR REPLACE TEMP TABLE incoming AS
-SELECT * FROM read_parquet($articles, hive_partitioning = false)
+SELECT * FROM incoming_rows
 QUALIFY row_number() OVER (
     PARTITION BY handle_key ORDER BY datestamp DESC, harvested_at DESC, record_id DESC) = 1;
 
