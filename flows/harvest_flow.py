@@ -86,11 +86,13 @@ def harvest_flow(
     delay: float | None = None,
     contact: str | None = None,
     retries: int = 4,
+    timeout: float = 180.0,
+    max_quarantined: float = 0.5,
 ) -> list[dict[str, Any]]:
     """Harvest -> normalize -> load, incrementally, under the data dir's lock."""
     options = HarvestOptions.from_text(
         endpoint, sets, metadata_prefix, from_date, until_date, window, overlap, delay, contact,
-        retries,
+        retries, timeout, max_quarantined,
     )  # fmt: skip
     data = DataDir.resolve(data_dir)
     root = str(data.root)

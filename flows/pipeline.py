@@ -14,7 +14,7 @@ from flows.datadir import DataDir
 from flows.storage import Storage, WarehouseSink
 from harvesting.archive import RawArchive, endpoint_folder
 from harvesting.client import OAIClient
-from harvesting.harvester import Harvester, Progress
+from harvesting.harvester import ErrorBudget, Harvester, Progress
 from harvesting.identity import HarvestSpec
 from harvesting.responses import Identity, SetInfo
 from harvesting.retries import RetryPolicy
@@ -49,6 +49,8 @@ class HarvestOptions:
     contact: str | None = None
     max_attempts: int = 5
     backoff: float = 2.0
+    timeout: float = 180.0
+    max_quarantined: float = 0.5
 
     def __post_init__(self) -> None:
         if self.start and self.until and self.start > self.until:
@@ -60,6 +62,7 @@ class HarvestOptions:
         metadata_prefix: str | None = None, from_date: str | None = None,
         until_date: str | None = None, window: str = "month", overlap: str = "1d",
         delay: float | None = None, contact: str | None = None, retries: int = 4,
+        timeout: float = 180.0, max_quarantined: float = 0.5,
     ) -> HarvestOptions:  # fmt: skip
         """Options as typed on the command line or given as flow parameters, validated."""
         return cls(
@@ -73,6 +76,8 @@ class HarvestOptions:
             delay=delay,
             contact=contact,
             max_attempts=retries + 1,
+            timeout=timeout,
+            max_quarantined=max_quarantined,
         )
 
     def to_text(self) -> dict[str, Any]:
@@ -89,6 +94,8 @@ class HarvestOptions:
             "delay": self.delay,
             "contact": self.contact,
             "retries": self.max_attempts - 1,
+            "timeout": self.timeout,
+            "max_quarantined": self.max_quarantined,
         }
 
 
@@ -144,6 +151,7 @@ class Pipeline:
             contact=options.contact,
             delay=options.delay,
             retry=RetryPolicy(max_attempts=options.max_attempts, base_delay=options.backoff),
+            timeout=(min(15.0, options.timeout), options.timeout),
             **kwargs,  # type: ignore[arg-type]
         )
         self.archive = RawArchive(data.raw)
@@ -195,8 +203,9 @@ class Pipeline:
     def harvest(self, plan: Plan, spec: HarvestSpec) -> Run:
         """Harvest one (endpoint, prefix, set), resuming its unfinished run if there is one."""
         harvester = Harvester(
-            self.client, self.state, self.archive, WarehouseSink(self.storage), self.progress
-        )
+            self.client, self.state, self.archive, WarehouseSink(self.storage), self.progress,
+            ErrorBudget(ratio=self.options.max_quarantined),
+        )  # fmt: skip
         return harvester.harvest(
             spec,
             plan.identity,

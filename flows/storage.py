@@ -40,7 +40,8 @@ class Storage:
     ) -> PageCounts:
         rows = map_page(context, records)
         self.lake.write_page(context.harvest_id, run_id, window, number, rows.tables())
-        return PageCounts(len(rows.articles), rows.deleted, len(rows.quarantine))
+        received = len(rows.articles) + len(rows.quarantine)
+        return PageCounts(received, rows.deleted, len(rows.quarantine))
 
     def seal_and_load(self, harvest_id: str, run_id: str, window: int, pages: int) -> None:
         files = self.lake.seal_window(harvest_id, run_id, window, pages)

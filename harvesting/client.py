@@ -38,6 +38,7 @@ from schemas.errors import (
     NoSetHierarchy,
     NotOAIResponse,
     RepecHarvestError,
+    ResponseTooLarge,
     TransientEndpointError,
 )
 
@@ -69,6 +70,7 @@ class OAIClient:
         contact: str | None = None,
         delay: float | None = None,
         timeout: tuple[float, float] = (15.0, 180.0),
+        max_bytes: int = 512 << 20,
         retry: RetryPolicy | None = None,
         on_retry: RetryHook | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -77,6 +79,7 @@ class OAIClient:
             raise ConfigError(f"endpoint {endpoint!r} is not an http(s) URL")
         self.endpoint = endpoint
         self.retry = retry or RetryPolicy()
+        self.max_bytes = max_bytes
         self.interval = HostInterval.for_host(
             endpoint, default_delay(endpoint) if delay is None else delay
         )
@@ -86,6 +89,7 @@ class OAIClient:
             endpoint,
             max_retries=0,
             timeout=timeout,
+            stream=True,
             headers={
                 "User-Agent": user_agent(contact),
                 "Accept-Encoding": "gzip, deflate",
@@ -144,8 +148,15 @@ class OAIClient:
     def _request_once(self, verb: str, params: dict[str, str]) -> Fetched:
         self.interval.wait()
         try:
-            response = self._sickle.harvest(verb=verb, **params)
+            response = self._sickle.harvest(verb=verb, **params)  # streamed: headers only
+            http = response.http_response
+            try:
+                body = _read_capped(http, self.max_bytes, self.endpoint)
+            finally:
+                http.close()
         except requests.HTTPError as exc:
+            if exc.response is not None:
+                exc.response.close()
             raise _http_error(self.endpoint, exc.response) from None
         except requests.Timeout:
             raise TransientEndpointError(f"{self.endpoint} timed out") from None
@@ -155,9 +166,8 @@ class OAIClient:
             raise _connection_error(self.endpoint, exc) from None
         except requests.RequestException as exc:
             raise TransientEndpointError(f"{self.endpoint}: {exc}") from None
-        http = response.http_response
         try:
-            page = parse_response(http.content, verb)
+            page = parse_response(body, verb)
         except NotOAIResponse as exc:
             # The body decides (some servers mislabel good XML); the label explains failures.
             content_type = http.headers.get("Content-Type", "").split(";")[0].strip()
@@ -167,6 +177,20 @@ class OAIClient:
                 ) from None
             raise NotOAIResponse(f"{self.endpoint} answered {verb}: {exc}") from None
         return Fetched(page=page, params={"verb": verb, **params}, url=http.url)
+
+
+def _read_capped(http: requests.Response, limit: int, endpoint: str) -> bytes:
+    """The (decompressed) body, refusing more than ``limit`` bytes: memory stays bounded
+    whatever the server sends, gzip bombs included."""
+    chunks, size = [], 0
+    for chunk in http.iter_content(chunk_size=1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLarge(
+                f"{endpoint} sent a response larger than {limit // (1 << 20)} MiB; refused"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _http_error(endpoint: str, response: Any) -> RepecHarvestError:

@@ -10,6 +10,7 @@ not committed; page names are deterministic, so the re-fetch overwrites, never d
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,10 +20,17 @@ from harvesting.archive import RawArchive
 from harvesting.client import Fetched, OAIClient
 from harvesting.identity import HarvestSpec, new_run_id
 from harvesting.responses import Identity
-from harvesting.state import Run, StateStore
+from harvesting.state import SUPERSEDED, Run, StateStore
 from harvesting.windows import Window, split_windows
-from schemas.dates import format_datestamp, parse_datestamp, utc_now
-from schemas.errors import BadResumptionToken, PageIntegrityError
+from schemas.dates import SECONDS, format_datestamp, parse_datestamp, utc_now
+from schemas.errors import (
+    BadResumptionToken,
+    ErrorBudgetExceeded,
+    IncompleteHarvest,
+    OAIError,
+    PageIntegrityError,
+    TransientEndpointError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +38,8 @@ log = logging.getLogger(__name__)
 MAX_EMPTY_PAGES = 20
 #: How often one window may be restarted after an expired resumption token.
 MAX_WINDOW_RESTARTS = 3
+#: OAI error messages that mean "this date range is too large for me".
+_OVERFLOW = re.compile(r"too (many|large|big)|overflow|exceed|limit", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,49 @@ class Progress(Protocol):
     def page_done(self, spec: HarvestSpec, run: Run, page: HarvestedPage) -> None: ...
 
 
+@dataclass(frozen=True)
+class ErrorBudget:
+    """Stop a run whose source is mostly broken: more than ``ratio`` of its records
+    quarantined, once at least ``min_records`` have been seen. Committed pages are kept."""
+
+    ratio: float = 0.5
+    min_records: int = 100
+
+    def check(self, run: Run) -> None:
+        if run.records >= self.min_records and run.quarantined > self.ratio * run.records:
+            raise ErrorBudgetExceeded(
+                f"{run.quarantined} of {run.records} records quarantined, more than "
+                f"{self.ratio:.0%}: the source looks broken, stopping (see `repec-harvest status`)"
+            )
+
+
+def _splits_on(error: Exception) -> bool:
+    """5xx and timeouts (transient errors that outlived their retries) and overflow errors."""
+    if isinstance(error, TransientEndpointError):
+        return True
+    return isinstance(error, OAIError) and bool(_OVERFLOW.search(str(error)))
+
+
+def halve(
+    window: Window, server_now: datetime | None, granularity: str
+) -> tuple[Window, Window] | None:
+    """Two windows covering ``window``, or None if it is one granularity unit already."""
+    if window.start is None:
+        return None
+    unit = timedelta(seconds=1) if granularity == SECONDS else timedelta(days=1)
+    start = parse_datestamp(window.start)
+    end = parse_datestamp(window.end) if window.end else server_now
+    if end is None or end - start < unit:
+        return None
+    middle = start + (end - start) / 2
+    middle = parse_datestamp(format_datestamp(middle, granularity))  # floor to the unit
+    if middle >= end:
+        middle = end - unit
+    first = Window(window.index, window.start, format_datestamp(middle, granularity))
+    second = Window(window.index + 1, format_datestamp(middle + unit, granularity), window.end)
+    return first, second
+
+
 class Harvester:
     def __init__(
         self,
@@ -77,7 +130,9 @@ class Harvester:
         archive: RawArchive,
         sink: PageSink,
         progress: Progress | None = None,
+        budget: ErrorBudget | None = None,
     ) -> None:
+        self.budget = budget or ErrorBudget()
         self.client = client
         self.state = state
         self.archive = archive
@@ -132,13 +187,41 @@ class Harvester:
             self.progress.run_started(spec, run, resumed)
         try:
             while run.window is not None:
-                self._harvest_window(spec, run, run.window)
+                try:
+                    self._harvest_window(spec, run, run.window)
+                except (TransientEndpointError, OAIError) as exc:
+                    if not self._split_window(run, exc, granularity):
+                        raise
             self.sink.run_done(spec, run)
         except BaseException as exc:
             self.state.fail_run(run, _describe(exc), utc_now())
             raise
+        if run.shortfalls:
+            message = "records missing: " + "; ".join(run.shortfalls)
+            self.state.close_incomplete(run, message, utc_now())
+            raise IncompleteHarvest(
+                f"{message}. The data received is kept; the next run harvests these dates again."
+            )
         self.state.complete_run(run, utc_now())
         return run
+
+    def _split_window(self, run: Run, error: Exception, granularity: str) -> bool:
+        """Split the failing window in halves (down to the server's granularity) when its
+        first request fails with a 5xx, a timeout or an overflow error; False when it cannot
+        be split any further. A failure in the middle of a resumption-token list is not a
+        reason to split: the run stops there and the next run resumes at that token."""
+        window = run.window
+        if window is None or run.window_pages or not _splits_on(error):
+            return False
+        halves = halve(window, run.server_started_at, granularity)
+        if halves is None:
+            return False
+        log.warning(
+            "window %s failed (%s); splitting it into %s and %s",
+            window.label(), error, halves[0].label(), halves[1].label(),
+        )  # fmt: skip
+        self.state.split_window(run, halves)
+        return True
 
     def _supersede(self, spec: HarvestSpec, run: Run) -> None:
         """An unfinished run with other dates: keep what it committed, then close it."""
@@ -146,10 +229,13 @@ class Harvester:
         window = run.window
         if window is not None and run.window_pages:
             self.sink.window_done(spec, run, window)
-        self.state.fail_run(run, "superseded by a run with other --from/--until", utc_now())
+        self.state.fail_run(
+            run, "superseded by a run with other --from/--until", utc_now(), status=SUPERSEDED
+        )
 
     def _harvest_window(self, spec: HarvestSpec, run: Run, window: Window) -> None:
         restarts = empty_pages = 0
+        seen_tokens: set[str] = set()
         fetched_all = run.window_pages > 0 and run.token is None  # crash after the last page
         while not fetched_all:
             if run.token:
@@ -174,8 +260,10 @@ class Harvester:
                         "noRecordsMatch in the middle of a resumption-token list"
                     )
                 break
-            if page.token and page.token == run.token:
+            if page.token and (page.token == run.token or page.token in seen_tokens):
                 raise PageIntegrityError(f"resumption token {page.token!r} did not change")
+            if page.token:
+                seen_tokens.add(page.token)
             empty_pages = 0 if page.items else empty_pages + 1
             if page.token and empty_pages >= MAX_EMPTY_PAGES:
                 raise PageIntegrityError(f"{empty_pages} empty pages in a row with a token")
@@ -190,11 +278,19 @@ class Harvester:
             harvested = HarvestedPage(spec, run.run_id, window, number, fetched, path)
             counts = self.sink.page(harvested)
             self.state.commit_page(
-                run, page.token, counts.records, counts.deleted, counts.quarantined
-            )
+                run, page.token, counts.records, counts.deleted, counts.quarantined,
+                page.complete_list_size,
+            )  # fmt: skip
             if self.progress:
                 self.progress.page_done(spec, run, harvested)
+            self.budget.check(run)
             fetched_all = not page.token
+        expected = run.window_expected
+        if expected is not None and run.window_records < expected:
+            run.shortfalls.append(
+                f"window {window.label()}: {run.window_records} of {expected} records "
+                "(completeListSize)"
+            )
         self.sink.window_done(spec, run, window)
         self.state.complete_window(run)
 

@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -49,12 +49,23 @@ CREATE TABLE IF NOT EXISTS runs (
     records INTEGER NOT NULL DEFAULT 0,
     deleted INTEGER NOT NULL DEFAULT 0,
     quarantined INTEGER NOT NULL DEFAULT 0,
+    window_expected INTEGER,
+    shortfalls TEXT NOT NULL DEFAULT '[]',
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_harvest ON runs(harvest_id, run_id);
 """
 
 RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
+#: Closed without completing: not resumed (the checkpoint did not move, so the next run
+#: covers the same dates again).
+INCOMPLETE, SUPERSEDED = "incomplete", "superseded"
+CLOSED = {COMPLETE, INCOMPLETE, SUPERSEDED}
+#: Columns added after the first release: (name, declaration).
+_ADDED_COLUMNS = [
+    ("window_expected", "INTEGER"),
+    ("shortfalls", "TEXT NOT NULL DEFAULT '[]'"),
+]
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -85,6 +96,10 @@ class Run:
     quarantined: int
     finished_at: datetime | None = None
     error: str | None = None
+    #: completeListSize announced in the current window, if any
+    window_expected: int | None = None
+    #: windows whose records fell short of their completeListSize
+    shortfalls: list[str] = field(default_factory=list)
 
     @property
     def window(self) -> Window | None:
@@ -113,6 +128,10 @@ class StateStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            present = {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}
+            for name, declaration in _ADDED_COLUMNS:
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE runs ADD COLUMN {name} {declaration}")
         except (sqlite3.Error, OSError) as exc:
             raise DataDirError(f"cannot use harvest state {path}: {exc}") from None
 
@@ -159,7 +178,7 @@ class StateStore:
             "SELECT * FROM runs WHERE harvest_id = ? ORDER BY run_id DESC LIMIT 1",
             (harvest_id,),
         ).fetchone()
-        if row is None or row["status"] == COMPLETE:
+        if row is None or row["status"] in CLOSED:
             return None
         return _run(row)
 
@@ -182,9 +201,17 @@ class StateStore:
             )
 
     def commit_page(
-        self, run: Run, token: str | None, records: int, deleted: int, quarantined: int
+        self,
+        run: Run,
+        token: str | None,
+        records: int,
+        deleted: int,
+        quarantined: int,
+        complete_list_size: int | None = None,
     ) -> None:
         """Record one committed page: its data is already on disk."""
+        if complete_list_size is not None:
+            run.window_expected = complete_list_size
         run.window_pages += 1
         run.window_records += records
         run.token = token
@@ -197,24 +224,39 @@ class StateStore:
     def restart_window(self, run: Run) -> None:
         """Forget the current window's progress (after an expired resumption token)."""
         run.records -= run.window_records
-        run.window_pages = run.window_records = 0
-        run.token = None
+        self._reset_window(run)
+        self._save_position(run)
+
+    def split_window(self, run: Run, halves: tuple[Window, Window]) -> None:
+        """Replace the current window by two halves and start the first from scratch."""
+        run.records -= run.window_records
+        i = run.window_index
+        following = [Window(w.index + 1, w.start, w.end) for w in run.windows[i + 1 :]]
+        run.windows = [*run.windows[:i], *halves, *following]
+        self._reset_window(run)
         self._save_position(run)
 
     def complete_window(self, run: Run) -> None:
         run.window_index += 1
+        self._reset_window(run)
+        self._save_position(run)
+
+    @staticmethod
+    def _reset_window(run: Run) -> None:
         run.window_pages = run.window_records = 0
         run.token = None
-        self._save_position(run)
+        run.window_expected = None
 
     def _save_position(self, run: Run) -> None:
         with self._tx() as db:
             db.execute(
                 "UPDATE runs SET window_index = ?, window_pages = ?, window_records = ?,"
-                " token = ?, pages = ?, records = ?, deleted = ?, quarantined = ?"
-                " WHERE run_id = ?",
+                " token = ?, pages = ?, records = ?, deleted = ?, quarantined = ?,"
+                " window_expected = ?, shortfalls = ?, windows = ? WHERE run_id = ?",
                 (run.window_index, run.window_pages, run.window_records, run.token, run.pages,
-                 run.records, run.deleted, run.quarantined, run.run_id),
+                 run.records, run.deleted, run.quarantined, run.window_expected,
+                 json.dumps(run.shortfalls), json.dumps(windows_to_json(run.windows)),
+                 run.run_id),
             )  # fmt: skip
 
     def complete_run(self, run: Run, finished_at: datetime) -> None:
@@ -231,17 +273,22 @@ class StateStore:
                 (run.run_id, _iso(run.server_started_at), run.harvest_id),
             )
 
-    def fail_run(self, run: Run, error: str, finished_at: datetime) -> None:
-        run.status, run.error, run.finished_at = FAILED, error, finished_at
+    def fail_run(self, run: Run, error: str, finished_at: datetime, status: str = FAILED) -> None:
+        """Stop a run with an error; a failed run is resumed by the next one."""
+        run.status, run.error, run.finished_at = status, error, finished_at
         with self._tx() as db:
             db.execute(
                 "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE run_id = ?",
-                (FAILED, error, _iso(finished_at), run.run_id),
+                (status, error, _iso(finished_at), run.run_id),
             )
             db.execute(
                 "UPDATE harvests SET last_error = ? WHERE harvest_id = ?",
                 (error, run.harvest_id),
             )
+
+    def close_incomplete(self, run: Run, error: str, finished_at: datetime) -> None:
+        """Close a run whose records fell short: not resumed, checkpoint not moved."""
+        self.fail_run(run, error, finished_at, status=INCOMPLETE)
 
     def runs(self, harvest_id: str | None = None) -> list[Run]:
         sql, args = "SELECT * FROM runs ORDER BY run_id", ()  # type: tuple[str, tuple[str, ...]]
@@ -284,4 +331,6 @@ def _run(row: sqlite3.Row) -> Run:
         quarantined=data["quarantined"],
         finished_at=_dt(data["finished_at"]),
         error=data["error"],
+        window_expected=data["window_expected"],
+        shortfalls=json.loads(data["shortfalls"] or "[]"),
     )

@@ -80,6 +80,10 @@ class HostileXML(EndpointError):
     """The response contains a DTD or entity declarations, which are refused."""
 
 
+class ResponseTooLarge(EndpointError):
+    """The response is larger than the configured limit; refused."""
+
+
 class RetryBudgetExhausted(EndpointError):
     """Too many retries in this run; stopping with everything committed so far kept."""
 
@@ -157,6 +161,10 @@ class PageIntegrityError(EndpointError):
 
 class IncompleteHarvest(EndpointError):
     """The records received do not add up to the completeListSize the server announced."""
+
+
+class ErrorBudgetExceeded(EndpointError):
+    """Too many records of this run were quarantined: the source looks broken."""
 
 
 # --- records and storage -----------------------------------------------------------------
