@@ -76,6 +76,8 @@ def _harvest_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Operator contact put in the User-Agent [env: REPEC_HARVEST_CONTACT]."),
         click.option("--retries", type=click.IntRange(0, 100), default=4, show_default=True,
                      help="Retries of a request that failed transiently (with backoff)."),
+        click.option("--backoff", type=click.FloatRange(min=0), default=2.0, show_default=True,
+                     metavar="SECONDS", help="First retry pause; doubles each retry (jittered)."),
         click.option("--timeout", type=click.FloatRange(min=0.1), default=180.0,
                      show_default=True, metavar="SECONDS", help="Read timeout of one request."),
         click.option("--max-quarantined", type=click.FloatRange(0, 1), default=0.5,

@@ -88,11 +88,12 @@ def harvest_flow(
     retries: int = 4,
     timeout: float = 180.0,
     max_quarantined: float = 0.5,
+    backoff: float = 2.0,
 ) -> list[dict[str, Any]]:
     """Harvest -> normalize -> load, incrementally, under the data dir's lock."""
     options = HarvestOptions.from_text(
         endpoint, sets, metadata_prefix, from_date, until_date, window, overlap, delay, contact,
-        retries, timeout, max_quarantined,
+        retries, timeout, max_quarantined, backoff,
     )  # fmt: skip
     data = DataDir.resolve(data_dir)
     root = str(data.root)

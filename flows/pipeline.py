@@ -62,7 +62,7 @@ class HarvestOptions:
         metadata_prefix: str | None = None, from_date: str | None = None,
         until_date: str | None = None, window: str = "month", overlap: str = "1d",
         delay: float | None = None, contact: str | None = None, retries: int = 4,
-        timeout: float = 180.0, max_quarantined: float = 0.5,
+        timeout: float = 180.0, max_quarantined: float = 0.5, backoff: float = 2.0,
     ) -> HarvestOptions:  # fmt: skip
         """Options as typed on the command line or given as flow parameters, validated."""
         return cls(
@@ -78,6 +78,7 @@ class HarvestOptions:
             max_attempts=retries + 1,
             timeout=timeout,
             max_quarantined=max_quarantined,
+            backoff=backoff,
         )
 
     def to_text(self) -> dict[str, Any]:
@@ -96,6 +97,7 @@ class HarvestOptions:
             "retries": self.max_attempts - 1,
             "timeout": self.timeout,
             "max_quarantined": self.max_quarantined,
+            "backoff": self.backoff,
         }
 
 
@@ -145,7 +147,7 @@ class Pipeline:
         self.data = data
         self.options = options
         self.progress = progress
-        kwargs = {"sleep": sleep} if sleep else {}
+        kwargs = {"sleep": sleep} if sleep is not None else {}
         self.client = OAIClient(
             options.endpoint,
             contact=options.contact,

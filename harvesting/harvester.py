@@ -194,6 +194,7 @@ class Harvester:
                         raise
             self.sink.run_done(spec, run)
         except BaseException as exc:
+            self._flush_partial_window(spec, run)
             self.state.fail_run(run, _describe(exc), utc_now())
             raise
         if run.shortfalls:
@@ -223,12 +224,22 @@ class Harvester:
         self.state.split_window(run, halves)
         return True
 
+    def _flush_partial_window(self, spec: HarvestSpec, run: Run) -> None:
+        """Make the committed pages of an unfinished window visible in the warehouse. The
+        window stays unfinished: when it completes it is sealed and loaded again, which the
+        warehouse's upserts make harmless."""
+        window = run.window
+        if window is None or not run.window_pages:
+            return
+        try:
+            self.sink.window_done(spec, run, window)
+        except Exception as exc:  # the run is failing already; report the first error
+            log.error("could not load the unfinished window %s: %s", window.label(), exc)
+
     def _supersede(self, spec: HarvestSpec, run: Run) -> None:
         """An unfinished run with other dates: keep what it committed, then close it."""
         log.warning("unfinished run %s had other dates; its committed pages are kept", run.run_id)
-        window = run.window
-        if window is not None and run.window_pages:
-            self.sink.window_done(spec, run, window)
+        self._flush_partial_window(spec, run)
         self.state.fail_run(
             run, "superseded by a run with other --from/--until", utc_now(), status=SUPERSEDED
         )
@@ -252,6 +263,7 @@ class Harvester:
                 restarts += 1
                 log.warning("resumption token expired; restarting window %s", window.label())
                 self.state.restart_window(run)
+                seen_tokens.clear()
                 continue
             page = fetched.page
             if page.no_records_match:

@@ -69,14 +69,19 @@ def query(data: DataDir, sql: str) -> list[tuple[Any, ...]]:
 
 
 def snapshot(data: DataDir) -> dict[str, list[tuple[Any, ...]]]:
-    """The user-visible content of the warehouse, without per-run provenance columns."""
+    """The user-visible content of the warehouse, without per-run provenance columns (nor
+    the endpoint URL, so that harvests of the same records on two ports compare equal)."""
     return {
         "articles": query(
-            data, "SELECT * EXCLUDE (record_id, harvested_at) FROM articles ORDER BY handle_key"
+            data,
+            "SELECT * EXCLUDE (record_id, harvested_at, endpoint, harvest_id) FROM articles "
+            "ORDER BY handle_key",
         ),
         "authors": query(
             data,
             "SELECT * EXCLUDE (record_id) FROM authors ORDER BY handle_key, role, position",
         ),
-        "series": query(data, "SELECT * EXCLUDE (listed_at) FROM series ORDER BY handle_key"),
+        "series": query(
+            data, "SELECT * EXCLUDE (listed_at, endpoint) FROM series ORDER BY handle_key"
+        ),
     }
