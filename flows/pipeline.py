@@ -226,6 +226,7 @@ class Pipeline:
         """The whole pipeline under the data-dir lock. One failing set does not stop the
         others; the caller decides the exit code from the results."""
         with self.data.lock():
+            failed = True
             try:
                 plan = self.prepare()
                 results = []
@@ -235,10 +236,13 @@ class Pipeline:
                     except EndpointError as exc:
                         log.error("harvest of %s failed: %s", spec.set_spec or "all", exc)
                         results.append(HarvestResult(spec, None, str(exc)))
+                failed = False
                 return results
             finally:
                 try:
                     self.finish()
                 except RepecHarvestError as exc:
-                    log.error("could not record the harvest log: %s", exc)
+                    if not failed:  # else the error that stopped the run says it already
+                        raise
+                    log.debug("could not record the harvest log: %s", exc)
                 self.close()

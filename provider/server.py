@@ -296,6 +296,7 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a harvester that hung up (or a fault a test injected): nothing to report
+
     provider: Provider
     path: str
     #: Called before answering; returns True when it already answered (fault injection).

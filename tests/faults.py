@@ -15,8 +15,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -75,8 +75,9 @@ class Faults:
             "slow": self._slow,
             "reset": lambda h, p, o: reset(h),
             "html": self._html,
-            "wrong_type": lambda h, p, o: send(h, 200, b'{"status": "maintenance"}',
-                                               "application/json"),  # fmt: skip
+            "wrong_type": lambda h, p, o: send(
+                h, 200, b'{"status": "maintenance"}', "application/json"
+            ),
             "empty": lambda h, p, o: send(h, 200, b""),
             "truncated": self._truncated,
             "cut_connection": self._cut_connection,
@@ -169,12 +170,14 @@ class Faults:
         send(handler, 200, body.encode())
 
     @staticmethod
-    def _oai_error(code: str, message: str) -> Callable[[Handler, dict[str, str], dict[str, Any]], None]:
+    def _oai_error(
+        code: str, message: str
+    ) -> Callable[[Handler, dict[str, str], dict[str, Any]], None]:
         def fault(handler: Handler, params: dict[str, str], o: dict[str, Any]) -> None:
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             body = (
                 '<?xml version="1.0"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
-                f'<responseDate>{now}</responseDate><request>x</request>'
+                f"<responseDate>{now}</responseDate><request>x</request>"
                 f'<error code="{code}">{message}</error></OAI-PMH>'
             )
             send(handler, 200, body.encode())
@@ -186,8 +189,12 @@ class Faults:
 
     def _inflated_count(self, handler: Handler, params: dict[str, str], o: dict[str, Any]) -> None:
         body = self._real(params).decode()
-        body = re.sub(r'completeListSize="(\d+)"',
-                      lambda m: f'completeListSize="{int(m.group(1)) + o.get("by", 5)}"', body)  # fmt: skip
+        extra = o.get("by", 5)
+        body = re.sub(
+            r'completeListSize="(\d+)"',
+            lambda m: f'completeListSize="{int(m.group(1)) + extra}"',
+            body,
+        )
         send(handler, 200, body.encode())
 
     def _bad_record(self, handler: Handler, params: dict[str, str], o: dict[str, Any]) -> None:

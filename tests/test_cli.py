@@ -210,3 +210,30 @@ def test_every_command_is_documented_in_the_readme() -> None:
     readme = README.read_text(encoding="utf-8")
     for name in cli.commands:
         assert f"repec-harvest {name}" in readme, f"README does not show `repec-harvest {name}`"
+
+
+def test_an_unknown_host(capsys: pytest.CaptureFixture[str], data: DataDir) -> None:
+    url = "http://no-such-host.invalid/oai"
+    code, _, err = run(capsys, "run", "--endpoint", url, "--retries", "0",
+                       "--data-dir", str(data.root))  # fmt: skip
+    assert code == 1
+    assert err.strip() == f"Error: cannot resolve the host of {url}"
+
+
+def test_a_damaged_warehouse_stops_a_run_and_rebuild_recovers_it(
+    capsys: pytest.CaptureFixture[str], harvested: DataDir, endpoint: str
+) -> None:
+    harvested.warehouse_path.write_bytes(b"garbage")
+    code, _, err = run(capsys, "run", "--endpoint", endpoint, "--data-dir", str(harvested.root))
+    assert code == 1
+    assert err.strip() == (
+        f"Error: cannot open the warehouse {harvested.warehouse_path}: IO Error: The file "
+        f'"{harvested.warehouse_path}" exists, but it is not a valid DuckDB database file!; '
+        "`repec-harvest rebuild` recreates it from the raw archive"
+    )
+    assert harvested.warehouse_path.read_bytes() == b"garbage"  # left for the user to see
+
+    assert run(capsys, "rebuild", "--data-dir", str(harvested.root))[0] == 0
+    code, out, _ = run(capsys, "sql", "SELECT count(*) AS n FROM articles", "--format", "csv",
+                       "--data-dir", str(harvested.root))  # fmt: skip
+    assert out.splitlines() == ["n", str(SAMPLE_ITEMS)]

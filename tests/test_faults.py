@@ -247,16 +247,18 @@ def test_a_bad_record_is_quarantined_and_the_run_goes_on(
     assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS - 1,)]
 
 
-def test_a_mostly_broken_source_is_stopped_by_the_error_budget(
-    data: DataDir, clock: Clock
-) -> None:
+def test_a_mostly_broken_source_is_stopped_by_the_error_budget(data: DataDir, clock: Clock) -> None:
     from provider.store import StoredRecord
 
     store = RecordStore()
     for n in range(150):
-        bad = '<amf xmlns="http://amf.openlib.org"><person/></amf>' if n % 3 else (
-            f'<amf xmlns="http://amf.openlib.org"><text id="RePEc:abc:wpaper:{n}">'
-            "<title>Fine</title></text></amf>"
+        bad = (
+            '<amf xmlns="http://amf.openlib.org"><person/></amf>'
+            if n % 3
+            else (
+                f'<amf xmlns="http://amf.openlib.org"><text id="RePEc:abc:wpaper:{n}">'
+                "<title>Fine</title></text></amf>"
+            )
         )
         store.put(StoredRecord(f"oai:RePEc:abc:wpaper:{n}", "2025-11-01", [], False, {"amf": bad}))
     with serve(Provider(store, page_size=25, clock=clock)) as url:

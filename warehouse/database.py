@@ -101,8 +101,11 @@ class Warehouse:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as exc:
+            hint = ""
+            if "not a valid DuckDB database" in str(exc):
+                hint = "; `repec-harvest rebuild` recreates it from the raw archive"
             raise WarehouseError(
-                f"cannot open the warehouse {self.path}: {_first_line(exc)}"
+                f"cannot open the warehouse {self.path}: {_first_line(exc)}{hint}"
             ) from None
         except OSError as exc:
             raise WarehouseError(f"cannot open the warehouse {self.path}: {exc}") from None
