@@ -464,3 +464,32 @@ def test_real_mpra_list_records_page() -> None:
     assert page.token is None
     assert page.complete_list_size is None
     assert not page.no_records_match
+
+
+def test_deeply_nested_xml_is_refused() -> None:
+    deep = b"<a>" * 100_000 + b"</a>" * 100_000
+    raw = (
+        b'<?xml version="1.0"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+        b"<responseDate>2025-01-01T00:00:00Z</responseDate><ListRecords>" + deep
+        + b"</ListRecords></OAI-PMH>"
+    )  # fmt: skip
+    with pytest.raises(NotOAIResponse):
+        parse_response(raw, "ListRecords")
+
+
+def test_an_enormous_text_node_is_refused() -> None:
+    raw = (
+        b'<?xml version="1.0"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+        b"<responseDate>2025-01-01T00:00:00Z</responseDate><ListRecords><record><header>"
+        b"<identifier>" + b"x" * (12 << 20) + b"</identifier></header></record>"
+        b"</ListRecords></OAI-PMH>"
+    )
+    with pytest.raises(NotOAIResponse):
+        parse_response(raw, "ListRecords")
+
+
+def test_an_html_outage_page_is_not_oai_and_is_retried() -> None:
+    page = b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head></html>"
+    with pytest.raises(NotOAIResponse) as caught:
+        parse_response(page, "ListRecords")
+    assert caught.value.transient
