@@ -39,8 +39,9 @@ err = _console(stderr=True)
 
 EXAMPLE_HANDLE = "RePEc:sae:asseca:v:12:y:2025:i:4:p:515-537"
 EXAMPLE_QUERY = (
-    "SELECT handle, title, year, volume, issue, pages, doi, authors_text "
-    f"FROM article_authors WHERE handle = '{EXAMPLE_HANDLE}'"
+    "SELECT a.handle, a.title, a.year, a.volume, a.issue, a.pages, a.doi, a.authors_text, "
+    "c.cited_by FROM article_authors a JOIN article_citation_counts c USING (handle) "
+    f"WHERE a.handle = '{EXAMPLE_HANDLE}'"
 )
 
 
@@ -176,6 +177,12 @@ def demo(data_dir: str | None, port: int, page_size: int, serve_only: bool) -> i
     url, results = run_demo(data, port=port, page_size=page_size, execute=execute)
     out.print(f"Local OAI-PMH endpoint: {url} (bundled sample corpus, stopped now)")
     code = print_results(results)
+    if code == 0:
+        from flows.citations import load_citations
+        from flows.demo import SAMPLE_CITATIONS
+
+        log = load_citations(data, str(SAMPLE_CITATIONS))
+        out.print(f"Citations: {log['edges']} edges loaded from the sample iscited.txt")
     columns, rows = _query(data, EXAMPLE_QUERY)
     out.print(f'\nExample query:\n  repec-harvest sql --format line "{EXAMPLE_QUERY}"\n')
     _print_rows(columns, rows, "line")
@@ -297,16 +304,108 @@ def rebuild(data_dir: str | None) -> int:
 
 
 @cli.command()
+@click.argument("source", required=False)
+@click.option("--contact", envvar="REPEC_HARVEST_CONTACT", metavar="URL_OR_EMAIL",
+              help="Operator contact put in the User-Agent of a download.")  # fmt: skip
+@_data_dir_option
+def citations(source: str | None, contact: str | None, data_dir: str | None) -> int:
+    """Load CitEc's citation graph (iscited.txt[.gz], a path or URL), replacing the last one."""
+    from flows.citations import load_citations
+    from harvesting.citec import DEFAULT_ISCITED
+
+    data = DataDir.resolve(data_dir)
+    log = load_citations(data, source or DEFAULT_ISCITED, contact)
+    out.print(
+        f"Loaded {log['edges']:,} citations from {log['source']}: {log['lines']:,} lines, "
+        f"{log['duplicates']:,} duplicate and {log['self_citations']:,} self-citations dropped, "
+        f"{log['blank_lines']:,} blank lines, {log['malformed_lines']:,} malformed lines and "
+        f"{log['malformed_parts']:,} malformed handles skipped."
+    )
+    return 0
+
+
+@cli.command()
+@click.argument("handles", nargs=-1, required=True)
+@click.option(
+    "--api", default="http://citec.repec.org/api", show_default=True, help="CitEc API base URL."
+)
+@click.option(
+    "--max-requests",
+    type=click.IntRange(0),
+    default=500,
+    show_default=True,
+    help="Request budget (CitEc allows about 500 without a key).",
+)
+@click.option("--refresh", is_flag=True, help="Ask CitEc again even if cached (30 days).")
+@click.option(
+    "--delay",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Pause between requests (default 1 s; 0 for 127.0.0.1).",
+)
+@click.option("--contact", envvar="REPEC_HARVEST_CONTACT", metavar="URL_OR_EMAIL")
+@_data_dir_option
+def references(handles: tuple[str, ...], api: str, max_requests: int, refresh: bool,
+               delay: float | None, contact: str | None, data_dir: str | None) -> int:  # fmt: skip
+    """Fetch the references of items from CitEc's AMF service into `references`."""
+    from flows.citations import fetch_references
+
+    report = fetch_references(DataDir.resolve(data_dir), list(handles), api, max_requests,
+                              refresh, contact, delay)  # fmt: skip
+    out.print(
+        f"References of {report.fetched + report.cached} items ({report.fetched} fetched, "
+        f"{report.cached} from the cache): {report.matched} matched to RePEc items, "
+        f"{report.unmatched} unmatched."
+    )
+    if report.stopped:
+        err.print(f"Error: {report.stopped}")
+        return 1
+    return 0
+
+
+@cli.command(name="export")
+@click.argument("handles", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["bibtex", "ris", "csl-json"]),
+              default="bibtex", show_default=True)  # fmt: skip
+@_data_dir_option
+def export_command(handles: tuple[str, ...], fmt: str, data_dir: str | None) -> int:
+    """Export items as BibTeX, RIS or CSL-JSON, from the warehouse."""
+    from flows.citations import export_items
+
+    text, missing = export_items(DataDir.resolve(data_dir), list(handles), fmt)
+    if text.strip() and text.strip() != "[]":
+        sys.stdout.write(text)
+    if missing:
+        err.print(f"Error: not in the warehouse: {', '.join(missing)}")
+        return 1
+    return 0
+
+
+@cli.command()
 @_harvest_options
 @_data_dir_option
 @click.option("--cron", default="0 3 * * *", show_default=True, help="When to harvest (UTC).")
 @click.option("--name", default="daily-harvest", show_default=True, help="Deployment name.")
-def schedule(data_dir: str | None, cron: str, name: str, **kwargs: Any) -> int:
-    """Serve a Prefect deployment that runs the harvest on a schedule (daily by default)."""
+@click.option(
+    "--citations-cron",
+    default="0 4 1 * *",
+    show_default=True,
+    help="When to reload CitEc's citation graph (UTC); 'off' to skip.",
+)
+@click.option(
+    "--citations-source",
+    metavar="PATH_OR_URL",
+    help="iscited.txt[.gz] to load (default: RePEc's published file).",
+)
+def schedule(data_dir: str | None, cron: str, name: str, citations_cron: str,
+             citations_source: str | None, **kwargs: Any) -> int:  # fmt: skip
+    """Serve Prefect deployments: the harvest (daily) and the citation load (monthly)."""
     from flows.harvest_flow import serve_schedule
 
     options = _options(**kwargs)
-    serve_schedule(DataDir.resolve(data_dir), options, cron=cron, name=name)
+    serve_schedule(DataDir.resolve(data_dir), options, cron=cron, name=name,
+                   citations_cron=None if citations_cron == "off" else citations_cron,
+                   citations_source=citations_source)  # fmt: skip
     return 0
 
 

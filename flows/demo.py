@@ -7,12 +7,16 @@ import contextlib
 import errno
 import threading
 from collections.abc import Callable
+from importlib import resources
 from typing import Any
 
 from flows.datadir import DataDir
 from flows.pipeline import HarvestOptions, HarvestResult
 from provider.server import Provider, serve
 from provider.store import RecordStore
+
+#: The CitEc-style citation file shipped for the sample corpus.
+SAMPLE_CITATIONS = resources.files("provider").joinpath("sample", "iscited.txt")
 
 
 def serve_sample(port: int, page_size: int, announce: Callable[[str], None]) -> None:

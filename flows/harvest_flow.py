@@ -15,8 +15,10 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 from prefect.tasks import Task
 
+from flows.citations import load_citations
 from flows.datadir import DataDir
 from flows.pipeline import DEFAULT_ENDPOINT, HarvestOptions, Pipeline, Plan
+from harvesting.citec import DEFAULT_ISCITED
 from harvesting.identity import HarvestSpec
 from harvesting.retries import should_retry
 
@@ -115,6 +117,50 @@ def build_deployment(data: DataDir, options: HarvestOptions, cron: str, name: st
     )
 
 
-def serve_schedule(data: DataDir, options: HarvestOptions, cron: str, name: str) -> None:
-    """Serve the scheduled deployment until interrupted."""
-    serve(build_deployment(data, options, cron, name))
+@task(name="load-citations", retries=2, retry_delay_seconds=[300, 3600],
+      retry_condition_fn=transient_only, cache_policy=NO_CACHE)  # fmt: skip
+def citations_task(data_dir: str, source: str, contact: str | None) -> dict[str, Any]:
+    return load_citations(DataDir.resolve(data_dir), source, contact)
+
+
+@flow(name="repec-citations", log_prints=True)
+def citations_flow(
+    source: str = DEFAULT_ISCITED, data_dir: str | None = None, contact: str | None = None
+) -> dict[str, Any]:
+    """Replace the citation graph with CitEc's current iscited.txt.gz."""
+    log = citations_task(str(DataDir.resolve(data_dir).root), source, contact)
+    print(f"{log['edges']:,} citations loaded from {log['source']}")
+    return log
+
+
+def build_citations_deployment(
+    data: DataDir, source: str | None, contact: str | None, cron: str
+) -> Any:
+    return citations_flow.to_deployment(
+        name="monthly-citations",
+        cron=cron,
+        parameters={
+            "source": source or DEFAULT_ISCITED,
+            "data_dir": str(data.root),
+            "contact": contact,
+        },
+        description="Reload CitEc's citation graph into the warehouse.",
+        tags=["repec-harvest"],
+    )
+
+
+def serve_schedule(
+    data: DataDir,
+    options: HarvestOptions,
+    cron: str,
+    name: str,
+    citations_cron: str | None = "0 4 1 * *",
+    citations_source: str | None = None,
+) -> None:
+    """Serve the scheduled deployments until interrupted."""
+    deployments = [build_deployment(data, options, cron, name)]
+    if citations_cron:
+        deployments.append(
+            build_citations_deployment(data, citations_source, options.contact, citations_cron)
+        )
+    serve(*deployments)

@@ -30,7 +30,7 @@ from harvesting.responses import (
     read_identity,
     read_sets,
 )
-from harvesting.retries import RetryPolicy, parse_retry_after, should_retry
+from harvesting.retries import RetryHook, RetryPolicy, call_with_retries, parse_retry_after
 from schemas.errors import (
     ConfigError,
     EndpointError,
@@ -54,10 +54,6 @@ class Fetched:
     page: Page
     params: dict[str, str]
     url: str
-
-
-#: Called before each retry with (attempt, seconds to wait, error).
-RetryHook = Callable[[int, float, RepecHarvestError], None]
 
 
 class OAIClient:
@@ -101,21 +97,9 @@ class OAIClient:
 
     def request(self, verb: str, **params: str) -> Fetched:
         """One OAI-PMH request, retried while the failure is transient."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return self._request_once(verb, params)
-            except RepecHarvestError as error:
-                if not should_retry(error) or attempt >= self.retry.max_attempts:
-                    raise
-                retry_after = getattr(error, "retry_after", None)
-                pause = self.retry.delay(attempt, retry_after)
-                self.retry.charge()
-                log.warning("%s; retry %d in %.1fs", error, attempt, pause)
-                if self._on_retry:
-                    self._on_retry(attempt, pause, error)
-                self._sleep(pause)
+        return call_with_retries(
+            self.retry, lambda: self._request_once(verb, params), self._sleep, self._on_retry
+        )
 
     def identify(self) -> tuple[Identity, Fetched]:
         fetched = self.request("Identify")

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
 from schemas.errors import RepecHarvestError, RetryBudgetExhausted
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Called before each retry with (attempt, seconds to wait, error).
+RetryHook = Callable[[int, float, RepecHarvestError], None]
 
 
 def should_retry(error: BaseException) -> bool:
@@ -59,3 +70,26 @@ class RetryPolicy:
                 f"retry budget of {self.budget} spent; stopping, all committed pages are kept"
             )
         self.spent += 1
+
+
+def call_with_retries(
+    policy: RetryPolicy,
+    attempt_once: Callable[[], T],
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: RetryHook | None = None,
+) -> T:
+    """Call ``attempt_once`` until it succeeds, retrying while its error is transient."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return attempt_once()
+        except RepecHarvestError as error:
+            if not should_retry(error) or attempt >= policy.max_attempts:
+                raise
+            pause = policy.delay(attempt, getattr(error, "retry_after", None))
+            policy.charge()
+            log.warning("%s; retry %d in %.1fs", error, attempt, pause)
+            if on_retry:
+                on_retry(attempt, pause, error)
+            sleep(pause)

@@ -84,6 +84,10 @@ class ResponseTooLarge(EndpointError):
     """The response is larger than the configured limit; refused."""
 
 
+class RequestBudgetExhausted(EndpointError):
+    """The request budget for CitEc is spent; what was fetched so far is kept."""
+
+
 class RetryBudgetExhausted(EndpointError):
     """Too many retries in this run; stopping with everything committed so far kept."""
 

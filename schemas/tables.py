@@ -173,3 +173,62 @@ def to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
         return pa.Table.from_pylist(rows, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         raise SchemaViolation(f"rows do not fit the schema: {exc}") from exc
+
+
+CITATIONS = pa.schema(
+    [
+        _f("citing_handle", _str, False),
+        _f("cited_handle", _str, False),
+        _f("citing_key", _str, False),
+        _f("cited_key", _str, False),
+        _f("source", _str, False),
+        _f("loaded_at", _ts, False),
+    ]
+)
+
+CITATION_COUNTS = pa.schema(
+    [
+        _f("handle", _str, False),
+        _f("handle_key", _str, False),
+        _f("cited_by", pa.int64(), False),
+        _f("cites", pa.int64(), False),
+    ]
+)
+
+CITATION_LOADS = pa.schema(
+    [
+        _f("source", _str, False),
+        _f("loaded_at", _ts, False),
+        _f("lines", pa.int64(), False),
+        _f("blank_lines", pa.int64(), False),
+        _f("malformed_lines", pa.int64(), False),
+        _f("malformed_parts", pa.int64(), False),
+        _f("self_citations", pa.int64(), False),
+        _f("edges_read", pa.int64(), False),
+        _f("duplicates", pa.int64(), False),
+        _f("edges", pa.int64(), False),
+    ]
+)
+
+REFERENCES = pa.schema(
+    [
+        _f("handle", _str, False),
+        _f("handle_key", _str, False),
+        _f("position", pa.int32(), False),
+        _f("matched", pa.bool_(), False),
+        _f("cited_handle", _str),
+        _f("cited_key", _str),
+        _f("reference_text", _str),
+        _f("source", _str, False),
+        _f("fetched_at", _ts, False),
+    ]
+)
+
+ALL_TABLES.update(
+    {
+        "citations": CITATIONS,
+        "citation_counts": CITATION_COUNTS,
+        "citation_loads": CITATION_LOADS,
+        "references": REFERENCES,
+    }
+)

@@ -17,7 +17,9 @@ from prefect.states import Completed, Failed  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
 from flows.harvest_flow import (  # noqa: E402
+    build_citations_deployment,
     build_deployment,
+    citations_flow,
     harvest_flow,
     harvest_task,
     prepare_task,
@@ -64,3 +66,21 @@ def test_the_deployment_runs_daily_with_the_cli_options(data: DataDir) -> None:
     assert deployment.parameters["sets"] == ["RePEc:sae:asseca"]
     assert deployment.parameters["data_dir"] == str(data.root)
     assert deployment.parameters["overlap"] == "86400s"
+
+
+@pytest.mark.prefect
+def test_the_citation_flow_loads_the_graph(prefect_server: None, data: DataDir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    source = tmp_path / "iscited.txt"
+    source.write_text("RePEc:a:b:1 RePEc:c:d:2#RePEc:e:f:3\n")
+    log = citations_flow(source=str(source), data_dir=str(data.root))
+    assert log["edges"] == 2
+    assert query(data, "SELECT cited_by FROM citation_counts WHERE handle = 'RePEc:a:b:1'") == [
+        (2,)
+    ]
+
+
+def test_the_citation_deployment_runs_monthly(data: DataDir) -> None:
+    deployment = build_citations_deployment(data, None, None, cron="0 4 1 * *")
+    [schedule] = deployment.schedules
+    assert schedule.schedule.cron == "0 4 1 * *"
+    assert deployment.parameters["source"].endswith("RePEc/cit/conf/iscited.txt.gz")

@@ -120,7 +120,7 @@ class Warehouse:
         """Upsert one sealed window (articles, authors, quarantine) in one transaction."""
         if not files:
             return
-        with self.connect() as con, _transaction(con):
+        with self.connect() as con, transaction(con):
             params = {"articles": str(files["articles"])}
             for statement in _statements(_UPSERT_ARTICLES):
                 con.execute(statement, _used(statement, params))
@@ -129,13 +129,13 @@ class Warehouse:
                 con.execute(statement, {"quarantine": str(files["quarantine"])})
 
     def load_series(self, path: Path) -> None:
-        with self.connect() as con, _transaction(con):
+        with self.connect() as con, transaction(con):
             for statement in _statements(_UPSERT_SERIES):
                 con.execute(statement, _used(statement, {"series": str(path)}))
 
     def replace_harvest_log(self, runs: pa.Table, state: pa.Table) -> None:
         """Mirror the harvest log and checkpoints into ``harvest_runs``/``harvest_state``."""
-        with self.connect() as con, _transaction(con):
+        with self.connect() as con, transaction(con):
             for name, table in (("harvest_runs", runs), ("harvest_state", state)):
                 con.register("incoming_log", table)
                 con.execute(f"DELETE FROM {name}")
@@ -155,20 +155,20 @@ class Warehouse:
 
     def count(self, table: str) -> int:
         with self.connect(read_only=True) as con:
-            row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+            row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
             return int(row[0]) if row else 0
 
 
 def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for name, schema in ALL_TABLES.items():
         con.register("empty_table", schema.empty_table())
-        con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM empty_table")
+        con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" AS SELECT * FROM empty_table')
         con.unregister("empty_table")
     con.execute(resources.files("warehouse").joinpath("views.sql").read_text("utf-8"))
 
 
 @contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("BEGIN TRANSACTION")
     try:
         yield

@@ -41,3 +41,40 @@ SELECT series_handle, any_value(series_name) AS series_name, count(*) AS items,
 FROM live_articles
 GROUP BY series_handle
 ORDER BY items DESC, series_handle;
+
+-- Citations (CitEc): each live item's citing and cited works, with titles where known.
+CREATE OR REPLACE VIEW article_citations AS
+SELECT l.handle, 'cited_by' AS direction, c.citing_handle AS other_handle,
+       o.title AS other_title, o.year AS other_year
+FROM live_articles l
+JOIN citations c ON c.cited_key = l.handle_key
+LEFT JOIN articles o ON o.handle_key = c.citing_key AND NOT o.deleted
+UNION ALL
+SELECT l.handle, 'cites', c.cited_handle, o.title, o.year
+FROM live_articles l
+JOIN citations c ON c.citing_key = l.handle_key
+LEFT JOIN articles o ON o.handle_key = c.cited_key AND NOT o.deleted;
+
+-- Citation counts of each live item: over all of RePEc, and within the harvested corpus.
+CREATE OR REPLACE VIEW article_citation_counts AS
+WITH corpus AS (SELECT handle_key FROM articles WHERE NOT deleted),
+cited AS (
+    SELECT cited_key AS handle_key, count(*) AS n FROM citations
+    WHERE citing_key IN (SELECT handle_key FROM corpus) GROUP BY cited_key),
+citing AS (
+    SELECT citing_key AS handle_key, count(*) AS n FROM citations
+    WHERE cited_key IN (SELECT handle_key FROM corpus) GROUP BY citing_key)
+SELECT l.handle, l.title, l.year,
+       coalesce(cc.cited_by, 0) AS cited_by, coalesce(cc.cites, 0) AS cites,
+       coalesce(cited.n, 0) AS cited_by_in_corpus, coalesce(citing.n, 0) AS cites_in_corpus
+FROM live_articles l
+LEFT JOIN citation_counts cc USING (handle_key)
+LEFT JOIN cited USING (handle_key)
+LEFT JOIN citing USING (handle_key);
+
+-- References of an item from CitEc's AMF service, with the cited item's title where known.
+CREATE OR REPLACE VIEW article_references AS
+SELECT r.handle, r.position, r.matched, r.cited_handle, o.title AS cited_title,
+       r.reference_text, r.fetched_at
+FROM "references" r
+LEFT JOIN articles o ON o.handle_key = r.cited_key AND NOT o.deleted;

@@ -1,0 +1,245 @@
+"""CitEc, RePEc's citation service: the bulk ``iscited.txt(.gz)`` file and the per-item AMF
+reference service (``<base>/amf/<handle>``).
+
+The bulk file is opened as a stream of lines (a local path, or an http(s)/ftp URL downloaded
+to the data dir first). The AMF service is asked politely (User-Agent, per-host interval,
+retries), through a cache on disk, within a request budget: CitEc allows about 500 requests
+without a key.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import shutil
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import requests
+from lxml import etree
+
+from harvesting.politeness import HostInterval, default_delay, user_agent
+from harvesting.responses import parse_xml
+from harvesting.retries import RetryPolicy, call_with_retries
+from schemas.errors import (
+    ConfigError,
+    EndpointError,
+    EndpointUnreachable,
+    NotOAIResponse,
+    RequestBudgetExhausted,
+    TransientEndpointError,
+)
+
+#: Where RePEc publishes the bulk citation file (its FTP mirror of RePEc/cit/conf/).
+DEFAULT_ISCITED = "ftp://ftp.repec.org/opt/ReDIF/RePEc/cit/conf/iscited.txt.gz"
+DEFAULT_API = "http://citec.repec.org/api"
+_TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+def _is_url(source: str) -> bool:
+    return urlsplit(source).scheme in ("http", "https", "ftp")
+
+
+def download(source: str, target: Path, contact: str | None = None, timeout: float = 600) -> Path:
+    """Fetch ``source`` to ``target`` (written under a temporary name, then renamed)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.tmp")
+    headers = {"User-Agent": user_agent(contact)}
+    try:
+        if urlsplit(source).scheme == "ftp":
+            request = urllib.request.Request(source, headers=headers)
+            with (
+                urllib.request.urlopen(request, timeout=timeout) as response,
+                open(temporary, "wb") as out,
+            ):
+                shutil.copyfileobj(response, out, 1 << 20)
+        else:
+            with requests.get(source, headers=headers, stream=True, timeout=(15, timeout)) as r:
+                r.raise_for_status()
+                with open(temporary, "wb") as out:
+                    for chunk in r.raw.stream(1 << 20, decode_content=False):
+                        out.write(chunk)
+    except (OSError, requests.RequestException) as exc:
+        temporary.unlink(missing_ok=True)
+        raise EndpointError(f"cannot download {source}: {exc}") from None
+    os.replace(temporary, target)
+    return target
+
+
+@contextmanager
+def iscited_lines(path: Path) -> Iterator[Iterator[str]]:
+    """The lines of a local ``iscited.txt`` or ``iscited.txt.gz`` (gzip recognised by content)."""
+    try:
+        with open(path, "rb") as probe:
+            gzipped = probe.read(2) == b"\x1f\x8b"
+        raw = gzip.open(path, "rb") if gzipped else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise ConfigError(f"cannot read citation file {path}: {exc.strerror or exc}") from None
+    try:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=None)
+        yield _checked(text, path)
+    finally:
+        raw.close()
+
+
+def _checked(text: io.TextIOWrapper, path: Path) -> Iterator[str]:
+    try:
+        yield from text
+    except (OSError, EOFError) as exc:  # a truncated or damaged gzip file
+        raise ConfigError(f"citation file {path} is damaged: {exc}") from None
+
+
+def resolve_source(source: str, folder: Path, contact: str | None = None) -> tuple[Path, str]:
+    """A local file for ``source``: itself, or a download kept in ``folder``."""
+    if _is_url(source):
+        name = Path(urlsplit(source).path).name or "iscited.txt"
+        return download(source, folder / name, contact), source
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"citation file {source} does not exist")
+    return path, str(path.resolve())
+
+
+# --- the per-item AMF reference service --------------------------------------------------
+
+
+@dataclass
+class References:
+    handle: str
+    matched: list[tuple[int, str, str | None]] = field(default_factory=list)  # pos, cited, text
+    unmatched: list[tuple[int, str]] = field(default_factory=list)  # pos, text
+    cited_by: list[str] = field(default_factory=list)
+
+
+def _local(el: etree._Element) -> str:
+    return etree.QName(el).localname if isinstance(el.tag, str) else ""
+
+
+def _text(el: etree._Element | None) -> str | None:
+    if el is None:
+        return None
+    value = " ".join("".join(el.itertext()).split())
+    return value or None
+
+
+def read_references(handle: str, root: etree._Element) -> References:
+    """Matched references (``text/@ref`` under a references element, with its
+    ``referencestring``), unmatched ones (``literal``) and citing items (``isreferencedby``),
+    in document order."""
+    found = References(handle)
+    position = 0
+    for el in root.iter():
+        name = _local(el)
+        ancestors = {_local(a) for a in el.iterancestors()}
+        if name == "text" and el.get("ref"):
+            if "isreferencedby" in ancestors:
+                found.cited_by.append(el.get("ref", ""))
+            elif ancestors & {"references", "reference", "hasreference"}:
+                position += 1
+                parent = el.getparent()
+                holders = (
+                    [el, parent] if parent is not None and _local(parent) == "reference" else [el]
+                )
+                string = next(
+                    (s for h in holders for s in h.iter()
+                     if _local(s) in ("referencestring", "literal")),
+                    None,
+                )  # fmt: skip
+                found.matched.append((position, el.get("ref", ""), _text(string)))
+        elif name == "literal" and "isreferencedby" not in ancestors:
+            parent = el.getparent()
+            if parent is not None and any(_local(s) == "text" and s.get("ref") for s in parent):
+                continue  # the literal string of a matched reference
+            text = _text(el)
+            if text:
+                position += 1
+                found.unmatched.append((position, text))
+    return found
+
+
+class CitecClient:
+    """The AMF reference service, cached on disk, within a request budget."""
+
+    def __init__(
+        self,
+        cache: Path,
+        base_url: str = DEFAULT_API,
+        budget: int = 500,
+        contact: str | None = None,
+        delay: float | None = None,
+        max_age_days: float = 30,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.cache = cache
+        self.base_url = base_url.rstrip("/")
+        self.budget = budget
+        self.requests_made = 0
+        self.max_age = max_age_days * 86400
+        self.retry = retry or RetryPolicy(max_attempts=3)
+        self.interval = HostInterval.for_host(
+            base_url, default_delay(base_url) if delay is None else delay
+        )
+        self._sleep = sleep
+        self._headers = {"User-Agent": user_agent(contact), "Accept-Encoding": "gzip, deflate"}
+
+    def _cache_path(self, handle: str) -> Path:
+        digest = hashlib.sha256(handle.lower().encode()).hexdigest()[:24]
+        return self.cache / f"{digest}.xml.gz"
+
+    def references(self, handle: str, refresh: bool = False) -> tuple[References, bool]:
+        """The references of ``handle`` and whether they came from the cache."""
+        path = self._cache_path(handle)
+        fresh = path.exists() and time.time() - path.stat().st_mtime < self.max_age
+        if fresh and not refresh:
+            return read_references(handle, parse_xml(gzip.decompress(path.read_bytes()))), True
+        if self.requests_made >= self.budget:
+            raise RequestBudgetExhausted(
+                f"CitEc request budget of {self.budget} spent; fetched references are kept"
+            )
+        raw = call_with_retries(self.retry, lambda: self._fetch(handle), self._sleep)
+        root = parse_xml(raw)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_bytes(gzip.compress(raw, mtime=0))
+        os.replace(temporary, path)
+        return read_references(handle, root), False
+
+    def _fetch(self, handle: str) -> bytes:
+        self.interval.wait()
+        self.requests_made += 1
+        url = f"{self.base_url}/amf/{quote(handle, safe=':')}"
+        try:
+            response = requests.get(url, headers=self._headers, timeout=(15, 120))
+        except requests.Timeout:
+            raise TransientEndpointError(f"{url} timed out") from None
+        except requests.ConnectionError:
+            raise EndpointUnreachable(f"cannot connect to {self.base_url}") from None
+        except requests.RequestException as exc:
+            raise TransientEndpointError(f"{url}: {exc}") from None
+        if response.status_code in _TRANSIENT_STATUS:
+            raise TransientEndpointError(f"{url} answered HTTP {response.status_code}")
+        if response.status_code != 200:
+            raise EndpointError(f"{url} answered HTTP {response.status_code}")
+        if not response.content.strip():
+            raise NotOAIResponse(f"{url} answered with an empty body")
+        return response.content
+
+
+__all__ = [
+    "DEFAULT_API",
+    "DEFAULT_ISCITED",
+    "CitecClient",
+    "References",
+    "RequestBudgetExhausted",
+    "iscited_lines",
+    "read_references",
+    "resolve_source",
+]

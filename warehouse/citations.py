@@ -1,0 +1,127 @@
+"""The citation graph in DuckDB: ``citations``, ``citation_counts`` and the load log.
+
+A load streams its edges to a staging Parquet file, then replaces the whole graph in one
+transaction: edges that disappeared from the source are gone, and a load that fails at any
+point leaves the previous graph as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from schemas.citations import EDGES, CitationStats
+from schemas.errors import WarehouseError
+from warehouse.database import Warehouse, transaction
+
+_REPLACE_GRAPH = """
+CREATE OR REPLACE TEMP TABLE new_citations AS
+SELECT min(citing) AS citing_handle, min(cited) AS cited_handle,
+       lower(citing) AS citing_key, lower(cited) AS cited_key,
+       $source AS source, $loaded_at::TIMESTAMP AS loaded_at
+FROM read_parquet($staging)
+GROUP BY lower(citing), lower(cited);
+
+DELETE FROM citations;
+INSERT INTO citations BY NAME SELECT * FROM new_citations;
+
+DELETE FROM citation_counts;
+INSERT INTO citation_counts BY NAME
+WITH cited AS (
+    SELECT cited_key AS handle_key, min(cited_handle) AS handle, count(*) AS n
+    FROM new_citations GROUP BY cited_key),
+citing AS (
+    SELECT citing_key AS handle_key, min(citing_handle) AS handle, count(*) AS n
+    FROM new_citations GROUP BY citing_key)
+SELECT coalesce(cited.handle, citing.handle) AS handle, handle_key,
+       coalesce(cited.n, 0) AS cited_by, coalesce(citing.n, 0) AS cites
+FROM cited FULL OUTER JOIN citing USING (handle_key);
+"""
+
+
+def load_citation_graph(
+    warehouse: Warehouse,
+    batches: Iterable[pa.RecordBatch],
+    staging: Path,
+    source: str,
+    loaded_at: datetime,
+    stats: CitationStats | None = None,
+    memory_limit: str = "1GB",
+) -> dict[str, Any]:
+    """Replace the graph with the edges of ``batches``; return the load's log row."""
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with pq.ParquetWriter(staging, EDGES, compression="zstd") as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+        with warehouse.connect() as con:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute("SET preserve_insertion_order = false")
+            with transaction(con):
+                for statement in [s for s in _REPLACE_GRAPH.split(";") if s.strip()]:
+                    params = {"staging": str(staging), "source": source, "loaded_at": loaded_at}
+                    con.execute(
+                        statement, {k: v for k, v in params.items() if f"${k}" in statement}
+                    )
+                edges = _scalar(con, "SELECT count(*) FROM citations")
+                counts = (stats or CitationStats(edges_read=edges)).as_dict()
+                log = {
+                    "source": source,
+                    "loaded_at": loaded_at,
+                    **counts,
+                    "duplicates": counts["edges_read"] - edges,
+                    "edges": edges,
+                }
+                con.register("load_log", pa.Table.from_pylist([log]))
+                con.execute("INSERT INTO citation_loads BY NAME SELECT * FROM load_log")
+                con.unregister("load_log")
+        return log
+    except duckdb.Error as exc:
+        raise WarehouseError(f"loading citations failed, previous graph kept: {exc}") from None
+    finally:
+        if staging.exists():
+            os.unlink(staging)
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    rows = con.execute(sql).fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+def replace_references(warehouse: Warehouse, handle_key: str, rows: pa.Table) -> None:
+    """The references of one item, replaced in one transaction."""
+    with warehouse.connect() as con, transaction(con):
+        con.execute('DELETE FROM "references" WHERE handle_key = ?', [handle_key])
+        con.register("incoming_references", rows)
+        con.execute('INSERT INTO "references" BY NAME SELECT * FROM incoming_references')
+        con.unregister("incoming_references")
+
+
+_ITEMS = """
+SELECT l.*, coalesce((
+    SELECT list((au.role, au.name, au.given_name, au.family_name) ORDER BY au.role, au.position)
+    FROM authors au WHERE au.handle_key = l.handle_key), []) AS people
+FROM live_articles l WHERE l.handle_key IN (SELECT unnest($keys))
+"""
+
+
+def items_for_export(warehouse: Warehouse, handles: list[str]) -> list[dict[str, Any]]:
+    """Live items with their people, in the order asked; unknown handles are left out."""
+    keys = [h.strip().lower() for h in handles]
+    with warehouse.connect(read_only=True) as con:
+        cursor = con.execute(_ITEMS, {"keys": keys})
+        columns = [d[0] for d in cursor.description or []]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        row["people"] = [
+            tuple(p.values()) if isinstance(p, dict) else tuple(p) for p in row["people"]
+        ]
+    by_key = {row["handle_key"]: row for row in rows}
+    return [by_key[k] for k in dict.fromkeys(keys) if k in by_key]
