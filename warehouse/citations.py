@@ -23,7 +23,7 @@ from warehouse.database import Warehouse, transaction
 
 _REPLACE_GRAPH = """
 CREATE OR REPLACE TEMP TABLE new_citations AS
-SELECT min(citing) AS citing_handle, min(cited) AS cited_handle,
+SELECT any_value(citing) AS citing_handle, any_value(cited) AS cited_handle,
        lower(citing) AS citing_key, lower(cited) AS cited_key,
        $source AS source, $loaded_at::TIMESTAMP AS loaded_at
 FROM read_parquet($staging)
@@ -35,10 +35,10 @@ INSERT INTO citations BY NAME SELECT * FROM new_citations;
 DELETE FROM citation_counts;
 INSERT INTO citation_counts BY NAME
 WITH cited AS (
-    SELECT cited_key AS handle_key, min(cited_handle) AS handle, count(*) AS n
+    SELECT cited_key AS handle_key, any_value(cited_handle) AS handle, count(*) AS n
     FROM new_citations GROUP BY cited_key),
 citing AS (
-    SELECT citing_key AS handle_key, min(citing_handle) AS handle, count(*) AS n
+    SELECT citing_key AS handle_key, any_value(citing_handle) AS handle, count(*) AS n
     FROM new_citations GROUP BY citing_key)
 SELECT coalesce(cited.handle, citing.handle) AS handle, handle_key,
        coalesce(cited.n, 0) AS cited_by, coalesce(citing.n, 0) AS cites
@@ -53,7 +53,7 @@ def load_citation_graph(
     source: str,
     loaded_at: datetime,
     stats: CitationStats | None = None,
-    memory_limit: str = "1GB",
+    memory_limit: str = "600MB",
 ) -> dict[str, Any]:
     """Replace the graph with the edges of ``batches``; return the load's log row."""
     staging.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +62,8 @@ def load_citation_graph(
             for batch in batches:
                 writer.write_batch(batch)
         with warehouse.connect() as con:
-            con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute(f"SET memory_limit = '{memory_limit}'")  # spills to disk beyond
+            con.execute(f"SET temp_directory = '{staging.parent / 'duckdb-spill'}'")
             con.execute("SET preserve_insertion_order = false")
             with transaction(con):
                 for statement in [s for s in _REPLACE_GRAPH.split(";") if s.strip()]:

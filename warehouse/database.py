@@ -110,6 +110,7 @@ class Warehouse:
         except OSError as exc:
             raise WarehouseError(f"cannot open the warehouse {self.path}: {exc}") from None
         try:
+            con.execute("SET enable_progress_bar = false")
             if not read_only:
                 _ensure_schema(con)
             yield con

@@ -1,0 +1,1 @@
+"""Benchmarks: reproducible with one command each; results are written down in BENCHMARKS.md."""
