@@ -33,7 +33,9 @@ def generate(path: Path, edges: int, seed: int = 42) -> int:
     written = 0
 
     def handle(n: int) -> str:
-        return f"RePEc:{ARCHIVES[n % len(ARCHIVES)]}:s{n % 997:03d}:v:{n % 89}:y:{1990 + n % 35}:p:{n}"
+        return (
+            f"RePEc:{ARCHIVES[n % len(ARCHIVES)]}:s{n % 997:03d}:v:{n % 89}:y:{1990 + n % 35}:p:{n}"
+        )
 
     with gzip.open(path, "wt", compresslevel=1) as out:
         cited = 0
@@ -84,8 +86,13 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if result.returncode:
         sys.exit(result.stderr)
-    report = {"edges_generated": args.edges, "seconds": round(seconds, 1),
-              "peak_rss_mb": round(peak_mb), "cpus": os.cpu_count(), "output": result.stdout.strip()}  # fmt: skip
+    report = {
+        "edges_generated": args.edges,
+        "seconds": round(seconds, 1),
+        "peak_rss_mb": round(peak_mb),
+        "cpus": os.cpu_count(),
+        "output": result.stdout.strip(),
+    }
     print(json.dumps(report, indent=2))
 
 

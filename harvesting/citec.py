@@ -83,7 +83,7 @@ def iscited_lines(path: Path) -> Iterator[Iterator[str]]:
     except OSError as exc:
         raise ConfigError(f"cannot read citation file {path}: {exc.strerror or exc}") from None
     try:
-        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=None)
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline=None)
         yield _checked(text, path)
     finally:
         raw.close()

@@ -144,6 +144,14 @@ def test_a_failed_load_keeps_the_previous_graph(data: DataDir, tmp_path: Path) -
     assert not (data.root / "citec" / "staging.parquet").exists()
 
 
+def test_bom_and_crlf_line_ends_are_fine(data: DataDir, tmp_path: Path) -> None:
+    path = tmp_path / "windows.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + MESSY.replace("\n", "\r\n").encode())
+    log = load_citations(data, str(path))
+    assert log["edges"] == len(edges_by_hand(MESSY))
+    assert log["malformed_lines"] == 2
+
+
 def test_a_missing_file_is_a_clear_error(data: DataDir, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_citations(data, str(tmp_path / "nope.txt"))
@@ -301,3 +309,14 @@ def test_the_citation_commands(
     assert main(["export", "RePEc:no:such:1", "--data-dir", str(data.root)]) == 1
     assert capsys.readouterr().err.strip() == "Error: not in the warehouse: RePEc:no:such:1"
     assert main(["citations", str(tmp_path / "missing.txt"), "--data-dir", str(data.root)]) == 2
+
+
+def test_the_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    from benchmarks.citations_load import generate
+
+    path = tmp_path / "bench.txt.gz"
+    assert generate(path, 2_000) == 2_000
+    data = DataDir(tmp_path / "bench")
+    log = load_citations(data, str(path))
+    assert 0 < log["edges"] <= log["edges_read"]
+    assert log["self_citations"] >= 0 and log["malformed_lines"] >= 0
