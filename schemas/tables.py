@@ -142,8 +142,30 @@ RECORD_TABLES: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE,
 }
 
+#: Sources of item metadata, best first: for structured fields ReDIF wins over amf, which
+#: wins over oai_dc.
+SOURCE_PRECEDENCE = ("redif", "amf", "oai_dc")
+#: Columns merged field by field across sources (the first source that has a value wins).
+MERGED_COLUMNS = (
+    "item_type", "title", "abstract", "journal", "volume", "issue", "pages", "year", "date",
+    "doi", "keywords", "jel_codes", "urls", "language", "publisher", "series_handle",
+    "archive_code",
+)  # fmt: skip
+
+#: ``articles``: one row per handle, merged from the latest version of each source, with
+#: the sources that contributed and, per field, the source its value came from.
+MERGED_ARTICLES = ARTICLES.append(_f("sources", _strs)).append(
+    _f("field_sources", pa.struct([pa.field(c, _str) for c in (*MERGED_COLUMNS, "authors")]))
+)
+#: Every source's latest version of every item (ARTICLES rows), and of its people.
+AUTHOR_VERSIONS = AUTHORS.append(_f("metadata_prefix", _str, False))
+
 ALL_TABLES: dict[str, pa.Schema] = {
-    **RECORD_TABLES,
+    "articles": MERGED_ARTICLES,
+    "authors": AUTHORS,
+    "quarantine": QUARANTINE,
+    "article_versions": ARTICLES,
+    "author_versions": AUTHOR_VERSIONS,
     "series": SERIES,
     "harvest_runs": HARVEST_RUNS,
     "harvest_state": HARVEST_STATE,

@@ -365,3 +365,26 @@ def test_an_html_placeholder_page_is_an_error_never_an_empty_page(
     assert not data.warehouse_path.exists() or query(data, "SELECT count(*) FROM articles") == [
         (0,)
     ]
+
+
+def test_one_row_per_handle_whatever_the_source_best_source_first(
+    data: DataDir, endpoint: str
+) -> None:
+    """oai_dc and amf harvests of the same items merge: amf's structured fields win, each
+    field says where it came from, and amf's authors (with name parts) are kept."""
+    harvest(data, endpoint, metadata_prefix="oai_dc")
+    harvest(data, endpoint, metadata_prefix="amf")
+
+    assert query(data, "SELECT count(*), count(DISTINCT handle_key) FROM articles") == [
+        (SAMPLE_ITEMS, SAMPLE_ITEMS)
+    ]
+    [row] = query(
+        data,
+        "SELECT sources, field_sources.title, field_sources.journal, field_sources.authors, "
+        f"metadata_prefix FROM articles WHERE handle = '{TALIBAN}'",
+    )
+    assert row == (["amf", "oai_dc"], "amf", "amf", "amf", "amf")
+    assert query(
+        data, f"SELECT name, given_name FROM authors WHERE handle = '{TALIBAN}' ORDER BY position"
+    ) == [("Tatiana Belousova", "Tatiana"), ("Raghav Sharma", "Raghav")]
+    assert query(data, "SELECT count(*) FROM article_versions") == [(2 * SAMPLE_ITEMS,)]

@@ -1,10 +1,9 @@
 """The DuckDB warehouse, loaded from the Parquet lake.
 
-``articles`` is upserted by ``handle_key`` (the lower-cased handle): the newest datestamp
-wins, and on a tie the later harvest wins. A deleted record keeps its row as a tombstone
-(``deleted = true``, its last metadata kept); views hide it. ``authors`` are replaced per
-item together with the version of the item that won. Loading the same files twice changes
-nothing.
+Item versions are upserted per source and merged into ``articles`` and ``authors`` (see
+``warehouse.merge``): one row per ``handle_key`` (the lower-cased handle), the newest
+datestamp of a source winning, deletions kept as tombstones (``deleted = true``) that views
+hide. Loading the same files twice changes nothing.
 """
 
 from __future__ import annotations
@@ -20,52 +19,7 @@ import pyarrow as pa
 
 from schemas.errors import QueryError, WarehouseError
 from schemas.tables import ALL_TABLES
-
-_UPSERT_ARTICLES = """
-CREATE OR REPLACE TEMP TABLE incoming_rows AS
-SELECT * FROM read_parquet($articles, hive_partitioning = false);
-
--- A deletion carries only the OAI identifier. Where the endpoint's identifiers are not RePEc
--- handles, the live record was keyed by the handle in its metadata: find it by identifier.
-UPDATE incoming_rows SET handle = known.handle, handle_key = known.handle_key
-FROM (SELECT DISTINCT ON (oai_identifier) oai_identifier, handle, handle_key FROM (
-          SELECT oai_identifier, handle, handle_key FROM articles WHERE NOT deleted
-          UNION ALL
-          SELECT oai_identifier, handle, handle_key FROM incoming_rows WHERE NOT deleted)) known
-WHERE incoming_rows.deleted AND incoming_rows.oai_identifier = known.oai_identifier
-  AND incoming_rows.handle_key <> known.handle_key;
-
-CREATE OR REPLACE TEMP TABLE incoming AS
-SELECT * FROM incoming_rows
-QUALIFY row_number() OVER (
-    PARTITION BY handle_key ORDER BY datestamp DESC, harvested_at DESC, record_id DESC) = 1;
-
-CREATE OR REPLACE TEMP TABLE winners AS
-SELECT i.* FROM incoming i LEFT JOIN articles a ON a.handle_key = i.handle_key
-WHERE a.handle_key IS NULL
-   OR i.datestamp > a.datestamp
-   OR (i.datestamp = a.datestamp AND (i.harvested_at > a.harvested_at
-       OR (i.harvested_at = a.harvested_at AND i.record_id >= a.record_id)));
-
-UPDATE articles SET deleted = true, datestamp = w.datestamp, harvested_at = w.harvested_at,
-       record_id = w.record_id, set_specs = w.set_specs, oai_identifier = w.oai_identifier,
-       metadata_prefix = w.metadata_prefix, endpoint = w.endpoint, harvest_id = w.harvest_id
-FROM winners w WHERE articles.handle_key = w.handle_key AND w.deleted;
-
-INSERT INTO articles BY NAME
-SELECT * FROM winners w
-WHERE w.deleted AND NOT EXISTS (SELECT 1 FROM articles a WHERE a.handle_key = w.handle_key);
-
-DELETE FROM articles WHERE handle_key IN (SELECT handle_key FROM winners WHERE NOT deleted);
-INSERT INTO articles BY NAME SELECT * FROM winners WHERE NOT deleted;
-DELETE FROM authors WHERE handle_key IN (SELECT handle_key FROM winners WHERE NOT deleted);
-"""
-
-_INSERT_AUTHORS = """
-INSERT INTO authors BY NAME
-SELECT au.* FROM read_parquet($authors, hive_partitioning = false) au
-JOIN winners w ON au.record_id = w.record_id WHERE NOT w.deleted;
-"""
+from warehouse.merge import INSERT_AUTHOR_VERSIONS, MERGE, UPSERT_VERSIONS
 
 _UPSERT_QUARANTINE = """
 DELETE FROM quarantine WHERE record_id IN (
@@ -123,9 +77,11 @@ class Warehouse:
             return
         with self.connect() as con, transaction(con):
             params = {"articles": str(files["articles"])}
-            for statement in _statements(_UPSERT_ARTICLES):
+            for statement in _statements(UPSERT_VERSIONS):
                 con.execute(statement, _used(statement, params))
-            con.execute(_INSERT_AUTHORS, {"authors": str(files["authors"])})
+            con.execute(INSERT_AUTHOR_VERSIONS, {"authors": str(files["authors"])})
+            for statement in _statements(MERGE):
+                con.execute(statement)
             for statement in _statements(_UPSERT_QUARANTINE):
                 con.execute(statement, {"quarantine": str(files["quarantine"])})
 
