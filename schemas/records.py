@@ -44,7 +44,7 @@ FORMATS: dict[str, MetadataFormat] = {
 
 _METADATA_COLUMNS = (
     "item_type", "title", "abstract", "journal", "volume", "issue", "pages", "year", "date",
-    "doi", "keywords", "jel_codes", "urls", "language", "publisher",
+    "doi", "keywords", "jel_codes", "urls", "language", "publisher", "publication_status",
 )  # fmt: skip
 
 
@@ -194,6 +194,7 @@ def _map_record(
                 "family_name": person.family_name,
                 "short_id": person.short_id,
                 "email": person.email,
+                "workplace": None,
                 "record_id": record_id,
             }
         )

@@ -41,6 +41,7 @@ ARTICLES = pa.schema(
         _f("urls", _strs),
         _f("language", _str),
         _f("publisher", _str),
+        _f("publication_status", _str),
         _f("series_handle", _str),
         _f("archive_code", _str),
         _f("deleted", pa.bool_(), False),
@@ -66,6 +67,7 @@ AUTHORS = pa.schema(
         _f("family_name", _str),
         _f("short_id", _str),
         _f("email", _str),
+        _f("workplace", _str),
         _f("record_id", _str, False),
     ]
 )
@@ -81,6 +83,34 @@ SERIES = pa.schema(
         _f("listed_at", _ts, False),
     ]
 )
+
+#: ReDIF-Archive, ReDIF-Person and ReDIF-Institution templates (and ReDIF-Series' extras).
+ARCHIVES = pa.schema(
+    [
+        _f("handle", _str, False),
+        _f("handle_key", _str, False),
+        _f("archive_code", _str),
+        _f("name", _str),
+        _f("description", _str),
+        _f("url", _str),
+        _f("maintainer_name", _str),
+        _f("maintainer_email", _str),
+        _f("source", _str, False),
+        _f("listed_at", _ts, False),
+    ]
+)
+PERSONS = pa.schema(
+    [
+        _f("handle", _str, False),
+        _f("handle_key", _str, False),
+        _f("name", _str),
+        _f("url", _str),
+        _f("email", _str),
+        _f("source", _str, False),
+        _f("listed_at", _ts, False),
+    ]
+)
+INSTITUTIONS = PERSONS
 
 QUARANTINE = pa.schema(
     [
@@ -148,8 +178,8 @@ SOURCE_PRECEDENCE = ("redif", "amf", "oai_dc")
 #: Columns merged field by field across sources (the first source that has a value wins).
 MERGED_COLUMNS = (
     "item_type", "title", "abstract", "journal", "volume", "issue", "pages", "year", "date",
-    "doi", "keywords", "jel_codes", "urls", "language", "publisher", "series_handle",
-    "archive_code",
+    "doi", "keywords", "jel_codes", "urls", "language", "publisher", "publication_status",
+    "series_handle", "archive_code",
 )  # fmt: skip
 
 #: ``articles``: one row per handle, merged from the latest version of each source, with
@@ -166,6 +196,9 @@ ALL_TABLES: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE,
     "article_versions": ARTICLES,
     "author_versions": AUTHOR_VERSIONS,
+    "archives": ARCHIVES,
+    "persons": PERSONS,
+    "institutions": INSTITUTIONS,
     "series": SERIES,
     "harvest_runs": HARVEST_RUNS,
     "harvest_state": HARVEST_STATE,
