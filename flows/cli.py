@@ -382,6 +382,26 @@ def export_command(handles: tuple[str, ...], fmt: str, data_dir: str | None) -> 
 
 
 @cli.command()
+@click.argument("path", type=click.Path(exists=True))
+@_data_dir_option
+def redif(path: str, data_dir: str | None) -> int:
+    """Load a RePEc mirror tree or a folder of ReDIF files (.rdf, .redif), incrementally."""
+    from flows.redif import load_redif
+
+    report = load_redif(DataDir.resolve(data_dir), path)
+    out.print(
+        f"ReDIF: {report.files:,} files ({report.read:,} read, {report.unchanged:,} unchanged, "
+        f"{report.removed:,} removed): {report.items:,} items, {report.series:,} series, "
+        f"{report.archives:,} archives, {report.persons:,} persons, "
+        f"{report.institutions:,} institutions; {report.tombstones:,} items gone; "
+        f"{report.quarantined:,} templates quarantined."
+    )
+    for relative, count in sorted(report.errors_by_file.items()):
+        out.print(f"  {relative}: {count} template{'s' if count > 1 else ''} quarantined")
+    return 0
+
+
+@cli.command()
 @_harvest_options
 @_data_dir_option
 @click.option("--cron", default="0 3 * * *", show_default=True, help="When to harvest (UTC).")

@@ -27,17 +27,19 @@ DELETE FROM quarantine WHERE record_id IN (
 INSERT INTO quarantine BY NAME SELECT * FROM read_parquet($quarantine, hive_partitioning = false);
 """
 
-_UPSERT_SERIES = """
-CREATE OR REPLACE TEMP TABLE incoming_series AS
-SELECT * FROM read_parquet($series, hive_partitioning = false)
+_UPSERT_ENTITIES = """
+CREATE OR REPLACE TEMP TABLE incoming_entities AS
+SELECT * FROM read_parquet($path, hive_partitioning = false)
 QUALIFY row_number() OVER (PARTITION BY handle_key ORDER BY listed_at DESC) = 1;
-DELETE FROM series WHERE handle_key IN (
-    SELECT i.handle_key FROM incoming_series i JOIN series s USING (handle_key)
+DELETE FROM {table} WHERE handle_key IN (
+    SELECT i.handle_key FROM incoming_entities i JOIN {table} s USING (handle_key)
     WHERE i.listed_at >= s.listed_at);
-INSERT INTO series BY NAME
-SELECT * FROM incoming_series i
-WHERE NOT EXISTS (SELECT 1 FROM series s WHERE s.handle_key = i.handle_key);
+INSERT INTO {table} BY NAME
+SELECT * FROM incoming_entities i
+WHERE NOT EXISTS (SELECT 1 FROM {table} s WHERE s.handle_key = i.handle_key);
 """
+#: Tables of named things (one row per handle, the newest listing wins).
+ENTITY_TABLES = ("series", "archives", "persons", "institutions")
 
 
 class Warehouse:
@@ -86,9 +88,15 @@ class Warehouse:
                 con.execute(statement, {"quarantine": str(files["quarantine"])})
 
     def load_series(self, path: Path) -> None:
+        self.load_entities("series", path)
+
+    def load_entities(self, table: str, path: Path) -> None:
+        """Upsert series, archives, persons or institutions by handle (newest listing wins)."""
+        if table not in ENTITY_TABLES:
+            raise ValueError(table)
         with self.connect() as con, transaction(con):
-            for statement in _statements(_UPSERT_SERIES):
-                con.execute(statement, _used(statement, {"series": str(path)}))
+            for statement in _statements(_UPSERT_ENTITIES.format(table=table)):
+                con.execute(statement, _used(statement, {"path": str(path)}))
 
     def replace_harvest_log(self, runs: pa.Table, state: pa.Table) -> None:
         """Mirror the harvest log and checkpoints into ``harvest_runs``/``harvest_state``."""

@@ -1,0 +1,113 @@
+"""ReDIF files on disk: finding them in a RePEc mirror tree (``RePEc/<arc>/<arc>arch.rdf``,
+``<arc>seri.rdf``, ``<arc>/<series>/*.rdf|*.redif``) or any folder, and remembering what was
+read (size, mtime, checksum and the item handles each file held) so a re-run reads only the
+files that changed and can tombstone items that disappeared."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from schemas.errors import ConfigError, DataDirError
+
+SUFFIXES = (".rdf", ".redif")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS redif_files (
+    root TEXT NOT NULL,
+    relative TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    handles TEXT NOT NULL,
+    loaded_at TEXT NOT NULL,
+    PRIMARY KEY (root, relative)
+);
+"""
+
+
+@dataclass(frozen=True)
+class RedifFile:
+    path: Path
+    relative: str
+    size: int
+    mtime_ns: int
+
+    @property
+    def describes_series(self) -> bool:
+        """Archive and series templates, read first so items can use series names."""
+        name = self.path.name.lower()
+        return name.endswith(("arch.rdf", "seri.rdf", "arch.redif", "seri.redif"))
+
+    def read(self) -> tuple[bytes, str]:
+        raw = self.path.read_bytes()
+        return raw, hashlib.sha256(raw).hexdigest()
+
+
+def find_files(root: Path) -> list[RedifFile]:
+    """Every ReDIF file under ``root`` (or ``root`` itself), series and archives first."""
+    if not root.exists():
+        raise ConfigError(f"{root} does not exist")
+    paths = [root] if root.is_file() else [
+        p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()
+    ]  # fmt: skip
+    base = root.parent if root.is_file() else root
+    found = []
+    for path in paths:
+        stat = path.stat()
+        found.append(RedifFile(path, path.relative_to(base).as_posix(), stat.st_size,
+                               stat.st_mtime_ns))  # fmt: skip
+    if not found:
+        raise ConfigError(f"no .rdf or .redif files under {root}")
+    return sorted(found, key=lambda f: (not f.describes_series, f.relative))
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    relative: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    handles: list[str]
+
+
+class RedifFileState:
+    """What was read from each file of a root, in the data dir's ``state.sqlite``."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise DataDirError(f"cannot use state {path}: {exc}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def files(self, root: str) -> dict[str, FileRecord]:
+        rows = self._db.execute(
+            "SELECT relative, size, mtime_ns, sha256, handles FROM redif_files WHERE root = ?",
+            (root,),
+        ).fetchall()
+        return {r[0]: FileRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows}
+
+    def save(self, root: str, records: list[FileRecord], removed: list[str], when: str) -> None:
+        """Record files after their rows are loaded, all in one transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for r in records:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO redif_files VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (root, r.relative, r.size, r.mtime_ns, r.sha256, json.dumps(r.handles), when),
+                )
+            for relative in removed:
+                self._db.execute(
+                    "DELETE FROM redif_files WHERE root = ? AND relative = ?", (root, relative)
+                )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")

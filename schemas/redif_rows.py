@@ -1,0 +1,183 @@
+"""Parsed ReDIF templates -> rows of ``articles`` (source ``redif``), ``authors``, ``series``,
+``archives``, ``persons``, ``institutions``, and ``quarantine`` for templates that were
+skipped (with file and line)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from schemas import tables
+from schemas.handles import handle_key
+from schemas.redif import ITEM_KINDS, Template, TemplateError, text_of, to_item
+
+SOURCE = "redif"
+
+
+@dataclass(frozen=True)
+class RedifContext:
+    """Where a file's rows come from."""
+
+    root: str  # the mirror or folder, as a file:// URL (the rows' endpoint)
+    harvest_id: str
+    relative: str  # the file, relative to the root
+    file_time: datetime  # the file's mtime: the version time of its items
+    loaded_at: datetime
+
+
+@dataclass
+class FileRows:
+    articles: list[dict[str, Any]] = field(default_factory=list)
+    authors: list[dict[str, Any]] = field(default_factory=list)
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    series: list[dict[str, Any]] = field(default_factory=list)
+    archives: list[dict[str, Any]] = field(default_factory=list)
+    persons: list[dict[str, Any]] = field(default_factory=list)
+    institutions: list[dict[str, Any]] = field(default_factory=list)
+
+    def extend(self, other: FileRows) -> None:
+        for name in self.__dataclass_fields__:
+            getattr(self, name).extend(getattr(other, name))
+
+    def __len__(self) -> int:
+        return sum(len(getattr(self, name)) for name in self.__dataclass_fields__)
+
+    def tables(self) -> dict[str, pa.Table]:
+        schemas = {"articles": tables.ARTICLES, "authors": tables.AUTHORS,
+                   "quarantine": tables.QUARANTINE, "series": tables.SERIES,
+                   "archives": tables.ARCHIVES, "persons": tables.PERSONS,
+                   "institutions": tables.INSTITUTIONS}  # fmt: skip
+        return {name: tables.to_table(getattr(self, name), schema)
+                for name, schema in schemas.items()}  # fmt: skip
+
+
+def map_file(
+    context: RedifContext,
+    templates: Iterable[Template | TemplateError],
+    series_names: dict[str, str],
+) -> FileRows:
+    """Rows of one file. ``series_names`` (series handle key -> name) gives the journal of an
+    article without ``Journal``; series templates met here are added to it."""
+    rows = FileRows()
+    for index, template in enumerate(templates, start=1):
+        if isinstance(template, TemplateError):
+            rows.quarantine.append(_error_row(context, template))
+            continue
+        record_id = f"{SOURCE}/{context.relative}#{index:05d}"
+        if template.kind in ITEM_KINDS:
+            article, people = _item_rows(context, template, record_id, series_names)
+            rows.articles.append(article)
+            rows.authors.extend(people)
+        elif template.kind == "series":
+            row = _series_row(context, template)
+            rows.series.append(row)
+            if row["name"]:
+                series_names[row["handle_key"]] = row["name"]
+        elif template.kind == "archive":
+            rows.archives.append(_archive_row(context, template))
+        elif template.kind in ("person", "institution"):
+            target = rows.persons if template.kind == "person" else rows.institutions
+            target.append(_entity_row(context, template))
+    return rows
+
+
+def tombstones(
+    context: RedifContext, handles: Iterable[str], when: datetime
+) -> list[dict[str, Any]]:
+    """Rows marking items that disappeared from a file (or with their file) as deleted."""
+    out = []
+    for handle in sorted(handles):
+        record_id = f"{SOURCE}/{context.relative}#gone:{handle_key(handle)}"
+        row = _empty_article(context, handle, record_id)
+        row.update(deleted=True, datestamp=when)
+        out.append(row)
+    return out
+
+
+def _empty_article(context: RedifContext, handle: str, record_id: str) -> dict[str, Any]:
+    return {
+        **dict.fromkeys(tables.MERGED_COLUMNS),
+        "keywords": [], "jel_codes": [], "urls": [],
+        "handle": handle, "handle_key": handle_key(handle), "deleted": False,
+        "datestamp": context.file_time, "set_specs": [], "oai_identifier": f"redif:{handle}",
+        "metadata_prefix": SOURCE, "endpoint": context.root, "harvest_id": context.harvest_id,
+        "harvested_at": context.loaded_at, "record_id": record_id,
+    }  # fmt: skip
+
+
+def _item_rows(
+    context: RedifContext, template: Template, record_id: str, series_names: dict[str, str]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    item = to_item(template)
+    row = _empty_article(context, item["handle"], record_id)
+    series = item["series_handle"]
+    journal = item["journal"]
+    if journal is None and item["item_type"] == "article" and series:
+        journal = series_names.get(handle_key(series))
+    row.update(
+        item_type=item["item_type"], title=item["title"], abstract=item["abstract"],
+        journal=journal, volume=item["volume"], issue=item["issue"], pages=item["pages"],
+        year=item["year"], date=item["creation_date"] or item["month"], doi=item["doi"],
+        keywords=item["keywords"], jel_codes=item["jel_codes"], urls=item["urls"],
+        language=item["language"], publication_status=item["publication_status"],
+        series_handle=series, archive_code=item["archive_code"],
+        set_specs=[series] if series else [],
+    )  # fmt: skip
+    people = []
+    for role, key in (("author", "authors"), ("editor", "editors")):
+        for position, person in enumerate(item[key], start=1):
+            people.append({
+                "handle": item["handle"], "handle_key": row["handle_key"], "role": role,
+                "position": position, **person, "record_id": record_id,
+            })  # fmt: skip
+    return row, people
+
+
+def _series_row(context: RedifContext, template: Template) -> dict[str, Any]:
+    entity = to_item(template)
+    return {
+        "handle": entity["handle"], "handle_key": handle_key(entity["handle"]),
+        "name": entity["name"], "description": entity["description"],
+        "archive_code": entity["archive_code"], "endpoint": context.root,
+        "listed_at": context.loaded_at,
+    }  # fmt: skip
+
+
+def _archive_row(context: RedifContext, template: Template) -> dict[str, Any]:
+    entity = to_item(template)
+    return {
+        "handle": entity["handle"], "handle_key": handle_key(entity["handle"]),
+        "archive_code": entity["archive_code"], "name": entity["name"],
+        "description": entity["description"], "url": entity["url"],
+        "maintainer_name": entity["maintainer_name"],
+        "maintainer_email": entity["maintainer_email"], "source": context.root,
+        "listed_at": context.loaded_at,
+    }  # fmt: skip
+
+
+def _entity_row(context: RedifContext, template: Template) -> dict[str, Any]:
+    entity = to_item(template)
+    return {
+        "handle": entity["handle"], "handle_key": handle_key(entity["handle"]),
+        "name": entity["name"], "url": entity["url"],
+        "email": text_of(template.get("email")) or entity["maintainer_email"],
+        "source": context.root, "listed_at": context.loaded_at,
+    }  # fmt: skip
+
+
+def _error_row(context: RedifContext, error: TemplateError) -> dict[str, Any]:
+    return {
+        "record_id": f"{SOURCE}/{context.relative}#L{error.line:06d}",
+        "harvest_id": context.harvest_id,
+        "endpoint": context.root,
+        "metadata_prefix": SOURCE,
+        "oai_identifier": None,
+        "reason": f"{context.relative}:{error.line}: {error.reason}",
+        "raw_xml": error.raw_text,
+        "page_path": context.relative,
+        "quarantined_at": context.loaded_at,
+    }

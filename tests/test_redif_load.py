@@ -1,0 +1,235 @@
+"""ReDIF files into the warehouse: a mirror tree or a folder, incrementally, merged with the
+OAI harvest (ReDIF wins for structured fields), bad templates quarantined with file and line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLES, TALIBAN, harvest, query
+
+from flows.cli import main
+from flows.datadir import DataDir
+from flows.redif import load_redif
+from schemas.errors import ConfigError
+
+SERIES = """Template-Type: ReDIF-Series 1.0
+Name: Journal of Testing Economics
+Provider-Name: Test Press
+Handle: RePEc:tst:jotest
+
+Template-Type: ReDIF-Archive 1.0
+Handle: RePEc:tst
+Name: Test Archive
+URL: https://example.org/RePEc/tst/
+Maintainer-Email: repec@example.org
+"""
+
+ARTICLES = """Template-Type: ReDIF-Article 1.0
+Author-Name: Doe, Jane
+Author-Name-First: Jane
+Author-Name-Last: Doe
+Author-Person: pdo12
+Author-Workplace-Name: University of Examples
+Author-Name: Roe, Richard
+Title: Prices and <i>Wages</i> &amp; Everything
+Abstract: A first line
+  continued here.
+Classification-JEL: E31; J31, C22
+Keywords: prices; wages
+Volume: 7
+Issue: 2
+Pages: 101-120
+Year: 2024
+File-URL: https://doi.org/10.1234/jote.2024.7.2.101
+File-Format: text/html
+Handle: RePEc:tst:jotest:v:7:y:2024:i:2:p:101-120
+
+Template-Type: ReDIF-Article 1.0
+Title: Second
+Author-Name: Solo Author
+Creation-Date: 202312
+Handle: RePEc:tst:jotest:v:7:y:2024:i:1:p:1-20
+"""
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "RePEc"
+    (root / "tst" / "jotest").mkdir(parents=True)
+    (root / "tst" / "tstseri.rdf").write_text(SERIES)
+    (root / "tst" / "jotest" / "2024.rdf").write_text(ARTICLES, encoding="cp1252")
+    return root
+
+
+def test_a_tree_loads_items_series_and_archives(data: DataDir, tree: Path) -> None:
+    report = load_redif(data, tree)
+
+    assert (report.files, report.read, report.items, report.series, report.archives) == (
+        2, 2, 2, 1, 1)  # fmt: skip
+    [row] = query(
+        data,
+        "SELECT item_type, title, abstract, journal, volume, issue, pages, year, jel_codes, "
+        "keywords, doi, urls, sources FROM articles "
+        "WHERE handle = 'RePEc:tst:jotest:v:7:y:2024:i:2:p:101-120'",
+    )
+    assert row == (
+        "article", "Prices and Wages & Everything", "A first line continued here.",
+        "Journal of Testing Economics",  # no Journal field: the series' name
+        "7", "2", "101-120", 2024, ["E31", "J31", "C22"], ["prices", "wages"],
+        "10.1234/jote.2024.7.2.101", ["https://doi.org/10.1234/jote.2024.7.2.101"], ["redif"],
+    )  # fmt: skip
+    assert query(
+        data,
+        "SELECT position, name, given_name, family_name, short_id, workplace FROM authors "
+        "WHERE handle = 'RePEc:tst:jotest:v:7:y:2024:i:2:p:101-120' ORDER BY position",
+    ) == [
+        (1, "Doe, Jane", "Jane", "Doe", "pdo12", "University of Examples"),
+        (2, "Roe, Richard", "Richard", "Roe", None, None),
+    ]  # fmt: skip
+    assert query(data, "SELECT year FROM articles WHERE title = 'Second'") == [(2023,)]
+    assert query(data, "SELECT name FROM series") == [("Journal of Testing Economics",)]
+    assert query(data, "SELECT archive_code, name, maintainer_email FROM archives") == [
+        ("tst", "Test Archive", "repec@example.org")
+    ]
+
+
+def test_a_rerun_reads_only_what_changed_and_tombstones_what_went(
+    data: DataDir, tree: Path
+) -> None:
+    load_redif(data, tree)
+    again = load_redif(data, tree)
+    assert (again.read, again.unchanged) == (0, 2)
+
+    items = tree / "tst" / "jotest" / "2024.rdf"
+    stat = items.stat()
+    os.utime(items, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # touched, same bytes
+    assert load_redif(data, tree).read == 0
+
+    first, second = ARTICLES.split("\nTemplate-Type:")
+    items.write_text(first, encoding="cp1252")  # the second article is gone from the file
+    report = load_redif(data, tree)
+    assert (report.read, report.tombstones) == (1, 1)
+    assert query(data, "SELECT title, deleted FROM articles ORDER BY title") == [
+        ("Prices and Wages & Everything", False), ("Second", True),
+    ]  # fmt: skip
+
+    (tree / "tst" / "jotest" / "more.rdf").write_text("Template-Type:" + second)
+    assert load_redif(data, tree).tombstones == 0
+    assert query(data, "SELECT deleted FROM articles WHERE title = 'Second'") == [(False,)]
+
+    (tree / "tst" / "jotest" / "more.rdf").unlink()
+    report = load_redif(data, tree)
+    assert (report.removed, report.tombstones) == (1, 1)
+    assert query(data, "SELECT deleted FROM articles WHERE title = 'Second'") == [(True,)]
+
+
+def test_an_item_moving_between_files_is_not_deleted(data: DataDir, tree: Path) -> None:
+    load_redif(data, tree)
+    items = tree / "tst" / "jotest" / "2024.rdf"
+    first, second = ARTICLES.split("\nTemplate-Type:")
+    items.write_text(first, encoding="cp1252")
+    (tree / "tst" / "jotest" / "2025.rdf").write_text("Template-Type:" + second)
+
+    assert load_redif(data, tree).tombstones == 0
+    assert query(data, "SELECT count(*) FROM articles WHERE deleted") == [(0,)]
+
+
+def test_redif_wins_over_amf_field_by_field(data: DataDir, endpoint: str, tmp_path: Path) -> None:
+    harvest(data, endpoint)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "asseca.redif").write_text(
+        "Template-Type: ReDIF-Article 1.0\n"
+        "Title: Embracing the Taliban: Deciphering Russia’s Afghan Policy\n"
+        "Author-Name: Belousova, Tatiana\nAuthor-Name: Sharma, Raghav\n"
+        "Journal: J. Asian Security & Int. Aff.\nVolume: 12\nIssue: 4\nPages: 515-537\n"
+        "Year: 2025\nClassification-JEL: F51\n"
+        f"Handle: {TALIBAN}\n",
+        encoding="utf-8",
+    )
+    load_redif(data, folder)
+
+    [row] = query(
+        data,
+        "SELECT journal, jel_codes, abstract IS NOT NULL, sources, field_sources.journal, "
+        f"field_sources.abstract, field_sources.authors FROM articles WHERE handle = '{TALIBAN}'",
+    )
+    assert row == (
+        "J. Asian Security & Int. Aff.", ["F51"], True, ["redif", "amf"], "redif", "amf", "redif",
+    )  # fmt: skip
+    assert query(data, "SELECT count(*) FROM articles WHERE handle_key = lower(?)".replace(
+        "?", f"'{TALIBAN}'")) == [(1,)]  # fmt: skip
+
+
+def test_bad_templates_are_quarantined_with_file_and_line(data: DataDir, tmp_path: Path) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "x.rdf").write_text(
+        "Title: before any template\n\n"
+        "Template-Type: ReDIF-Paper 1.0\nTitle: fine\nHandle: RePEc:tst:wpaper:1\n\n"
+        "Template-Type: ReDIF-Paper 1.0\nTitle: no handle\n\n"
+        "Template-Type: ReDIF-Eries 1.0\nName: typo\nHandle: RePEc:tst:wpaper\n\n"
+        "Template-Type: ReDIF-Paper 1.0\nFile-Format: application/pdf\n"
+        "Handle: RePEc:tst:wpaper:2\n"
+    )
+    report = load_redif(data, folder)
+    assert (report.items, report.quarantined) == (1, 4)
+    reasons = [r[0] for r in query(data, "SELECT reason FROM quarantine ORDER BY record_id")]
+    # the line of the offending field where there is one, else of the template
+    assert [r.split(": ", 1)[0] for r in reasons] == ["x.rdf:1", "x.rdf:7", "x.rdf:10", "x.rdf:15"]
+    assert query(data, "SELECT count(*) FROM quarantine WHERE raw_xml <> ''") == [(4,)]
+
+
+def test_the_redif_command(capsys: pytest.CaptureFixture[str], data: DataDir, tree: Path) -> None:
+    assert main(["redif", str(tree), "--data-dir", str(data.root)]) == 0
+    assert capsys.readouterr().out.startswith(
+        "ReDIF: 2 files (2 read, 0 unchanged, 0 removed): 2 items, 1 series, 1 archives"
+    )
+    assert main(["redif", str(tree / "nothing"), "--data-dir", str(data.root)]) == 2
+    empty = tree.parent / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match=r"no \.rdf or \.redif files under"):
+        load_redif(data, empty)
+
+
+@pytest.fixture
+def samples() -> Path:
+    if not SAMPLES.is_dir():
+        pytest.skip(f"{SAMPLES} is not available")
+    return SAMPLES / "redif"
+
+
+def test_the_real_samples_load_with_every_skip_accounted_for(
+    data: DataDir, samples: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "samples"
+    shutil.copytree(samples, copy)
+    report = load_redif(data, copy)
+
+    # 1,834 item templates; 1,831 distinct per file; 1,810 distinct handles across files
+    assert report.items == 1831
+    assert query(data, "SELECT count(*) FROM articles") == [(1810,)]
+    assert report.series == 264  # templates; some series appear in two files
+    assert query(data, "SELECT count(*) FROM series") == [(254,)]
+    assert query(data, "SELECT count(*) FROM archives") == [(5,)]
+    assert query(data, "SELECT count(*) FROM persons") == [(5,)]
+    assert query(data, "SELECT count(*) FROM institutions") == [(3,)]
+    assert sorted(r[0] for r in query(data, "SELECT reason FROM quarantine")) == [
+        "bulletinofpe/prova.rdf:2870: several Handle fields (two templates merged?)",
+        "redif-perl-2.69_t/bad_template.rdf:1: unknown Template-Type 'ReDIF-eries 1.0'",
+    ]
+    [row] = query(
+        data,
+        "SELECT title, journal, volume, issue, pages, year, jel_codes FROM articles "
+        "WHERE handle = 'RePEc:lrk:eeaart:22_3_1'",
+    )
+    assert row[:2] == ("Econometría espacial: más luces que sombras",
+                       "Estudios de Economía Aplicada")  # fmt: skip
+    assert row[6] == ["C21", "C50", "R15"]
+    assert query(
+        data, "SELECT name FROM authors WHERE handle = 'RePEc:lrk:eeaart:22_3_1' ORDER BY position"
+    ) == [("PAELINCK, J.",), ("MUR, J.",), ("TRÍVEZ, J.",)]
+    assert load_redif(data, copy).read == 0
