@@ -18,6 +18,7 @@ from prefect.tasks import Task
 from flows.citations import load_citations
 from flows.datadir import DataDir
 from flows.pipeline import DEFAULT_ENDPOINT, HarvestOptions, Pipeline, Plan
+from flows.redif import load_redif
 from harvesting.citec import DEFAULT_ISCITED
 from harvesting.identity import HarvestSpec
 from harvesting.retries import should_retry
@@ -131,6 +132,20 @@ def citations_flow(
     log = citations_task(str(DataDir.resolve(data_dir).root), source, contact)
     print(f"{log['edges']:,} citations loaded from {log['source']}")
     return log
+
+
+@task(name="load-redif", cache_policy=NO_CACHE)
+def redif_task(data_dir: str, path: str) -> dict[str, Any]:
+    report = load_redif(DataDir.resolve(data_dir), path)
+    return {k: v for k, v in vars(report).items() if k != "errors_by_file"}
+
+
+@flow(name="repec-redif", log_prints=True)
+def redif_flow(path: str, data_dir: str | None = None) -> dict[str, Any]:
+    """Load a RePEc mirror tree or a folder of ReDIF files, incrementally."""
+    report = redif_task(str(DataDir.resolve(data_dir).root), path)
+    print(f"{report['read']:,} files read, {report['items']:,} items")
+    return report
 
 
 def build_citations_deployment(

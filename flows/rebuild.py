@@ -21,7 +21,7 @@ from harvesting.responses import parse_response, read_sets
 from harvesting.state import StateStore
 from schemas.errors import ArchiveError
 from schemas.records import PageContext
-from warehouse.database import Warehouse
+from warehouse.database import ENTITY_TABLES, Warehouse
 from warehouse.lake import Lake
 
 
@@ -32,13 +32,14 @@ class RebuildReport:
     deleted: int = 0
     quarantined: int = 0
     series: int = 0
+    redif_batches: int = 0
 
 
 def rebuild(data: DataDir) -> RebuildReport:
     with data.lock():
         archive = RawArchive(data.raw)
         manifests = archive.manifests()
-        if not manifests:
+        if not manifests and not list(data.lake.glob("articles/harvest=redif-*")):
             raise ArchiveError(f"no raw archive under {data.raw}: nothing to rebuild from")
         new_lake = data.root / "lake.rebuild"
         new_db = data.root / "warehouse.rebuild.duckdb"
@@ -59,6 +60,7 @@ def rebuild(data: DataDir) -> RebuildReport:
             harvest_manifests, key=lambda m: (m.parent.name, m.parent.parent.name)
         ):
             _replay_run(archive, storage, manifest, report)
+        _replay_redif(data.lake, storage, report)
         report.series = storage.db.count("series")
         if data.state_path.exists():
             state = StateStore(data.state_path)
@@ -74,6 +76,29 @@ def rebuild(data: DataDir) -> RebuildReport:
         os.replace(new_lake, data.lake)
         shutil.rmtree(old_lake, ignore_errors=True)
         return report
+
+
+def _replay_redif(old_lake: Path, storage: Storage, report: RebuildReport) -> None:
+    """ReDIF loads have no raw pages: their lake files are the source. Carry them over."""
+    batches = sorted(
+        old_lake.glob("articles/harvest=redif-*/run=*/*.parquet"),
+        key=lambda p: (p.parent.name, p.name),
+    )
+    for articles in batches:
+        relative = articles.relative_to(old_lake / "articles")
+        files = {}
+        for table in ("articles", "authors", "quarantine", *ENTITY_TABLES):
+            source = old_lake / table / relative
+            if source.exists():
+                target = storage.lake.root / table / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+                files[table] = target
+        storage.db.load_window({k: files[k] for k in ("articles", "authors", "quarantine")})
+        for table in ENTITY_TABLES:
+            if table in files:
+                storage.db.load_entities(table, files[table])
+        report.redif_batches += 1
 
 
 def _swap(new: Path, current: Path) -> None:

@@ -23,6 +23,7 @@ from flows.harvest_flow import (  # noqa: E402
     harvest_flow,
     harvest_task,
     prepare_task,
+    redif_flow,
     transient_only,
 )
 
@@ -84,3 +85,12 @@ def test_the_citation_deployment_runs_monthly(data: DataDir) -> None:
     [schedule] = deployment.schedules
     assert schedule.schedule.cron == "0 4 1 * *"
     assert deployment.parameters["source"].endswith("RePEc/cit/conf/iscited.txt.gz")
+
+
+@pytest.mark.prefect
+def test_the_redif_flow_loads_a_folder(prefect_server: None, data: DataDir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "x.redif").write_text(
+        "Template-Type: ReDIF-Paper 1.0\nTitle: T\nHandle: RePEc:tst:wpaper:1\n"
+    )
+    report = redif_flow(path=str(tmp_path), data_dir=str(data.root))
+    assert (report["read"], report["items"]) == (1, 1)

@@ -234,3 +234,20 @@ def test_the_real_samples_load_with_every_skip_accounted_for(
         data, "SELECT name FROM authors WHERE handle = 'RePEc:lrk:eeaart:22_3_1' ORDER BY position"
     ) == [("PAELINCK, J.",), ("MUR, J.",), ("TRÍVEZ, J.",)]
     assert load_redif(data, copy).read == 0
+
+
+def test_rebuild_keeps_what_redif_loaded(data: DataDir, endpoint: str, tree: Path) -> None:
+    from conftest import snapshot
+
+    from flows.rebuild import rebuild
+
+    harvest(data, endpoint)
+    load_redif(data, tree)
+    before = snapshot(data)
+    archives = query(data, "SELECT * FROM archives")
+
+    report = rebuild(data)
+
+    assert report.redif_batches == 1
+    assert snapshot(data) == before
+    assert query(data, "SELECT * FROM archives") == archives
