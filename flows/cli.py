@@ -299,7 +299,9 @@ def rebuild(data_dir: str | None) -> int:
         f"Rebuilt {data.warehouse_path} from {report.pages:,} archived pages: "
         f"{report.records:,} records ({report.deleted:,} deleted, "
         f"{report.quarantined:,} quarantined), {report.series:,} series."
-    )
+        + ("" if report.citations_kept else
+           " Citations were not carried over: reload them with `repec-harvest citations`.")
+    )  # fmt: skip
     return 0
 
 

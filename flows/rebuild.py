@@ -24,6 +24,9 @@ from schemas.records import PageContext
 from warehouse.database import ENTITY_TABLES, Warehouse
 from warehouse.lake import Lake
 
+#: Tables with no raw archive behind them, copied from the old warehouse when it is readable.
+CARRIED_OVER = ("citations", "citation_counts", "citation_loads", "references")
+
 
 @dataclass
 class RebuildReport:
@@ -33,6 +36,7 @@ class RebuildReport:
     quarantined: int = 0
     series: int = 0
     redif_batches: int = 0
+    citations_kept: bool = False
 
 
 def rebuild(data: DataDir) -> RebuildReport:
@@ -68,6 +72,7 @@ def rebuild(data: DataDir) -> RebuildReport:
                 storage.sync_harvest_log(state)
             finally:
                 state.close()
+        report.citations_kept = storage.db.copy_tables_from(data.warehouse_path, CARRIED_OVER)
         _swap(new_db, data.warehouse_path)
         old_lake = data.root / "lake.old"
         shutil.rmtree(old_lake, ignore_errors=True)

@@ -12,6 +12,7 @@ import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from schemas.fields import (
@@ -251,9 +252,15 @@ class Template:
         """``article``, ``paper``, ``series`` ... from the type."""
         return self.type.split()[0].removeprefix("redif-")
 
+    @cached_property
+    def _index(self) -> dict[str, list[str]]:
+        index: dict[str, list[str]] = {}
+        for field_name, value, _ in self.fields:
+            index.setdefault(field_name, []).append(value)
+        return index
+
     def values(self, name: str) -> list[str]:
-        name = name.lower()
-        return [value for field_name, value, _ in self.fields if field_name == name]
+        return self._index.get(name.lower(), [])
 
     def get(self, name: str) -> str | None:
         found = self.values(name)
@@ -370,9 +377,11 @@ def text_of(value: str | None) -> str | None:
     """A value without HTML residue: tags removed, entities decoded, white space folded."""
     if value is None:
         return None
-    value = _BLOCK_TAG.sub(" ", value)
-    value = _TAG.sub("", value)
-    return clean(html.unescape(value))
+    if "<" in value:
+        value = _TAG.sub("", _BLOCK_TAG.sub(" ", value))
+    if "&" in value:
+        value = html.unescape(value)
+    return clean(value)
 
 
 def to_item(template: Template) -> dict[str, Any]:

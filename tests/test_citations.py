@@ -320,3 +320,17 @@ def test_the_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
     log = load_citations(data, str(path))
     assert 0 < log["edges"] <= log["edges_read"]
     assert log["self_citations"] >= 0 and log["malformed_lines"] >= 0
+
+
+def test_rebuild_keeps_the_citation_graph(data: DataDir, endpoint: str, tmp_path: Path) -> None:
+    from flows.rebuild import rebuild
+
+    harvest(data, endpoint)
+    load_citations(data, str(write(tmp_path / "c.txt", MESSY)))
+    edges = query(data, "SELECT * FROM citations ORDER BY citing_key, cited_key")
+
+    report = rebuild(data)
+
+    assert report.citations_kept
+    assert query(data, "SELECT * FROM citations ORDER BY citing_key, cited_key") == edges
+    assert query(data, "SELECT count(*) FROM citation_loads") == [(1,)]

@@ -107,6 +107,20 @@ class Warehouse:
                 con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM incoming_log")
                 con.unregister("incoming_log")
 
+    def copy_tables_from(self, other: Path, tables: tuple[str, ...]) -> bool:
+        """Copy whole tables from another warehouse file; False if it cannot be read."""
+        if not other.exists():
+            return False
+        try:
+            with self.connect() as con, transaction(con):
+                con.execute("ATTACH ? AS previous (READ_ONLY)", [str(other)])
+                for table in tables:
+                    con.execute(f'DELETE FROM "{table}"')
+                    con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM previous."{table}"')
+            return True
+        except (duckdb.Error, WarehouseError):
+            return False
+
     def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run one query read-only; return column names and rows."""
         with self.connect(read_only=True) as con:
