@@ -42,6 +42,7 @@ def article_row(**overrides: Any) -> dict[str, Any]:
         "urls": ["https://doi.org/10.1177/23477970251383994"],
         "language": "en",
         "publisher": "SAGE Publications",
+        "publication_status": None,
         "series_handle": "RePEc:sae:asseca",
         "archive_code": "sae",
         "deleted": False,
@@ -69,6 +70,7 @@ def author_row(**overrides: Any) -> dict[str, Any]:
         "family_name": "Belousova",
         "short_id": None,
         "email": None,
+        "workplace": None,
         "record_id": "page-1#00001",
     }
     row.update(overrides)
