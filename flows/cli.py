@@ -400,6 +400,10 @@ def redif(path: str, data_dir: str | None) -> int:
     )
     for relative, count in sorted(report.errors_by_file.items()):
         out.print(f"  {relative}: {count} template{'s' if count > 1 else ''} quarantined")
+    if report.unreadable:
+        err.print(f"Error: {len(report.unreadable)} files could not be read: "
+                  f"{', '.join(report.unreadable[:5])}")  # fmt: skip
+        return 1
     return 0
 
 

@@ -11,6 +11,7 @@ read only after its rows are loaded, so an interrupted load is simply read again
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from warehouse.database import ENTITY_TABLES, Warehouse
 from warehouse.lake import Lake, write_parquet
 
 BATCH_ROWS = 50_000
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +44,7 @@ class RedifReport:
     tombstones: int = 0
     quarantined: int = 0
     errors_by_file: dict[str, int] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)
 
 
 def redif_harvest_id(root: str) -> str:
@@ -83,6 +86,8 @@ def load_redif(data: DataDir, path: str | Path) -> RedifReport:
         harvest_id = redif_harvest_id(root)
         loaded_at = utc_now()
         batch = _Batch(data, harvest_id, new_run_id(datetime.now(UTC).replace(tzinfo=None)))
+        with batch.warehouse.connect():
+            pass  # every table exists even when nothing loads
         state = RedifFileState(data.state_path)
         report = RedifReport(files=len(files))
         try:
@@ -130,7 +135,12 @@ def _read_if_changed(
     if previous and (previous.size, previous.mtime_ns) == (file.size, file.mtime_ns):
         report.unchanged += 1
         return None
-    raw, digest = file.read()
+    try:
+        raw, digest = file.read()
+    except OSError as exc:  # unreadable: reported, the others still load
+        log.error("cannot read %s: %s", file.path, exc.strerror or exc)
+        report.unreadable.append(file.relative)
+        return previous
     if previous and previous.sha256 == digest:  # touched, not changed
         report.unchanged += 1
         return FileRecord(file.relative, file.size, file.mtime_ns, digest, previous.handles)

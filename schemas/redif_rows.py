@@ -68,21 +68,42 @@ def map_file(
             rows.quarantine.append(_error_row(context, template))
             continue
         record_id = f"{SOURCE}/{context.relative}#{index:05d}"
-        if template.kind in ITEM_KINDS:
-            article, people = _item_rows(context, template, record_id, series_names)
-            rows.articles.append(article)
-            rows.authors.extend(people)
-        elif template.kind == "series":
-            row = _series_row(context, template)
-            rows.series.append(row)
-            if row["name"]:
-                series_names[row["handle_key"]] = row["name"]
-        elif template.kind == "archive":
-            rows.archives.append(_archive_row(context, template))
-        elif template.kind in ("person", "institution"):
-            target = rows.persons if template.kind == "person" else rows.institutions
-            target.append(_entity_row(context, template))
+        try:
+            _map_template(context, template, record_id, series_names, rows)
+        except Exception as exc:  # a template we cannot map must not stop the file
+            error = TemplateError(context.relative, template.start_line,
+                                  f"cannot be mapped: {type(exc).__name__}: {exc}",
+                                  _render(template))  # fmt: skip
+            rows.quarantine.append(_error_row(context, error))
     return rows
+
+
+def _render(template: Template) -> str:
+    return "\n".join(f"{name}: {value}" for name, value, _ in template.fields)
+
+
+def _map_template(
+    context: RedifContext,
+    template: Template,
+    record_id: str,
+    series_names: dict[str, str],
+    rows: FileRows,
+) -> None:
+    """Append the rows of one template (an item, a series, an archive, a person...)."""
+    if template.kind in ITEM_KINDS:
+        article, people = _item_rows(context, template, record_id, series_names)
+        rows.articles.append(article)
+        rows.authors.extend(people)
+    elif template.kind == "series":
+        row = _series_row(context, template)
+        rows.series.append(row)
+        if row["name"]:
+            series_names[row["handle_key"]] = row["name"]
+    elif template.kind == "archive":
+        rows.archives.append(_archive_row(context, template))
+    elif template.kind in ("person", "institution"):
+        target = rows.persons if template.kind == "person" else rows.institutions
+        target.append(_entity_row(context, template))
 
 
 def tombstones(

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from conftest import SAMPLES, TALIBAN, harvest, query
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from flows.cli import main
 from flows.datadir import DataDir
@@ -251,3 +254,33 @@ def test_rebuild_keeps_what_redif_loaded(data: DataDir, endpoint: str, tree: Pat
     assert report.redif_batches == 1
     assert snapshot(data) == before
     assert query(data, "SELECT * FROM archives") == archives
+
+
+LINES = st.sampled_from([
+    "Template-Type: ReDIF-Article 1.0", "Template-Type: ReDIF-Paper 1.0",
+    "Template-Type: ReDIF-Series 1.0", "Template-Type: ReDIF-Bogus 1.0", "Template-Type: ReDIF-",
+    "Handle: RePEc:tst:jotest:v:1:y:2020:i:1:p:1-2", "Handle: RePEc:tst:wpaper:9",
+    "Title: A <b>title</b> &amp; more", "Author-Name: Doe, Jane", "Author-Email: x@y.z",
+    "File-Format: application/pdf", "File-URL: https://doi.org/10.1/x", "Year: 99999999",
+    "Pages: 1-", "Classification-JEL: ZZZ; E1", "continued text", "", "# comment", "\x1a",
+    "Creation-Date: 0000", "Volume: " + "9" * 40,
+])  # fmt: skip
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(LINES, max_size=40), st.sampled_from(["\n", "\r\n", "\r"]))
+def test_any_file_loads_without_a_crash_and_every_template_is_accounted_for(
+    tmp_path: Path, lines: list[str], newline: str
+) -> None:
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    (folder / "x.rdf").write_bytes(newline.join(lines).encode("cp1252"))
+    data = DataDir(folder / "data")
+    report = load_redif(data, folder / "x.rdf")
+    templates = sum(1 for line in lines if line.startswith("Template-Type:"))
+    accounted = report.items + report.series + report.quarantined
+    assert accounted >= templates - sum(  # items sharing a handle count once
+        1 for line in lines if line.startswith("Handle:")
+    )
+    assert query(data, "SELECT count(*) FROM quarantine") == [(report.quarantined,)]
