@@ -3,7 +3,7 @@ always UTC; held as naive UTC datetimes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 
 from schemas.errors import ConfigError
 
@@ -15,7 +15,7 @@ def parse_datestamp(value: str) -> datetime:
     """Parse an OAI datestamp of either granularity; raise ValueError if it is neither."""
     value = value.strip()
     if len(value) == 10:
-        return datetime.strptime(value, "%Y-%m-%d")
+        return datetime.combine(date.fromisoformat(value), time())
     if value.endswith("Z"):
         value = value[:-1]
     parsed = datetime.fromisoformat(value)

@@ -24,8 +24,7 @@ def clean(value: str | None) -> str | None:
     """Trim and fold white space; empty becomes None."""
     if value is None:
         return None
-    value = _WS.sub(" ", value).strip()
-    return value or None
+    return " ".join(value.split()) or None
 
 
 def unique(values: Iterable[str | None]) -> list[str]:
@@ -81,6 +80,9 @@ def jel_codes_in(subject: str) -> list[str] | None:
     ``O14 - Industrialization ; Manufacturing ...`` some repositories use.
     """
     text = subject.strip()
+    if not text or not (text[0].isupper() and (text[1:2].isdigit() or text[:3].upper() == "JEL"
+                                              or len(text) == 1)):  # fmt: skip
+        return None  # fast path: most subjects are keywords
     prefixed = _JEL_PREFIX.match(text)
     if prefixed and prefixed.end() > 0:
         text = text[prefixed.end() :]

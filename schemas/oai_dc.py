@@ -35,14 +35,15 @@ def map_oai_dc(metadata: etree._Element, handle: Handle) -> Mapped:
     if metadata.tag != f"{{{OAI_DC_NS}}}dc":
         raise RecordMappingError(f"metadata is not oai_dc:dc but {metadata.tag}")
     dc: dict[str, list[str]] = defaultdict(list)
+    prefix = f"{{{DC_NS}}}"
     for child in metadata:
-        if not isinstance(child.tag, str):
+        tag = child.tag
+        if not isinstance(tag, str) or not tag.startswith(prefix):
             continue
-        qname = etree.QName(child)
-        if qname.namespace == DC_NS:
-            text = f.clean("".join(child.itertext()))
-            if text:
-                dc[qname.localname].append(text)
+        raw = child.text if len(child) == 0 else "".join(child.itertext())
+        text = f.clean(raw)
+        if text:
+            dc[tag[len(prefix) :]].append(text)
 
     identifiers = dc["identifier"]
     jel, keywords = f.split_subjects(dc["subject"])

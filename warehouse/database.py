@@ -67,8 +67,11 @@ class Warehouse:
             raise WarehouseError(f"cannot open the warehouse {self.path}: {exc}") from None
         try:
             con.execute("SET enable_progress_bar = false")
-            if not read_only:
+            # bounded memory whatever the warehouse's size; DuckDB spills beyond it
+            con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+            if not read_only and _identity(self.path) not in _SCHEMA_READY:
                 _ensure_schema(con)
+                _SCHEMA_READY.add(_identity(self.path))
             yield con
         finally:
             con.close()
@@ -136,6 +139,17 @@ class Warehouse:
         with self.connect(read_only=True) as con:
             row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
             return int(row[0]) if row else 0
+
+
+#: DuckDB's memory per connection; larger operations spill to a temporary directory.
+MEMORY_LIMIT = "512MB"
+
+#: Warehouse files (path and inode) whose schema this process has already put in place.
+_SCHEMA_READY: set[tuple[Path, int]] = set()
+
+
+def _identity(path: Path) -> tuple[Path, int]:
+    return path, path.stat().st_ino
 
 
 def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

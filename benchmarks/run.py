@@ -1,0 +1,77 @@
+"""The side-by-side benchmark, one command:
+
+    python -m benchmarks.run --sizes 10000,100000,300000 [--workdir /tmp/repec-bench]
+
+For each size: render the corpus, start the fast local server, then run each scenario in its
+own process (sickle loop; our harvest stage; our full pipeline; normalization alone; rebuild;
+loading into DuckDB; an incremental run with nothing changed) and print records/s, peak RSS
+and the ratio to the sickle loop. Results are also written to ``<workdir>/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.server import build
+
+ORDER = ("sickle_loop", "harvest_only", "pipeline", "normalize", "rebuild", "load",
+         "incremental")  # fmt: skip
+
+
+def scenario(name: str, url: str, data: Path) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.scenarios", name, "--url", url, "--data", str(data)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/repec-bench"))
+    parser.add_argument("--port", type=int, default=8780)
+    args = parser.parse_args()
+    results = []
+    for n in (int(s) for s in args.sizes.split(",")):
+        build(args.workdir, n)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.server", "--records", str(n), "--port",
+             str(args.port), "--workdir", str(args.workdir)],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert server.stdout is not None
+            url = server.stdout.readline().strip()
+            for name in ORDER:
+                data = args.workdir / f"data-{n}-{'sickle' if name == 'sickle_loop' else 'ours'}"
+                if name in ("sickle_loop", "harvest_only", "pipeline"):
+                    shutil.rmtree(data, ignore_errors=True)
+                if name == "harvest_only":
+                    data = args.workdir / f"data-{n}-harvest"
+                    shutil.rmtree(data, ignore_errors=True)
+                result = scenario(name, url, data)
+                result["size"] = n
+                results.append(result)
+                print(json.dumps(result), flush=True)
+                time.sleep(0.5)
+        finally:
+            server.terminate()
+            server.wait()
+    base = {r["size"]: r["seconds"] for r in results if r["scenario"] == "sickle_loop"}
+    print("\nsize      scenario       records   seconds  records/s  peak MB  time vs sickle")
+    for r in results:
+        ratio = float(r["seconds"]) / float(base[r["size"]])  # type: ignore[arg-type]
+        print(f"{r['size']:<9} {r['scenario']:<13} {r['records']:>9} {r['seconds']:>9} "
+              f"{r['records_per_second']!s:>10} {r['peak_rss_mb']:>8} {ratio:>10.2f}")  # fmt: skip
+    (args.workdir / "results.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""One benchmark scenario, run in its own process so its peak RSS is its own.
+
+    python -m benchmarks.scenarios NAME --url URL --data DIR
+
+Prints one JSON line: scenario, records, seconds, peak_rss_mb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+
+def sickle_loop(url: str, data: Path) -> int:
+    """What a user writes by hand: iterate ListRecords, keep every record's metadata."""
+    from sickle import Sickle
+
+    kept = [
+        record.metadata
+        for record in Sickle(url).ListRecords(
+            metadataPrefix="oai_dc", ignore_deleted=False
+        )  # fmt: skip
+        if not record.deleted
+    ]
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "sickle.json").write_text(json.dumps(kept))
+    return len(kept)
+
+
+def _options(url: str) -> Any:
+    from flows.pipeline import HarvestOptions
+
+    return HarvestOptions(endpoint=url, metadata_prefix="oai_dc", delay=0.0, window="year")
+
+
+def harvest_only(url: str, data: Path) -> int:
+    """Our harvest stage alone: fetch, parse once, archive raw pages, checkpoint."""
+    from flows.datadir import DataDir
+    from harvesting.archive import RawArchive
+    from harvesting.client import OAIClient
+    from harvesting.harvester import Harvester, PageCounts
+    from harvesting.identity import HarvestSpec
+    from harvesting.state import StateStore
+
+    class NoSink:
+        def page(self, page: Any) -> PageCounts:
+            return PageCounts(len(page.fetched.page.items), 0, 0)
+
+        def window_done(self, *args: Any) -> None: ...
+
+        def run_done(self, *args: Any) -> None: ...
+
+    d = DataDir(data)
+    d.prepare()
+    client = OAIClient(url, delay=0.0)
+    identity, _ = client.identify()
+    state = StateStore(d.state_path)
+    run = Harvester(client, state, RawArchive(d.raw), NoSink()).harvest(
+        HarvestSpec(url, "oai_dc"), identity, window_size="year"
+    )
+    return run.records
+
+
+def pipeline(url: str, data: Path) -> int:
+    """The full pipeline to DuckDB."""
+    from flows.datadir import DataDir
+    from flows.pipeline import Pipeline
+
+    [result] = Pipeline(DataDir(data), _options(url)).run()
+    assert result.run is not None, result.error
+    return result.run.records
+
+
+def normalize(url: str, data: Path) -> int:
+    """Raw pages (from the archive a pipeline run left) to Arrow tables: parse and map."""
+    from datetime import datetime
+
+    from harvesting.archive import RawArchive
+    from harvesting.responses import parse_response
+    from schemas.records import PageContext, map_page
+
+    archive = RawArchive(data / "raw")
+    raws = [archive.read(e.path) for m in archive.manifests() if "_endpoints" not in str(m)
+            for e in archive.entries(m) if e.verb == "ListRecords"]  # fmt: skip
+    started = time.perf_counter()
+    records = 0
+    for raw in raws:
+        page = parse_response(raw, "ListRecords")
+        rows = map_page(PageContext("x", "h", "oai_dc", datetime(2025, 1, 1), "p", "p"),
+                        page.items)  # fmt: skip
+        rows.tables()
+        records += len(page.items)
+    normalize.seconds = time.perf_counter() - started  # type: ignore[attr-defined]
+    return records
+
+
+def rebuild(url: str, data: Path) -> int:
+    from flows.datadir import DataDir
+    from flows.rebuild import rebuild as do_rebuild
+
+    return do_rebuild(DataDir(data)).records
+
+
+def incremental(url: str, data: Path) -> int:
+    """A second run when nothing changed."""
+    return pipeline(url, data)
+
+
+def load(url: str, data: Path) -> int:
+    """Loading the lake's N articles into a fresh DuckDB."""
+    from warehouse.database import Warehouse
+
+    target = Warehouse(data / "load-bench.duckdb")
+    target.path.unlink(missing_ok=True)
+    lake = data / "lake"
+    for articles in sorted((lake / "articles").rglob("*.parquet")):
+        relative = articles.relative_to(lake / "articles")
+        target.load_window({t: lake / t / relative for t in ("articles", "authors", "quarantine")})
+    return target.count("articles")
+
+
+SCENARIOS = {f.__name__: f for f in (sickle_loop, harvest_only, pipeline, normalize, rebuild,
+                                      incremental, load)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("name", choices=SCENARIOS)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    records = SCENARIOS[args.name](args.url, args.data)
+    seconds = getattr(SCENARIOS[args.name], "seconds", time.perf_counter() - started)
+    print(json.dumps({
+        "scenario": args.name, "records": records, "seconds": round(seconds, 2),
+        "records_per_second": round(records / seconds) if seconds else None,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The benchmark code keeps working (at tiny sizes; timings are never asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from lxml import etree
+
+from benchmarks.corpus import record, record_xml
+from harvesting.responses import parse_response
+from schemas.records import PageContext, map_page
+
+
+def test_the_generated_corpus_is_deterministic_and_maps_cleanly() -> None:
+    assert record(41, 1000) == record(41, 1000)
+    records = "".join(record_xml(i, 1000, "oai_dc") for i in range(50))
+    raw = (
+        '<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><responseDate>2025-01-01T00:00:00Z'
+        f"</responseDate><ListRecords>{records}</ListRecords></OAI-PMH>"
+    ).encode()
+    page = parse_response(raw, "ListRecords")
+    from datetime import datetime
+
+    rows = map_page(PageContext("x", "h", "oai_dc", datetime(2025, 1, 1), "p", "p"), page.items)
+    assert len(rows.articles) == 50 and rows.quarantine == []
+    assert etree.fromstring(record_xml(3, 10, "amf").encode()) is not None
+
+
+def test_the_side_by_side_run_works_at_a_tiny_size(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--sizes", "300", "--workdir", str(tmp_path),
+         "--port", "8791"],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert {r["scenario"] for r in results} == {
+        "sickle_loop", "harvest_only", "pipeline", "normalize", "rebuild", "load", "incremental"
+    }  # fmt: skip
+    by_name = {r["scenario"]: r for r in results}
+    assert by_name["pipeline"]["records"] == by_name["harvest_only"]["records"] == 300
+    assert by_name["incremental"]["records"] == 0
+    assert "time vs sickle" in out.stdout
