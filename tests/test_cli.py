@@ -237,3 +237,24 @@ def test_a_damaged_warehouse_stops_a_run_and_rebuild_recovers_it(
     code, out, _ = run(capsys, "sql", "SELECT count(*) AS n FROM articles", "--format", "csv",
                        "--data-dir", str(harvested.root))  # fmt: skip
     assert out.splitlines() == ["n", str(SAMPLE_ITEMS)]
+
+
+def test_a_warehouse_from_an_older_version_asks_for_a_rebuild(
+    capsys: pytest.CaptureFixture[str], harvested: DataDir, endpoint: str
+) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(harvested.warehouse_path))
+    con.execute("ALTER TABLE articles DROP COLUMN field_sources")
+    con.close()
+    from warehouse import database
+
+    database._SCHEMA_READY.clear()  # as in a new process, which checks the schema once
+    code, _, err = run(capsys, "run", "--endpoint", endpoint, "--data-dir", str(harvested.root))
+    assert code == 1
+    assert err.strip() == (
+        "Error: the warehouse was made by an older repec-harvest (table articles lacks "
+        "field_sources); `repec-harvest rebuild` recreates it"
+    )
+    assert run(capsys, "rebuild", "--data-dir", str(harvested.root))[0] == 0
+    assert run(capsys, "run", "--endpoint", endpoint, "--data-dir", str(harvested.root))[0] == 0

@@ -157,6 +157,12 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.register("empty_table", schema.empty_table())
         con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" AS SELECT * FROM empty_table')
         con.unregister("empty_table")
+        present = {r[0] for r in con.execute(f'DESCRIBE "{name}"').fetchall()}
+        if missing := [c for c in schema.names if c not in present]:
+            raise WarehouseError(
+                f"the warehouse was made by an older repec-harvest (table {name} lacks "
+                f"{', '.join(missing)}); `repec-harvest rebuild` recreates it"
+            )
     con.execute(resources.files("warehouse").joinpath("views.sql").read_text("utf-8"))
 
 
