@@ -68,7 +68,8 @@ def harvest_status(data: DataDir, overlap: timedelta = timedelta(days=1)) -> lis
 
 
 def _warehouse_counts(data: DataDir) -> dict[str, tuple[int, int, int]]:
-    """harvest_id -> (live rows, tombstones, quarantined records) in the warehouse."""
+    """harvest_id -> (live versions, tombstones, quarantined records) in the warehouse: what
+    each harvest contributed, whatever the merge across sources made of it."""
     if not data.warehouse_path.exists():
         return {}
     _, rows = Warehouse(data.warehouse_path).query(
@@ -76,7 +77,7 @@ def _warehouse_counts(data: DataDir) -> dict[str, tuple[int, int, int]]:
         SELECT harvest_id, sum(live)::BIGINT, sum(dead)::BIGINT, sum(q)::BIGINT FROM (
             SELECT harvest_id, count(*) FILTER (WHERE NOT deleted) AS live,
                    count(*) FILTER (WHERE deleted) AS dead, 0 AS q
-            FROM articles GROUP BY harvest_id
+            FROM article_versions GROUP BY harvest_id
             UNION ALL
             SELECT harvest_id, 0, 0, count(*) FROM quarantine GROUP BY harvest_id)
         GROUP BY harvest_id
