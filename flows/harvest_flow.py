@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from prefect import flow, serve, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
+from prefect.settings import get_current_settings
 from prefect.states import State
 from prefect.tasks import Task
 
@@ -22,6 +24,7 @@ from flows.redif import load_redif
 from harvesting.citec import DEFAULT_ISCITED
 from harvesting.identity import HarvestSpec
 from harvesting.retries import should_retry
+from schemas.errors import ConfigError
 
 
 def transient_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -172,10 +175,20 @@ def serve_schedule(
     citations_cron: str | None = "0 4 1 * *",
     citations_source: str | None = None,
 ) -> None:
-    """Serve the scheduled deployments until interrupted."""
+    """Serve the scheduled deployments until interrupted, against a running Prefect API."""
+    api = get_current_settings().api.url
+    if not api:
+        raise ConfigError(
+            "repec-harvest schedule needs a Prefect server: run `prefect server start` and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api (Prefect's temporary server is not "
+            "reliable for long-running schedules)"
+        )
     deployments = [build_deployment(data, options, cron, name)]
     if citations_cron:
         deployments.append(
             build_citations_deployment(data, citations_source, options.contact, citations_cron)
         )
-    serve(*deployments)
+    try:
+        serve(*deployments)
+    except (httpx.HTTPError, OSError) as exc:
+        raise ConfigError(f"cannot use the Prefect API at {api}: {exc}") from None

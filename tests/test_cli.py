@@ -258,3 +258,13 @@ def test_a_warehouse_from_an_older_version_asks_for_a_rebuild(
     )
     assert run(capsys, "rebuild", "--data-dir", str(harvested.root))[0] == 0
     assert run(capsys, "run", "--endpoint", endpoint, "--data-dir", str(harvested.root))[0] == 0
+
+
+def test_schedule_needs_a_prefect_server(
+    capsys: pytest.CaptureFixture[str], data: DataDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    code, _, err = run(capsys, "schedule", "--data-dir", str(data.root))
+    assert code == 2
+    assert err.startswith("Error: repec-harvest schedule needs a Prefect server: run "
+                          "`prefect server start` and set PREFECT_API_URL=")  # fmt: skip
