@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from schemas.citations import EDGES, CitationStats
 from schemas.errors import WarehouseError
-from warehouse.database import Warehouse, transaction
+from warehouse.database import Warehouse, run_script, transaction
 
 _REPLACE_GRAPH = """
 CREATE OR REPLACE TEMP TABLE new_citations AS
@@ -66,11 +66,8 @@ def load_citation_graph(
             con.execute(f"SET temp_directory = '{staging.parent / 'duckdb-spill'}'")
             con.execute("SET preserve_insertion_order = false")
             with transaction(con):
-                for statement in [s for s in _REPLACE_GRAPH.split(";") if s.strip()]:
-                    params = {"staging": str(staging), "source": source, "loaded_at": loaded_at}
-                    con.execute(
-                        statement, {k: v for k, v in params.items() if f"${k}" in statement}
-                    )
+                params = {"staging": str(staging), "source": source, "loaded_at": loaded_at}
+                run_script(con, _REPLACE_GRAPH, params)
                 edges = _scalar(con, "SELECT count(*) FROM citations")
                 counts = (stats or CitationStats(edges_read=edges)).as_dict()
                 log = {

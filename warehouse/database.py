@@ -80,15 +80,10 @@ class Warehouse:
         """Upsert one sealed window (articles, authors, quarantine) in one transaction."""
         if not files:
             return
+        params = {name: str(path) for name, path in files.items()}
         with self.connect() as con, transaction(con):
-            params = {"articles": str(files["articles"])}
-            for statement in _statements(UPSERT_VERSIONS):
-                con.execute(statement, _used(statement, params))
-            con.execute(INSERT_AUTHOR_VERSIONS, {"authors": str(files["authors"])})
-            for statement in _statements(MERGE):
-                con.execute(statement)
-            for statement in _statements(_UPSERT_QUARANTINE):
-                con.execute(statement, {"quarantine": str(files["quarantine"])})
+            for script in (UPSERT_VERSIONS, INSERT_AUTHOR_VERSIONS, MERGE, _UPSERT_QUARANTINE):
+                run_script(con, script, params)
 
     def load_series(self, path: Path) -> None:
         self.load_entities("series", path)
@@ -98,8 +93,7 @@ class Warehouse:
         if table not in ENTITY_TABLES:
             raise ValueError(table)
         with self.connect() as con, transaction(con):
-            for statement in _statements(_UPSERT_ENTITIES.format(table=table)):
-                con.execute(statement, _used(statement, {"path": str(path)}))
+            run_script(con, _UPSERT_ENTITIES.format(table=table), {"path": str(path)})
 
     def replace_harvest_log(self, runs: pa.Table, state: pa.Table) -> None:
         """Mirror the harvest log and checkpoints into ``harvest_runs``/``harvest_state``."""
@@ -177,12 +171,11 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("COMMIT")
 
 
-def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
-
-
-def _used(statement: str, params: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in params.items() if f"${k}" in statement}
+def run_script(con: duckdb.DuckDBPyConnection, script: str, params: dict[str, Any]) -> None:
+    """Run each ``;``-separated statement of ``script`` with the ``$name`` parameters it uses."""
+    for statement in (s.strip() for s in script.split(";")):
+        if statement:
+            con.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement})
 
 
 def _first_line(exc: BaseException) -> str:
