@@ -27,7 +27,7 @@ from lxml import etree
 
 from harvesting.politeness import HostInterval, default_delay, user_agent
 from harvesting.responses import parse_xml
-from harvesting.retries import RetryPolicy, call_with_retries
+from harvesting.retries import TRANSIENT_STATUS, RetryPolicy, call_with_retries
 from schemas.errors import (
     ConfigError,
     EndpointError,
@@ -40,7 +40,6 @@ from schemas.errors import (
 #: Where RePEc publishes the bulk citation file (its FTP mirror of RePEc/cit/conf/).
 DEFAULT_ISCITED = "ftp://ftp.repec.org/opt/ReDIF/RePEc/cit/conf/iscited.txt.gz"
 DEFAULT_API = "http://citec.repec.org/api"
-_TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
 def _is_url(source: str) -> bool:
@@ -224,7 +223,7 @@ class CitecClient:
             raise EndpointUnreachable(f"cannot connect to {self.base_url}") from None
         except requests.RequestException as exc:
             raise TransientEndpointError(f"{url}: {exc}") from None
-        if response.status_code in _TRANSIENT_STATUS:
+        if response.status_code in TRANSIENT_STATUS:
             raise TransientEndpointError(f"{url} answered HTTP {response.status_code}")
         if response.status_code != 200:
             raise EndpointError(f"{url} answered HTTP {response.status_code}")

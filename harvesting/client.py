@@ -30,7 +30,13 @@ from harvesting.responses import (
     read_identity,
     read_sets,
 )
-from harvesting.retries import RetryHook, RetryPolicy, call_with_retries, parse_retry_after
+from harvesting.retries import (
+    TRANSIENT_STATUS,
+    RetryHook,
+    RetryPolicy,
+    call_with_retries,
+    parse_retry_after,
+)
 from schemas.errors import (
     ConfigError,
     EndpointError,
@@ -43,8 +49,6 @@ from schemas.errors import (
 )
 
 log = logging.getLogger(__name__)
-
-TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
 @dataclass

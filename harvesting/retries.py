@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: HTTP statuses that mean "try again later".
+TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
 #: Called before each retry with (attempt, seconds to wait, error).
 RetryHook = Callable[[int, float, RepecHarvestError], None]
 
