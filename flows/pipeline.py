@@ -218,7 +218,7 @@ class Pipeline:
         )
 
     def finish(self) -> None:
-        self.storage.sync_harvest_log(self.state, self.options.overlap.total_seconds() / 86400)
+        self.storage.sync_harvest_log(self.state, self.options.overlap)
 
     # -- all of it ------------------------------------------------------------------------
 

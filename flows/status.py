@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 from flows.datadir import DataDir
 from harvesting.state import StateStore
-from schemas.dates import format_datestamp
 from warehouse.database import Warehouse
 
 
@@ -36,7 +35,6 @@ def harvest_status(data: DataDir, overlap: timedelta = timedelta(days=1)) -> lis
         statuses = []
         for h in state.harvests():
             run = state.open_run(h.harvest_id)
-            start = h.last_complete_server_start
             rows = counts.get(h.harvest_id, (0, 0, 0))
             position = None
             if run is not None and run.window is not None:
@@ -50,10 +48,8 @@ def harvest_status(data: DataDir, overlap: timedelta = timedelta(days=1)) -> lis
                     endpoint=h.spec.endpoint,
                     metadata_prefix=h.spec.metadata_prefix,
                     set_spec=h.spec.set_spec,
-                    last_complete=start,
-                    next_from=format_datestamp(start - overlap, h.granularity or "")
-                    if start
-                    else None,
+                    last_complete=h.last_complete_server_start,
+                    next_from=h.next_from(overlap),
                     open_run=f"{run.run_id} ({run.status})" if run else None,
                     position=position,
                     records=rows[0],

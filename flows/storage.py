@@ -15,7 +15,6 @@ from harvesting.responses import SetInfo
 from harvesting.state import Run, StateStore
 from harvesting.windows import Window
 from schemas import tables
-from schemas.dates import format_datestamp
 from schemas.handles import handle_key, parse_handle
 from schemas.records import PageContext, map_page
 from warehouse.database import Warehouse
@@ -67,7 +66,7 @@ class Storage:
         path = self.lake.write_series(folder, tables.to_table(rows, tables.SERIES))
         self.db.load_series(path)
 
-    def sync_harvest_log(self, state: StateStore, overlap_days: float = 1.0) -> None:
+    def sync_harvest_log(self, state: StateStore, overlap: timedelta = timedelta(days=1)) -> None:
         """Mirror the SQLite harvest state and log into DuckDB for SQL users."""
         runs = [
             {
@@ -95,7 +94,6 @@ class Storage:
         harvests = []
         for h in state.harvests():
             open_run = state.open_run(h.harvest_id)
-            start = h.last_complete_server_start
             harvests.append(
                 {
                     "harvest_id": h.harvest_id,
@@ -104,12 +102,8 @@ class Storage:
                     "set_spec": h.spec.set_spec,
                     "granularity": h.granularity,
                     "last_complete_run": h.last_complete_run,
-                    "last_complete_server_start": start,
-                    "next_from": format_datestamp(
-                        start - timedelta(days=overlap_days), h.granularity or ""
-                    )
-                    if start
-                    else None,
+                    "last_complete_server_start": h.last_complete_server_start,
+                    "next_from": h.next_from(overlap),
                     "current_run": open_run.run_id if open_run else None,
                     "window_index": open_run.window_index if open_run else None,
                     "resumption_token": open_run.token if open_run else None,

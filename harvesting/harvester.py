@@ -165,10 +165,8 @@ class Harvester:
         if run is None:
             if start is None:
                 record = self.state.harvest(spec.harvest_id)
-                if record and record.last_complete_server_start:
-                    start = parse_datestamp(fmt(record.last_complete_server_start - overlap) or "")
-                else:
-                    start = identity.earliest_datestamp
+                next_from = record.next_from(overlap) if record else None
+                start = parse_datestamp(next_from) if next_from else identity.earliest_datestamp
             now = utc_now()
             run = Run(
                 run_id=new_run_id(datetime.now(UTC).replace(tzinfo=None)),

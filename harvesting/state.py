@@ -12,12 +12,13 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from harvesting.identity import HarvestSpec
 from harvesting.windows import Window, windows_from_json, windows_to_json
+from schemas.dates import format_datestamp
 from schemas.errors import DataDirError
 
 _SCHEMA = """
@@ -114,6 +115,12 @@ class HarvestRecord:
     last_complete_run: str | None
     last_complete_server_start: datetime | None
     last_error: str | None
+
+    def next_from(self, overlap: timedelta) -> str | None:
+        """Where the next run starts: the server time at which the last complete run began,
+        minus ``overlap``, at the server's granularity (None before any complete run)."""
+        start = self.last_complete_server_start
+        return None if start is None else format_datestamp(start - overlap, self.granularity or "")
 
 
 class StateStore:
