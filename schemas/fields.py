@@ -7,7 +7,6 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote
 
-_WS = re.compile(r"\s+")
 _DOI = re.compile(r"10\.\d{4,9}/[^\s\"<>]+")
 _DOI_PREFIXED = re.compile(
     r"^(?:doi:\s*|info:doi/|https?://(?:dx\.)?doi\.org/)(10\.\d{4,9}/\S+)$", re.IGNORECASE
