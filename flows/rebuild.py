@@ -15,14 +15,14 @@ from datetime import datetime
 from pathlib import Path
 
 from flows.datadir import DataDir
-from flows.storage import Storage
+from flows.storage import Loader, Storage, WindowJob
 from harvesting.archive import ArchivedPage, RawArchive
 from harvesting.responses import parse_response, read_sets
 from harvesting.state import StateStore
 from schemas.errors import ArchiveError
 from schemas.records import PageContext
 from warehouse.database import ENTITY_TABLES, Warehouse
-from warehouse.lake import Lake
+from warehouse.lake import PENDING, Lake
 
 #: Tables with no raw archive behind them, copied from the old warehouse when it is readable.
 CARRIED_OVER = ("citations", "citation_counts", "citation_loads", "references")
@@ -59,11 +59,15 @@ def rebuild(data: DataDir) -> RebuildReport:
                 _replay_sets(archive, storage, manifest, report)
             else:
                 harvest_manifests.append(manifest)
-        # Harvest order: run ids sort by start time, whatever the harvest.
+        # Harvest order: run ids sort by start time, whatever the harvest. Windows are loaded
+        # by the loader thread while the next ones are normalized.
+        loader = Loader(storage)
         for manifest in sorted(
             harvest_manifests, key=lambda m: (m.parent.name, m.parent.parent.name)
         ):
-            _replay_run(archive, storage, manifest, report)
+            _replay_run(archive, storage, loader, manifest, report)
+        loader.settle()
+        shutil.rmtree(new_lake / PENDING, ignore_errors=True)
         _replay_redif(data.lake, storage, report)
         report.series = storage.db.count("series")
         if data.state_path.exists():
@@ -132,7 +136,7 @@ def _replay_sets(
 
 
 def _replay_run(
-    archive: RawArchive, storage: Storage, manifest: Path, report: RebuildReport
+    archive: RawArchive, storage: Storage, loader: Loader, manifest: Path, report: RebuildReport
 ) -> None:
     windows: dict[int, list[ArchivedPage]] = defaultdict(list)
     for entry in archive.entries(manifest):
@@ -156,5 +160,4 @@ def _replay_run(
             report.records += counts.records
             report.deleted += counts.deleted
             report.quarantined += counts.quarantined
-        storage.seal_and_load(harvest_id, run_id, window, len(entries))
-        storage.lake.discard_pending(harvest_id, run_id)
+        loader.submit(WindowJob(harvest_id, run_id, window, len(entries)))

@@ -1,9 +1,20 @@
 """From a page of records to the warehouse: normalize, write the lake, seal windows, load
-DuckDB. Used by live harvests (as the harvester's page sink) and by ``rebuild`` alike."""
+DuckDB. Used by live harvests (as the harvester's page sink) and by ``rebuild`` alike.
+
+Finished windows are sealed and loaded by a ``Loader`` thread while the harvest goes on
+(DuckDB and Parquet writing release the GIL, so this uses the second core); windows that
+queue up while a load runs are loaded together in one transaction. Each load records its
+windows in ``window_loads``; a resumed run loads again any window it finished but whose load
+a crash prevented (``WarehouseSink.recover``).
+"""
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from lxml import etree
@@ -15,10 +26,29 @@ from harvesting.responses import SetInfo
 from harvesting.state import Run, StateStore
 from harvesting.windows import Window
 from schemas import tables
+from schemas.dates import utc_now
 from schemas.handles import handle_key, parse_handle
 from schemas.records import PageContext, map_page
 from warehouse.database import Warehouse
 from warehouse.lake import Lake
+
+log = logging.getLogger(__name__)
+
+#: Windows are loaded once this many pages wait (or when the run settles): every commit
+#: checkpoints DuckDB, so one load of 100 windows costs a third of 100 loads (BENCHMARKS.md).
+BATCH_PAGES = 200
+#: Most pages loaded in one transaction (bounds DuckDB's working set).
+MAX_BATCH_PAGES = 400
+
+
+@dataclass(frozen=True)
+class WindowJob:
+    """Pages 1..``pages`` of one window of a run, to seal and load."""
+
+    harvest_id: str
+    run_id: str
+    window: int
+    pages: int
 
 
 class Storage:
@@ -42,9 +72,20 @@ class Storage:
         received = len(rows.articles) + len(rows.quarantine)
         return PageCounts(received, rows.deleted, len(rows.quarantine))
 
-    def seal_and_load(self, harvest_id: str, run_id: str, window: int, pages: int) -> None:
-        files = self.lake.seal_window(harvest_id, run_id, window, pages)
-        self.db.load_window(files)
+    def seal_and_load(self, jobs: list[WindowJob]) -> None:
+        """Seal windows and load them in one transaction, recording them in window_loads."""
+        files = [self.lake.seal_window(j.harvest_id, j.run_id, j.window, j.pages) for j in jobs]
+        now = utc_now()
+        loads = tables.to_table(
+            [
+                {"harvest_id": j.harvest_id, "run_id": j.run_id, "window_index": j.window,
+                 "pages": j.pages, "loaded_at": now}
+                for j in jobs
+                if j.pages
+            ],
+            tables.WINDOW_LOADS,
+        )  # fmt: skip
+        self.db.load_windows(files, loads)
 
     def store_sets(
         self, endpoint: str, folder: str, sets: list[SetInfo], listed_at: datetime
@@ -116,13 +157,106 @@ class Storage:
         )
 
 
-class WarehouseSink:
-    """The harvester's page sink: every page to the lake, every finished window to DuckDB."""
+class Loader:
+    """Seals and loads finished windows on a thread of its own, in order, in batches of about
+    ``BATCH_PAGES`` pages. ``settle`` loads what waits, waits for it and raises the first
+    error; after an error nothing more is loaded (the run stops, a later run recovers)."""
+
+    _FLUSH = WindowJob("", "", -1, 0)  # handed over by settle: load what waits now
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
+        self._jobs: queue.Queue[WindowJob] = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def submit(self, job: WindowJob) -> None:
+        self.check()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="window-loader", daemon=True)
+            self._thread.start()
+        self._jobs.put(job)
+
+    def check(self) -> None:
+        """Raise the loader's error, if it had one."""
+        if self._error is not None:
+            raise self._error
+
+    def settle(self) -> None:
+        if self._thread is not None:
+            self._jobs.put(self._FLUSH)
+            self._jobs.join()
+        self.check()
+
+    def _work(self) -> None:
+        waiting: list[WindowJob] = []
+        while True:
+            job = self._jobs.get()
+            flush = job is self._FLUSH
+            if not flush:
+                waiting.append(job)
+            pages = sum(j.pages for j in waiting)
+            if waiting and (flush or pages >= BATCH_PAGES):
+                batch, waiting = waiting, []
+                self._load(batch)
+                for _ in batch:
+                    self._jobs.task_done()
+            if flush:
+                self._jobs.task_done()
+
+    def _load(self, batch: list[WindowJob]) -> None:
+        try:
+            if self._error is None:
+                for part in _parts(_latest(batch)):
+                    self.storage.seal_and_load(part)
+        except BaseException as exc:  # handed to the harvest thread by check()
+            log.debug("window load failed: %s", exc)
+            self._error = exc
+
+
+def _parts(jobs: list[WindowJob]) -> list[list[WindowJob]]:
+    """Consecutive groups of at most ``MAX_BATCH_PAGES`` pages (a larger window alone)."""
+    parts: list[list[WindowJob]] = [[]]
+    for job in jobs:
+        if parts[-1] and sum(j.pages for j in parts[-1]) + job.pages > MAX_BATCH_PAGES:
+            parts.append([])
+        parts[-1].append(job)
+    return [p for p in parts if p]
+
+
+def _latest(jobs: list[WindowJob]) -> list[WindowJob]:
+    """One job per window, the one with the most pages, in the order handed over."""
+    best: dict[tuple[str, str, int], WindowJob] = {}
+    for job in jobs:
+        key = (job.harvest_id, job.run_id, job.window)
+        if key not in best or job.pages >= best[key].pages:
+            best.pop(key, None)
+            best[key] = job
+    return list(best.values())
+
+
+class WarehouseSink:
+    """The harvester's page sink: every page to the lake, every finished window to DuckDB
+    (through the loader thread)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.loader = Loader(storage)
+
+    def recover(self, spec: HarvestSpec, run: Run) -> None:
+        """A resumed run: load the windows it finished whose load did not happen."""
+        loaded = self.storage.db.loaded_windows(spec.harvest_id, run.run_id)
+        for window in range(run.window_index):
+            pages = self.storage.lake.pending_pages(spec.harvest_id, run.run_id, window)
+            if pages > loaded.get(window, 0):
+                log.info("loading window %d of run %s again (interrupted)", window, run.run_id)
+                self.loader.submit(WindowJob(spec.harvest_id, run.run_id, window, pages))
+
+    def settle(self) -> None:
+        self.loader.settle()
 
     def page(self, page: HarvestedPage) -> PageCounts:
+        self.loader.check()  # a failed load stops the harvest at the next page
         context = PageContext(
             endpoint=page.spec.endpoint,
             harvest_id=page.spec.harvest_id,
@@ -136,7 +270,8 @@ class WarehouseSink:
         )
 
     def window_done(self, spec: HarvestSpec, run: Run, window: Window) -> None:
-        self.storage.seal_and_load(spec.harvest_id, run.run_id, window.index, run.window_pages)
+        self.loader.submit(WindowJob(spec.harvest_id, run.run_id, window.index, run.window_pages))
 
     def run_done(self, spec: HarvestSpec, run: Run) -> None:
+        self.loader.settle()
         self.storage.lake.discard_pending(spec.harvest_id, run.run_id)

@@ -58,7 +58,8 @@ class RawArchive:
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.tmp")
         with open(temporary, "wb") as out:
-            out.write(gzip.compress(page.raw, compresslevel=6, mtime=0))
+            # level 1: four times faster than 6 for pages about 20% larger (BENCHMARKS.md)
+            out.write(gzip.compress(page.raw, compresslevel=1, mtime=0))
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, target)

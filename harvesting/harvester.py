@@ -64,13 +64,20 @@ class PageCounts:
 
 
 class PageSink(Protocol):
-    """Where pages go; provided by the layer above (normalize and store)."""
+    """Where pages go; provided by the layer above (normalize and store). ``window_done`` may
+    store the window in the background: ``run_done`` and ``settle`` wait for it, and
+    ``recover`` (called when a run is resumed) stores again any window of the run that was
+    finished but not stored when the process stopped."""
 
     def page(self, page: HarvestedPage) -> PageCounts: ...
 
     def window_done(self, spec: HarvestSpec, run: Run, window: Window) -> None: ...
 
     def run_done(self, spec: HarvestSpec, run: Run) -> None: ...
+
+    def recover(self, spec: HarvestSpec, run: Run) -> None: ...
+
+    def settle(self) -> None: ...
 
 
 class Progress(Protocol):
@@ -181,6 +188,7 @@ class Harvester:
             self.state.start_run(run)
         else:
             self.state.mark_running(run)
+            self.sink.recover(spec, run)
         if self.progress:
             self.progress.run_started(spec, run, resumed)
         try:
@@ -193,6 +201,11 @@ class Harvester:
             self.sink.run_done(spec, run)
         except BaseException as exc:
             self._flush_partial_window(spec, run)
+            try:
+                self.sink.settle()
+            except Exception as stored:  # the run is failing already; report the first error
+                if stored is not exc:
+                    log.error("could not store finished windows: %s", stored)
             self.state.fail_run(run, _describe(exc), utc_now())
             raise
         if run.shortfalls:
@@ -237,7 +250,9 @@ class Harvester:
     def _supersede(self, spec: HarvestSpec, run: Run) -> None:
         """An unfinished run with other dates: keep what it committed, then close it."""
         log.warning("unfinished run %s had other dates; its committed pages are kept", run.run_id)
+        self.sink.recover(spec, run)
         self._flush_partial_window(spec, run)
+        self.sink.settle()
         self.state.fail_run(
             run, "superseded by a run with other --from/--until", utc_now(), status=SUPERSEDED
         )

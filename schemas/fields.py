@@ -28,14 +28,7 @@ def clean(value: str | None) -> str | None:
 
 def unique(values: Iterable[str | None]) -> list[str]:
     """Cleaned, non-empty values, first occurrence kept, order preserved."""
-    seen: set[str] = set()
-    out: list[str] = []
-    for value in values:
-        value = clean(value)
-        if value and value not in seen:
-            seen.add(value)
-            out.append(value)
-    return out
+    return list(dict.fromkeys(c for v in values if v and (c := " ".join(v.split()))))
 
 
 def is_url(value: str) -> bool:
@@ -45,6 +38,8 @@ def is_url(value: str) -> bool:
 def doi_from(value: str) -> str | None:
     """The DOI in an identifier (``doi:``, ``info:doi/``, a doi.org URL, a bare ``10.x/y``,
     or a publisher URL with ``/doi/10.x/y`` in its path), else None."""
+    if "10." not in value and "%" not in value:
+        return None  # every form holds "10." literally or percent-encoded: skip the regexes
     value = value.strip()
     match = _DOI_PREFIXED.match(unquote(value))
     if match:
@@ -59,7 +54,9 @@ def doi_from(value: str) -> str | None:
 
 def first_doi(values: Iterable[str]) -> str | None:
     """Explicit DOI identifiers win over DOIs found inside publisher URLs."""
-    values = list(values)
+    values = [v for v in values if "10." in v or "%" in v]  # see doi_from
+    if not values:
+        return None
     explicit = [v for v in values if not is_url(v) or "doi.org/" in v.lower()]
     for value in [*explicit, *values]:
         doi = doi_from(value)
@@ -79,6 +76,8 @@ def jel_codes_in(subject: str) -> list[str] | None:
     ``O14 - Industrialization ; Manufacturing ...`` some repositories use.
     """
     text = subject.strip()
+    if 2 <= len(text) <= 3 and "A" <= text[0] <= "Z" and text[1:].isdecimal():
+        return [text]  # the common case, one bare code
     if not text or not (text[0].isupper() and (text[1:2].isdigit() or text[:3].upper() == "JEL"
                                               or len(text) == 1)):  # fmt: skip
         return None  # fast path: most subjects are keywords
@@ -99,16 +98,19 @@ def jel_codes_in(subject: str) -> list[str] | None:
 
 
 def split_subjects(subjects: Iterable[str]) -> tuple[list[str], list[str]]:
-    """Separate JEL codes from keywords; keywords inside one subject are split on ``;``."""
+    """Separate JEL codes from keywords (of cleaned subjects); keywords inside one subject are
+    split on ``;``."""
     jel: list[str] = []
     keywords: list[str] = []
     for subject in subjects:
-        codes = jel_codes_in(subject)
+        codes = jel_codes_in(subject) if subject[:1].isupper() else None
         if codes is not None:
             jel.extend(codes)
+        elif ";" in subject:
+            keywords.extend(k for piece in subject.split(";") if (k := piece.strip()))
         else:
-            keywords.extend(subject.split(";"))
-    return unique(jel), unique(keywords)
+            keywords.append(subject)
+    return list(dict.fromkeys(jel)), list(dict.fromkeys(keywords))
 
 
 def split_keywords(text: str | None) -> list[str]:
@@ -167,8 +169,8 @@ def item_type(values: Iterable[str | None]) -> str | None:
 def name_parts(name: str) -> tuple[str, str | None, str | None]:
     """``"Family, Given"`` -> (``"Given Family"``, given, family); other forms are kept whole
     with no guess at the parts (name order varies too much across cultures to guess)."""
-    name = clean(name) or ""
-    if name.count(",") == 1:
+    name = " ".join(name.split())
+    if "," in name and name.count(",") == 1:
         family, given = (p.strip() for p in name.split(","))
         if family and given:
             return f"{given} {family}", given, family

@@ -8,8 +8,6 @@ is often just a year; ``dc:type`` is ``article``, ``preprint``, ``book``, ...
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from lxml import etree
 
 from schemas import fields as f
@@ -30,38 +28,61 @@ def find_handle(metadata: etree._Element) -> str | None:
     return None
 
 
+#: ``{dc namespace}title`` -> ``title``: one dict lookup per element instead of string work.
+_DC_TAGS = {
+    f"{{{DC_NS}}}{name}": name
+    for name in ("title", "creator", "subject", "description", "publisher", "contributor",
+                 "date", "type", "format", "identifier", "source", "language", "relation",
+                 "coverage", "rights")
+}  # fmt: skip
+_DC_ROOT = f"{{{OAI_DC_NS}}}dc"
+_NONE: list[str] = []
+
+
 def map_oai_dc(metadata: etree._Element, handle: Handle) -> Mapped:
-    """Map an ``oai_dc:dc`` element."""
-    if metadata.tag != f"{{{OAI_DC_NS}}}dc":
+    """Map an ``oai_dc:dc`` element. This runs for every record of a harvest, so it walks the
+    children once and keeps the per-element work to a dict lookup and a white-space fold."""
+    if metadata.tag != _DC_ROOT:
         raise RecordMappingError(f"metadata is not oai_dc:dc but {metadata.tag}")
-    dc: dict[str, list[str]] = defaultdict(list)
-    prefix = f"{{{DC_NS}}}"
+    dc: dict[str, list[str]] = {}
     for child in metadata:
-        tag = child.tag
-        if not isinstance(tag, str) or not tag.startswith(prefix):
+        name = _DC_TAGS.get(child.tag)
+        if name is None:
             continue
         raw = child.text if len(child) == 0 else "".join(child.itertext())
-        text = f.clean(raw)
+        if not raw:
+            continue
+        text = " ".join(raw.split())
         if text:
-            dc[tag[len(prefix) :]].append(text)
+            values = dc.get(name)
+            if values is None:
+                dc[name] = [text]
+            else:
+                values.append(text)
 
-    identifiers = dc["identifier"]
-    jel, keywords = f.split_subjects(dc["subject"])
-    date = dc["date"][0] if dc["date"] else None
-    kind = f.item_type(dc["type"])
+    get = dc.get
+    identifiers = get("identifier", _NONE)
+    jel, keywords = f.split_subjects(get("subject", _NONE))
+    dates = get("date")
+    date = dates[0] if dates else None
+    kind = f.item_type(get("type", _NONE))
     if kind is None and handle.follows_article_convention:
         kind = "article"
     article = kind == "article"
-    people = []
-    for role, values in (("author", dc["creator"]), ("contributor", dc["contributor"])):
-        for value in values:
-            name, given, family = f.name_parts(value)
-            people.append(Person(name=name, role=role, given_name=given, family_name=family))
+    people = [
+        Person(name, role, given, family)
+        for role, values in (("author", get("creator", _NONE)),
+                             ("contributor", get("contributor", _NONE)))
+        for name, given, family in map(f.name_parts, values)
+    ]  # fmt: skip
+    urls = [i for i in identifiers if f.is_url(i)]
+    if "relation" in dc:
+        urls.extend(i for i in dc["relation"] if f.is_url(i))
     return Mapped(
         fields={
             "item_type": kind,
-            "title": dc["title"][0] if dc["title"] else None,
-            "abstract": dc["description"][0] if dc["description"] else None,
+            "title": _first(get("title")),
+            "abstract": _first(get("description")),
             "journal": None,
             "volume": handle.volume if article else None,
             "issue": handle.issue if article else None,
@@ -71,9 +92,13 @@ def map_oai_dc(metadata: etree._Element, handle: Handle) -> Mapped:
             "doi": f.first_doi(identifiers),
             "keywords": keywords,
             "jel_codes": jel,
-            "urls": f.unique(i for i in [*identifiers, *dc["relation"]] if f.is_url(i)),
-            "language": dc["language"][0] if dc["language"] else None,
-            "publisher": dc["publisher"][0] if dc["publisher"] else None,
+            "urls": list(dict.fromkeys(urls)),
+            "language": _first(get("language")),
+            "publisher": _first(get("publisher")),
         },
         people=people,
     )
+
+
+def _first(values: list[str] | None) -> str | None:
+    return values[0] if values else None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Person:
+class Person(NamedTuple):
+    """A named tuple, not a dataclass: one is made per author of every record (hot path)."""
+
     name: str
     role: str = "author"
     given_name: str | None = None

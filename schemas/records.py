@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -97,20 +98,38 @@ class Header:
     set_specs: list[str]
 
 
+_IDENTIFIER = f"{{{OAI_NS}}}identifier"
+_DATESTAMP = f"{{{OAI_NS}}}datestamp"
+_SET_SPEC = f"{{{OAI_NS}}}setSpec"
+
+
 def read_header(record: etree._Element) -> Header:
     header = record.find(_HEADER)
     if header is None:
         raise RecordMappingError("record has no header")
-    identifier = (header.findtext(f"{{{OAI_NS}}}identifier") or "").strip()
+    identifier = stamp = None
+    sets = []
+    for child in header:  # one walk instead of three searches: this runs for every record
+        tag = child.tag
+        if tag == _IDENTIFIER:
+            identifier = child.text if identifier is None else identifier
+        elif tag == _DATESTAMP:
+            stamp = child.text if stamp is None else stamp
+        elif tag == _SET_SPEC and (spec := (child.text or "").strip()):
+            sets.append(spec)
+    identifier = (identifier or "").strip()
     if not identifier:
         raise RecordMappingError("record header has no identifier")
-    stamp = (header.findtext(f"{{{OAI_NS}}}datestamp") or "").strip()
+    stamp = (stamp or "").strip()
     try:
-        datestamp = parse_datestamp(stamp)
+        datestamp = _datestamp(stamp)
     except ValueError:
         raise RecordMappingError(f"record datestamp {stamp!r} is not a date") from None
-    sets = [t for s in header.iterfind(f"{{{OAI_NS}}}setSpec") if (t := (s.text or "").strip())]
     return Header(identifier, datestamp, header.get("status") == "deleted", sets)
+
+
+#: Records of a page share few datestamps: parse each once.
+_datestamp = lru_cache(maxsize=4096)(parse_datestamp)
 
 
 def map_page(context: PageContext, records: Iterable[etree._Element]) -> PageRows:
@@ -150,9 +169,10 @@ def _map_record(
             # an endpoint whose OAI identifiers are not RePEc handles: use the metadata's
             found = metadata_format.find_handle(payload)
             handle = parse_handle(found) if found else handle
+    key = handle.key
     row: dict[str, Any] = {
         "handle": handle.handle,
-        "handle_key": handle.key,
+        "handle_key": key,
         **dict.fromkeys(_METADATA_COLUMNS),
         "keywords": [],
         "jel_codes": [],
@@ -186,7 +206,7 @@ def _map_record(
         authors.append(
             {
                 "handle": handle.handle,
-                "handle_key": handle.key,
+                "handle_key": key,
                 "role": person.role,
                 "position": positions[person.role],
                 "name": person.name,

@@ -190,6 +190,18 @@ MERGED_ARTICLES = ARTICLES.append(_f("sources", _strs)).append(
 #: Every source's latest version of every item (ARTICLES rows), and of its people.
 AUTHOR_VERSIONS = AUTHORS.append(_f("metadata_prefix", _str, False))
 
+#: One row per window of a harvest run loaded into the warehouse, written in the load's own
+#: transaction: after a crash, the windows a run finished but did not load are found here.
+WINDOW_LOADS = pa.schema(
+    [
+        _f("harvest_id", _str, False),
+        _f("run_id", _str, False),
+        _f("window_index", pa.int32(), False),
+        _f("pages", pa.int32(), False),
+        _f("loaded_at", _ts, False),
+    ]
+)
+
 ALL_TABLES: dict[str, pa.Schema] = {
     "articles": MERGED_ARTICLES,
     "authors": AUTHORS,
@@ -202,6 +214,7 @@ ALL_TABLES: dict[str, pa.Schema] = {
     "series": SERIES,
     "harvest_runs": HARVEST_RUNS,
     "harvest_state": HARVEST_STATE,
+    "window_loads": WINDOW_LOADS,
 }
 
 
@@ -212,22 +225,24 @@ def to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
     field; never drops anything silently.
     """
     names = set(schema.names)
-    required = [f.name for f in schema if not f.nullable]
     rows = list(rows)
     for i, row in enumerate(rows):
-        keys = set(row)
-        if keys != names:
-            extra, missing = sorted(keys - names), sorted(names - keys)
+        if row.keys() != names:
+            extra, missing = sorted(set(row) - names), sorted(names - set(row))
             raise SchemaViolation(
                 f"row {i} does not fit the schema: unknown {extra}, missing {missing}"
             )
-        for name in required:
-            if row[name] is None:
-                raise SchemaViolation(f"row {i}: {name} must not be null")
     try:
-        return pa.Table.from_pylist(rows, schema=schema)
+        table = pa.Table.from_pydict(
+            {name: [row[name] for row in rows] for name in schema.names}, schema=schema
+        )
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         raise SchemaViolation(f"rows do not fit the schema: {exc}") from exc
+    for field in schema:
+        if not field.nullable and table.column(field.name).null_count:
+            i = next(i for i, row in enumerate(rows) if row[field.name] is None)
+            raise SchemaViolation(f"row {i}: {field.name} must not be null")
+    return table
 
 
 CITATIONS = pa.schema(

@@ -8,7 +8,7 @@ hide. Loading the same files twice changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -78,12 +78,34 @@ class Warehouse:
 
     def load_window(self, files: dict[str, Path]) -> None:
         """Upsert one sealed window (articles, authors, quarantine) in one transaction."""
-        if not files:
+        self.load_windows([files])
+
+    def load_windows(
+        self, windows: Sequence[dict[str, Path]], loads: pa.Table | None = None
+    ) -> None:
+        """Upsert several sealed windows in one transaction, with the same result as loading
+        them one by one in this order; ``loads`` (``window_loads`` rows) is recorded in it."""
+        windows = [w for w in windows if w]
+        if not windows:
             return
-        params = {name: str(path) for name, path in files.items()}
+        params = {t: [str(w[t]) for w in windows] for t in ("articles", "authors", "quarantine")}
         with self.connect() as con, transaction(con):
             for script in (UPSERT_VERSIONS, INSERT_AUTHOR_VERSIONS, MERGE, _UPSERT_QUARANTINE):
                 run_script(con, script, params)
+            if loads is not None and loads.num_rows:
+                con.register("incoming_loads", loads)
+                con.execute("INSERT INTO window_loads BY NAME SELECT * FROM incoming_loads")
+                con.unregister("incoming_loads")
+
+    def loaded_windows(self, harvest_id: str, run_id: str) -> dict[int, int]:
+        """Window -> pages loaded, for one run (the most pages if loaded more than once)."""
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT window_index, max(pages) FROM window_loads"
+                " WHERE harvest_id = ? AND run_id = ? GROUP BY window_index",
+                [harvest_id, run_id],
+            ).fetchall()
+        return {int(w): int(p) for w, p in rows}
 
     def load_series(self, path: Path) -> None:
         self.load_entities("series", path)
@@ -136,7 +158,7 @@ class Warehouse:
 
 
 #: DuckDB's memory per connection; larger operations spill to a temporary directory.
-MEMORY_LIMIT = "512MB"
+MEMORY_LIMIT = "256MB"
 
 #: Warehouse files (path and inode) whose schema this process has already put in place.
 _SCHEMA_READY: set[tuple[Path, int]] = set()

@@ -7,6 +7,10 @@ then holds one row per handle, merged field by field: the first live source in t
 ReDIF, amf, oai_dc that has a value gives it (deleted versions only when no live one has it),
 and ``field_sources`` says which source each field came from. An item is deleted when every
 version of it is. ``authors`` are those of the best source that lists any.
+
+Memory stays bounded whatever the batch: the temporary tables hold keys and record ids only
+(full rows are read from the Parquet files when inserted), and items with a single version
+(the common case: one source) are copied without the per-handle aggregation.
 """
 
 from __future__ import annotations
@@ -17,12 +21,22 @@ _RANK = "CASE metadata_prefix {} ELSE {} END".format(
     " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(SOURCE_PRECEDENCE, start=1)),
     len(SOURCE_PRECEDENCE) + 1,
 )
-_BEST = f"ORDER BY deleted, {_RANK}"
+#: Lower is better: live before deleted, then by source precedence. Unique per handle (one
+#: version per source), so ``arg_min`` over it picks the best version: a plain aggregate that
+#: DuckDB can spill, unlike ``first(... ORDER BY ...)``, which buffered every group.
+_KEY = f"(CASE WHEN deleted THEN 100 ELSE 0 END + {_RANK})"
 _LISTS = {f.name for f in ARTICLES if str(f.type).startswith("list")}
 
-UPSERT_VERSIONS = """
+_NEWER = """(a.handle_key IS NULL
+   OR i.datestamp > a.datestamp
+   OR (i.datestamp = a.datestamp AND (i.harvested_at > a.harvested_at
+       OR (i.harvested_at = a.harvested_at AND i.record_id >= a.record_id))))"""
+
+UPSERT_VERSIONS = f"""
 CREATE OR REPLACE TEMP TABLE incoming_rows AS
-SELECT * FROM read_parquet($articles, hive_partitioning = false);
+SELECT record_id, handle, handle_key, metadata_prefix, deleted, datestamp, harvested_at,
+       oai_identifier
+FROM read_parquet($articles, hive_partitioning = false);
 
 -- A deletion carries only the OAI identifier. Where the endpoint's identifiers are not RePEc
 -- handles, the live record was keyed by the handle in its metadata: find it by identifier.
@@ -34,36 +48,53 @@ FROM (SELECT DISTINCT ON (oai_identifier) oai_identifier, handle, handle_key FRO
 WHERE incoming_rows.deleted AND incoming_rows.oai_identifier = known.oai_identifier
   AND incoming_rows.handle_key <> known.handle_key;
 
+-- The newest live version and the newest deletion of each item in the batch, apart: a batch
+-- may hold several windows, and a deletion must keep the metadata of the live version before
+-- it exactly as if the windows had been loaded one by one.
 CREATE OR REPLACE TEMP TABLE incoming AS
 SELECT * FROM incoming_rows
-QUALIFY row_number() OVER (PARTITION BY handle_key, metadata_prefix
+QUALIFY row_number() OVER (PARTITION BY handle_key, metadata_prefix, deleted
                            ORDER BY datestamp DESC, harvested_at DESC, record_id DESC) = 1;
+DROP TABLE incoming_rows;
 
+-- Live versions first: newer than the stored version (of either kind) wins.
 CREATE OR REPLACE TEMP TABLE winners AS
 SELECT i.* FROM incoming i
 LEFT JOIN article_versions a USING (handle_key, metadata_prefix)
-WHERE a.handle_key IS NULL
-   OR i.datestamp > a.datestamp
-   OR (i.datestamp = a.datestamp AND (i.harvested_at > a.harvested_at
-       OR (i.harvested_at = a.harvested_at AND i.record_id >= a.record_id)));
-
-UPDATE article_versions SET deleted = true, datestamp = w.datestamp,
-       harvested_at = w.harvested_at, record_id = w.record_id, set_specs = w.set_specs,
-       oai_identifier = w.oai_identifier, endpoint = w.endpoint, harvest_id = w.harvest_id
-FROM winners w
-WHERE article_versions.handle_key = w.handle_key
-  AND article_versions.metadata_prefix = w.metadata_prefix AND w.deleted;
-
-INSERT INTO article_versions BY NAME
-SELECT * FROM winners w
-WHERE w.deleted AND NOT EXISTS (SELECT 1 FROM article_versions a
-    WHERE a.handle_key = w.handle_key AND a.metadata_prefix = w.metadata_prefix);
+WHERE NOT i.deleted AND {_NEWER};
 
 DELETE FROM article_versions WHERE (handle_key, metadata_prefix) IN (
-    SELECT (handle_key, metadata_prefix) FROM winners WHERE NOT deleted);
-INSERT INTO article_versions BY NAME SELECT * FROM winners WHERE NOT deleted;
+    SELECT (handle_key, metadata_prefix) FROM winners);
+INSERT INTO article_versions BY NAME
+SELECT r.* EXCLUDE (handle, handle_key), w.handle, w.handle_key
+FROM read_parquet($articles, hive_partitioning = false) r JOIN winners w USING (record_id);
 DELETE FROM author_versions WHERE (handle_key, metadata_prefix) IN (
-    SELECT (handle_key, metadata_prefix) FROM winners WHERE NOT deleted);
+    SELECT (handle_key, metadata_prefix) FROM winners);
+
+-- Then deletions, against what is stored now (a newer live version in the batch wins).
+INSERT INTO winners BY NAME
+SELECT i.* FROM incoming i
+LEFT JOIN article_versions a USING (handle_key, metadata_prefix)
+WHERE i.deleted AND {_NEWER};
+DROP TABLE incoming;
+
+CREATE OR REPLACE TEMP TABLE deletions AS
+SELECT r.* EXCLUDE (handle, handle_key), w.handle, w.handle_key
+FROM read_parquet($articles, hive_partitioning = false) r JOIN winners w USING (record_id)
+WHERE w.deleted;
+
+UPDATE article_versions SET deleted = true, datestamp = d.datestamp,
+       harvested_at = d.harvested_at, record_id = d.record_id, set_specs = d.set_specs,
+       oai_identifier = d.oai_identifier, endpoint = d.endpoint, harvest_id = d.harvest_id
+FROM deletions d
+WHERE article_versions.handle_key = d.handle_key
+  AND article_versions.metadata_prefix = d.metadata_prefix;
+
+INSERT INTO article_versions BY NAME
+SELECT * FROM deletions d
+WHERE NOT EXISTS (SELECT 1 FROM article_versions a
+    WHERE a.handle_key = d.handle_key AND a.metadata_prefix = d.metadata_prefix);
+DROP TABLE deletions;
 """
 
 INSERT_AUTHOR_VERSIONS = """
@@ -73,27 +104,44 @@ JOIN winners w ON au.record_id = w.record_id WHERE NOT w.deleted;
 """
 
 
+def _present(column: str) -> str:
+    return f"len({column}) > 0" if column in _LISTS else f"{column} IS NOT NULL"
+
+
 def _pick(column: str) -> str:
-    present = f"len({column}) > 0" if column in _LISTS else f"{column} IS NOT NULL"
-    value = f"first({column} {_BEST}) FILTER (WHERE {present})"
+    value = f"arg_min({column}, {_KEY}) FILTER (WHERE {_present(column)})"
     return f"coalesce({value}, []) AS {column}" if column in _LISTS else f"{value} AS {column}"
 
 
 def _source_of(column: str) -> str:
-    present = f"len({column}) > 0" if column in _LISTS else f"{column} IS NOT NULL"
-    return f"{column} := first(metadata_prefix {_BEST}) FILTER (WHERE {present})"
+    return f"{column} := arg_min(metadata_prefix, {_KEY}) FILTER (WHERE {_present(column)})"
+
+
+def _only(column: str) -> str:
+    """``_pick`` for an item with one version."""
+    if column in _LISTS:
+        return f"CASE WHEN {_present(column)} THEN {column} ELSE [] END AS {column}"
+    return column
+
+
+def _only_source(column: str) -> str:
+    """``_source_of`` for an item with one version."""
+    return f"{column} := CASE WHEN {_present(column)} THEN metadata_prefix END"
 
 
 _TOP = [c for c in ARTICLES.names if c not in (*MERGED_COLUMNS, "handle_key", "deleted",
                                                 "datestamp", "harvested_at")]  # fmt: skip
 
 MERGE = f"""
-CREATE OR REPLACE TEMP TABLE affected AS SELECT DISTINCT handle_key FROM winners;
+CREATE OR REPLACE TEMP TABLE affected AS
+SELECT v.handle_key, count(*) AS versions FROM article_versions v
+WHERE v.handle_key IN (SELECT handle_key FROM winners) GROUP BY v.handle_key;
 
 CREATE OR REPLACE TEMP TABLE best_authors AS
 SELECT v.handle_key,
-       first(v.metadata_prefix {_BEST.replace("metadata_prefix", "v.metadata_prefix")})
-       AS authors_source
+       arg_min(v.metadata_prefix, {
+    _KEY.replace("deleted", "v.deleted").replace("metadata_prefix", "v.metadata_prefix")
+}) AS authors_source
 FROM article_versions v
 WHERE v.handle_key IN (SELECT handle_key FROM affected)
   AND EXISTS (SELECT 1 FROM author_versions a
@@ -101,9 +149,21 @@ WHERE v.handle_key IN (SELECT handle_key FROM affected)
 GROUP BY v.handle_key;
 
 DELETE FROM articles WHERE handle_key IN (SELECT handle_key FROM affected);
+
+-- One version: the row as it is.
+INSERT INTO articles BY NAME
+SELECT v.handle_key, {", ".join(_TOP)},
+       {", ".join(_only(c) for c in MERGED_COLUMNS)},
+       deleted, datestamp, harvested_at, [metadata_prefix] AS sources,
+       struct_pack({", ".join(_only_source(c) for c in MERGED_COLUMNS)},
+                   authors := b.authors_source) AS field_sources
+FROM article_versions v LEFT JOIN best_authors b USING (handle_key)
+WHERE v.handle_key IN (SELECT handle_key FROM affected WHERE versions = 1);
+
+-- Several versions: field by field.
 INSERT INTO articles BY NAME
 SELECT v.handle_key,
-       {", ".join(f"first({c} {_BEST}) AS {c}" for c in _TOP)},
+       {", ".join(f"arg_min_null({c}, {_KEY}) AS {c}" for c in _TOP)},
        {", ".join(_pick(c) for c in MERGED_COLUMNS)},
        bool_and(deleted) AS deleted, max(datestamp) AS datestamp,
        max(harvested_at) AS harvested_at,
@@ -111,7 +171,7 @@ SELECT v.handle_key,
        struct_pack({", ".join(_source_of(c) for c in MERGED_COLUMNS)},
                    authors := any_value(b.authors_source)) AS field_sources
 FROM article_versions v LEFT JOIN best_authors b USING (handle_key)
-WHERE v.handle_key IN (SELECT handle_key FROM affected)
+WHERE v.handle_key IN (SELECT handle_key FROM affected WHERE versions > 1)
 GROUP BY v.handle_key;
 
 DELETE FROM authors WHERE handle_key IN (SELECT handle_key FROM affected);

@@ -1,0 +1,104 @@
+"""Finished windows are loaded by a background loader, several at a time: batching never
+changes the result, and a window whose load did not happen is loaded when the run resumes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from conftest import SAMPLE_ITEMS, TALIBAN, Clock, harvest, query, snapshot
+
+from flows.datadir import DataDir
+from flows.pipeline import HarvestOptions, Pipeline
+from provider.server import Provider, serve
+from provider.store import RecordStore
+from schemas.errors import WarehouseError
+from warehouse.database import Warehouse
+
+TABLES = ("articles", "authors", "quarantine")
+
+
+def windows_of(data: DataDir) -> list[dict[str, Path]]:
+    """Every sealed window of the lake, in harvest order."""
+    lake = data.lake
+    files = sorted((lake / "articles").rglob("w*.parquet"), key=lambda p: (p.parent.name, p.name))
+    return [{t: lake / t / f.relative_to(lake / "articles") for t in TABLES} for f in files]
+
+
+def versions(path: Path) -> list[tuple[object, ...]]:
+    return Warehouse(path).query(
+        "SELECT handle_key, metadata_prefix, deleted, title, datestamp FROM article_versions "
+        "ORDER BY ALL"
+    )[1]
+
+
+def test_windows_loaded_together_equal_windows_loaded_one_by_one(
+    tmp_path: Path, store: RecordStore, clock: Clock
+) -> None:
+    data = DataDir(tmp_path / "data")
+    with serve(Provider(store, page_size=10, clock=clock)) as url:
+        harvest(data, url, window="month")
+        record = store.get(f"oai:{TALIBAN}")
+        assert record is not None
+        record.deleted, record.datestamp = True, "2025-12-03"  # live in one run, gone in the next
+        clock.now = datetime(2025, 12, 4)
+        harvest(data, url, window="month")
+    windows = windows_of(data)
+    assert len(windows) >= 3
+
+    one_by_one = Warehouse(tmp_path / "one.duckdb")
+    for window in windows:
+        one_by_one.load_window(window)
+    together = Warehouse(tmp_path / "together.duckdb")
+    together.load_windows(windows)
+
+    assert versions(together.path) == versions(one_by_one.path)
+    for sql in ("SELECT * EXCLUDE (field_sources) FROM articles ORDER BY handle_key",
+                "SELECT * FROM authors ORDER BY ALL"):  # fmt: skip
+        assert together.query(sql) == one_by_one.query(sql)
+    [(deleted, title)] = together.query(
+        f"SELECT deleted, title FROM articles WHERE handle = '{TALIBAN}'"
+    )[1]
+    assert deleted and title.startswith("Embracing the Taliban")  # the tombstone keeps it
+
+
+class FailingOnce(Warehouse):
+    """A warehouse whose first load of records fails (a full disk, say)."""
+
+    failed = False
+
+    def load_windows(
+        self, windows: Sequence[dict[str, Path]], loads: pa.Table | None = None
+    ) -> None:
+        if any(windows) and not FailingOnce.failed:
+            FailingOnce.failed = True
+            raise WarehouseError("disk full")
+        super().load_windows(windows, loads)
+
+
+def test_a_window_whose_load_failed_is_loaded_when_the_run_resumes(
+    tmp_path: Path, endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    clean = DataDir(tmp_path / "clean")
+    harvest(clean, endpoint, window="month")
+    data = DataDir(tmp_path / "data")
+    pipeline = Pipeline(data, HarvestOptions(endpoint=endpoint, delay=0.0, window="month"))
+    pipeline.storage.db = FailingOnce(data.warehouse_path)
+
+    with pytest.raises(WarehouseError, match="disk full"):
+        pipeline.run()
+    assert query(data, "SELECT status FROM harvest_runs") == [("failed",)]
+
+    with caplog.at_level("INFO", logger="flows.storage"):
+        [result] = harvest(data, endpoint, window="month")  # resumes the failed run
+
+    assert "(interrupted)" in caplog.text  # finished windows loaded on resume
+
+    assert result.run is not None and result.run.status == "complete"
+    assert snapshot(data) == snapshot(clean)
+    assert query(data, "SELECT count(*) FROM live_articles") == [(SAMPLE_ITEMS - 1,)]
+    loads = query(data, "SELECT count(*), count(DISTINCT window_index) FROM window_loads")
+    assert loads[0][0] == loads[0][1]  # each window loaded once
