@@ -22,7 +22,7 @@ from harvesting.state import StateStore
 from schemas.errors import ArchiveError
 from schemas.records import PageContext
 from warehouse.database import ENTITY_TABLES, Warehouse
-from warehouse.lake import PENDING, Lake
+from warehouse.lake import Lake
 
 #: Tables with no raw archive behind them, copied from the old warehouse when it is readable.
 CARRIED_OVER = ("citations", "citation_counts", "citation_loads", "references")
@@ -67,7 +67,7 @@ def rebuild(data: DataDir) -> RebuildReport:
         ):
             _replay_run(archive, storage, loader, manifest, report)
         loader.settle()
-        shutil.rmtree(new_lake / PENDING, ignore_errors=True)
+        storage.lake.discard_all_pending()
         _replay_redif(data.lake, storage, report)
         report.series = storage.db.count("series")
         if data.state_path.exists():

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,23 +32,31 @@ SEAL_ORDER = ("quarantine", "authors", "articles")
 _COMPRESSION = "zstd"
 
 
-def write_parquet(path: Path, table: pa.Table) -> None:
-    """Write ``table`` to ``path`` atomically (temporary name, fsync, rename)."""
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` to write to; on success it is fsynced and renamed to
+    ``path``, so a reader sees the whole file or none of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, temporary, compression=_COMPRESSION)
+    yield temporary
     _fsync(temporary)
     os.replace(temporary, path)
+
+
+def write_parquet(path: Path, table: pa.Table) -> None:
+    """Write ``table`` to ``path`` atomically (temporary name, fsync, rename)."""
+    with _atomic(path) as temporary:
+        pq.write_table(table, temporary, compression=_COMPRESSION)
 
 
 def write_arrow(path: Path, table: pa.Table) -> None:
     """Write ``table`` to ``path`` as an Arrow IPC file, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+    with (
+        _atomic(path) as temporary,
+        pa.OSFile(str(temporary), "wb") as sink,
+        pa.ipc.new_file(sink, table.schema) as writer,
+    ):
         writer.write_table(table)
-    _fsync(temporary)
-    os.replace(temporary, path)
 
 
 def read_arrow(path: Path) -> pa.Table:
@@ -105,19 +115,21 @@ class Lake:
         for name in SEAL_ORDER:
             schema = RECORD_TABLES[name]
             target = self.window_file(name, harvest_id, run_id, window)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".{target.name}.tmp")
-            with pq.ParquetWriter(temporary, schema, compression=_COMPRESSION) as writer:
+            with (
+                _atomic(target) as temporary,
+                pq.ParquetWriter(temporary, schema, compression=_COMPRESSION) as writer,
+            ):
                 for number in range(1, pages + 1):
                     part = read_arrow(folder / f"p{number:06d}" / f"{name}.arrow")
                     writer.write_table(part.cast(schema))
-            _fsync(temporary)
-            os.replace(temporary, target)
             sealed[name] = target
         return sealed
 
     def discard_pending(self, harvest_id: str, run_id: str) -> None:
         shutil.rmtree(self._pending(harvest_id, run_id), ignore_errors=True)
+
+    def discard_all_pending(self) -> None:
+        shutil.rmtree(self.root / PENDING, ignore_errors=True)
 
     # -- series ---------------------------------------------------------------------------
 
