@@ -28,18 +28,24 @@ def clean(value: str | None) -> str | None:
 
 def unique(values: Iterable[str | None]) -> list[str]:
     """Cleaned, non-empty values, first occurrence kept, order preserved."""
-    return list(dict.fromkeys(c for v in values if v and (c := " ".join(v.split()))))
+    return list(dict.fromkeys(c for v in values if (c := clean(v))))
 
 
 def is_url(value: str) -> bool:
     return bool(_URL.match(value))
 
 
+def _may_hold_doi(value: str) -> bool:
+    """Every form ``doi_from`` reads holds "10." literally or percent-encoded: a cheap test
+    that spares the regexes for most identifiers."""
+    return "10." in value or "%" in value
+
+
 def doi_from(value: str) -> str | None:
     """The DOI in an identifier (``doi:``, ``info:doi/``, a doi.org URL, a bare ``10.x/y``,
     or a publisher URL with ``/doi/10.x/y`` in its path), else None."""
-    if "10." not in value and "%" not in value:
-        return None  # every form holds "10." literally or percent-encoded: skip the regexes
+    if not _may_hold_doi(value):
+        return None
     value = value.strip()
     match = _DOI_PREFIXED.match(unquote(value))
     if match:
@@ -54,7 +60,7 @@ def doi_from(value: str) -> str | None:
 
 def first_doi(values: Iterable[str]) -> str | None:
     """Explicit DOI identifiers win over DOIs found inside publisher URLs."""
-    values = [v for v in values if "10." in v or "%" in v]  # see doi_from
+    values = [v for v in values if _may_hold_doi(v)]
     if not values:
         return None
     explicit = [v for v in values if not is_url(v) or "doi.org/" in v.lower()]
@@ -103,7 +109,7 @@ def split_subjects(subjects: Iterable[str]) -> tuple[list[str], list[str]]:
     jel: list[str] = []
     keywords: list[str] = []
     for subject in subjects:
-        codes = jel_codes_in(subject) if subject[:1].isupper() else None
+        codes = jel_codes_in(subject)
         if codes is not None:
             jel.extend(codes)
         elif ";" in subject:
@@ -169,8 +175,8 @@ def item_type(values: Iterable[str | None]) -> str | None:
 def name_parts(name: str) -> tuple[str, str | None, str | None]:
     """``"Family, Given"`` -> (``"Given Family"``, given, family); other forms are kept whole
     with no guess at the parts (name order varies too much across cultures to guess)."""
-    name = " ".join(name.split())
-    if "," in name and name.count(",") == 1:
+    name = clean(name) or ""
+    if name.count(",") == 1:
         family, given = (p.strip() for p in name.split(","))
         if family and given:
             return f"{given} {family}", given, family

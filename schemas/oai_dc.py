@@ -36,12 +36,12 @@ _DC_TAGS = {
                  "coverage", "rights")
 }  # fmt: skip
 _DC_ROOT = f"{{{OAI_DC_NS}}}dc"
-_NONE: list[str] = []
+_NONE: tuple[str, ...] = ()
 
 
 def map_oai_dc(metadata: etree._Element, handle: Handle) -> Mapped:
     """Map an ``oai_dc:dc`` element. This runs for every record of a harvest, so it walks the
-    children once and keeps the per-element work to a dict lookup and a white-space fold."""
+    children once and keeps the per-element work to a dict lookup and ``clean``."""
     if metadata.tag != _DC_ROOT:
         raise RecordMappingError(f"metadata is not oai_dc:dc but {metadata.tag}")
     dc: dict[str, list[str]] = {}
@@ -49,10 +49,7 @@ def map_oai_dc(metadata: etree._Element, handle: Handle) -> Mapped:
         name = _DC_TAGS.get(child.tag)
         if name is None:
             continue
-        raw = child.text if len(child) == 0 else "".join(child.itertext())
-        if not raw:
-            continue
-        text = " ".join(raw.split())
+        text = f.clean(child.text if len(child) == 0 else "".join(child.itertext()))
         if text:
             values = dc.get(name)
             if values is None:
