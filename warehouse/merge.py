@@ -17,14 +17,22 @@ from __future__ import annotations
 
 from schemas.tables import ARTICLES, MERGED_COLUMNS, SOURCE_PRECEDENCE
 
-_RANK = "CASE metadata_prefix {} ELSE {} END".format(
-    " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(SOURCE_PRECEDENCE, start=1)),
-    len(SOURCE_PRECEDENCE) + 1,
-)
-#: Lower is better: live before deleted, then by source precedence. Unique per handle (one
-#: version per source), so ``arg_min`` over it picks the best version: a plain aggregate that
-#: DuckDB can spill, unlike ``first(... ORDER BY ...)``, which buffered every group.
-_KEY = f"(CASE WHEN deleted THEN 100 ELSE 0 END + {_RANK})"
+
+def _rank(alias: str = "") -> str:
+    """A source's precedence (1 is best) as SQL; ``alias`` qualifies the column (``v.``)."""
+    cases = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(SOURCE_PRECEDENCE, start=1))
+    return f"CASE {alias}metadata_prefix {cases} ELSE {len(SOURCE_PRECEDENCE) + 1} END"
+
+
+def _key(alias: str = "") -> str:
+    """Lower is better: live before deleted, then by source precedence. Unique per handle (one
+    version per source), so ``arg_min`` over it picks the best version: a plain aggregate that
+    DuckDB can spill, unlike ``first(... ORDER BY ...)``, which buffered every group."""
+    return f"(CASE WHEN {alias}deleted THEN 100 ELSE 0 END + {_rank(alias)})"
+
+
+_RANK = _rank()
+_KEY = _key()
 _LISTS = {f.name for f in ARTICLES if str(f.type).startswith("list")}
 
 _NEWER = """(a.handle_key IS NULL
@@ -139,9 +147,7 @@ WHERE v.handle_key IN (SELECT handle_key FROM winners) GROUP BY v.handle_key;
 
 CREATE OR REPLACE TEMP TABLE best_authors AS
 SELECT v.handle_key,
-       arg_min(v.metadata_prefix, {
-    _KEY.replace("deleted", "v.deleted").replace("metadata_prefix", "v.metadata_prefix")
-}) AS authors_source
+       arg_min(v.metadata_prefix, {_key("v.")}) AS authors_source
 FROM article_versions v
 WHERE v.handle_key IN (SELECT handle_key FROM affected)
   AND EXISTS (SELECT 1 FROM author_versions a
