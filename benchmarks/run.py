@@ -65,11 +65,14 @@ def main() -> None:
             server.terminate()
             server.wait()
     base = {r["size"]: r["seconds"] for r in results if r["scenario"] == "sickle_loop"}
-    print("\nsize      scenario       records   seconds  records/s  peak MB  time vs sickle")
+    print("\nsize      scenario       records   seconds  records/s  peak MB  workers MB  "
+          "time vs sickle")  # fmt: skip
     for r in results:
         ratio = float(r["seconds"]) / float(base[r["size"]])  # type: ignore[arg-type]
+        workers = r.get("workers_peak_rss_mb") or "-"
         print(f"{r['size']:<9} {r['scenario']:<13} {r['records']:>9} {r['seconds']:>9} "
-              f"{r['records_per_second']!s:>10} {r['peak_rss_mb']:>8} {ratio:>10.2f}")  # fmt: skip
+              f"{r['records_per_second']!s:>10} {r['peak_rss_mb']:>8} {workers!s:>11} "
+              f"{ratio:>10.2f}")  # fmt: skip
     (args.workdir / "results.json").write_text(json.dumps(results, indent=2))
 
 

@@ -2,7 +2,8 @@
 
     python -m benchmarks.scenarios NAME --url URL --data DIR
 
-Prints one JSON line: scenario, records, seconds, peak_rss_mb.
+Prints one JSON line: scenario, records, seconds, peak_rss_mb (this process) and
+workers_peak_rss_mb (its largest worker process, if it started any).
 """
 
 from __future__ import annotations
@@ -148,6 +149,9 @@ def main() -> None:
         "scenario": args.name, "records": records, "seconds": round(seconds, 2),
         "records_per_second": round(records / seconds) if seconds else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        # the largest worker process's peak (rebuild normalizes in one per core)
+        "workers_peak_rss_mb":
+            round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024) or None,
     }))  # fmt: skip
 
 

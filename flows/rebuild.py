@@ -7,16 +7,21 @@ as a live harvest; then they replace the old ones. A failure leaves the old ones
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from flows.datadir import DataDir
-from flows.storage import Loader, Storage, WindowJob
+from flows.storage import Loader, Storage, WindowJob, store_page
 from harvesting.archive import ArchivedPage, RawArchive
+from harvesting.harvester import PageCounts
 from harvesting.responses import parse_response, read_sets
 from harvesting.state import StateStore
 from schemas.errors import ArchiveError
@@ -24,6 +29,11 @@ from schemas.records import PageContext
 from warehouse.database import ENTITY_TABLES, Warehouse
 from warehouse.lake import Lake
 
+#: Pages per task handed to a normalizing worker process.
+CHUNK_PAGES = 8
+#: Smaller archives are normalized in the rebuilding process itself: starting worker
+#: processes (about a second) would cost more than it saves.
+PARALLEL_FROM_PAGES = 100
 #: Tables with no raw archive behind them, copied from the old warehouse when it is readable.
 CARRIED_OVER = ("citations", "citation_counts", "citation_loads", "references")
 
@@ -39,7 +49,10 @@ class RebuildReport:
     citations_kept: bool = False
 
 
-def rebuild(data: DataDir) -> RebuildReport:
+def rebuild(data: DataDir, workers: int | None = None) -> RebuildReport:
+    """Rebuild the lake and the warehouse of ``data`` from its raw archive. Pages are
+    normalized by ``workers`` processes (0: in this one; default: one per core when the
+    archive is large enough to be worth starting them)."""
     with data.lock():
         archive = RawArchive(data.raw)
         manifests = archive.manifests()
@@ -59,14 +72,7 @@ def rebuild(data: DataDir) -> RebuildReport:
                 _replay_sets(archive, storage, manifest, report)
             else:
                 harvest_manifests.append(manifest)
-        # Harvest order: run ids sort by start time, whatever the harvest. Windows are loaded
-        # by the loader thread while the next ones are normalized.
-        loader = Loader(storage)
-        for manifest in sorted(
-            harvest_manifests, key=lambda m: (m.parent.name, m.parent.parent.name)
-        ):
-            _replay_run(archive, storage, loader, manifest, report)
-        loader.settle()
+        _replay_runs(archive, storage, harvest_manifests, report, workers)
         storage.lake.discard_all_pending()
         _replay_redif(data.lake, storage, report)
         report.series = storage.db.count("series")
@@ -135,29 +141,113 @@ def _replay_sets(
         storage.store_sets(endpoint, folder, sets, listed_at)
 
 
-def _replay_run(
-    archive: RawArchive, storage: Storage, loader: Loader, manifest: Path, report: RebuildReport
+@dataclass(frozen=True)
+class PageTask:
+    """One archived ListRecords page to normalize: where it is, and which page file of which
+    window it becomes."""
+
+    path: str
+    sha256: str | None
+    endpoint: str
+    metadata_prefix: str
+    harvest_id: str
+    run_id: str
+    window: int
+    page: int  # the harvest's page number (part of the page id)
+    sequence: int  # the page's place among its window's page files: 1, 2, ...
+
+
+def _windows(archive: RawArchive, manifests: list[Path]) -> Iterator[list[PageTask]]:
+    """The pages of every window of every run, window by window in harvest order."""
+    # Run ids sort by start time, whatever the harvest.
+    for manifest in sorted(manifests, key=lambda m: (m.parent.name, m.parent.parent.name)):
+        windows: dict[int, list[ArchivedPage]] = defaultdict(list)
+        for entry in archive.entries(manifest):
+            if entry.verb == "ListRecords":
+                windows[int(entry["window"])].append(entry)
+        for window, entries in sorted(windows.items()):
+            entries.sort(key=lambda e: int(e["page"]))
+            yield [
+                PageTask(
+                    path=e.path,
+                    sha256=e.get("sha256"),
+                    endpoint=e["endpoint"],
+                    metadata_prefix=e["metadata_prefix"],
+                    harvest_id=entries[0]["harvest_id"],
+                    run_id=entries[0]["run_id"],
+                    window=window,
+                    page=int(e["page"]),
+                    sequence=sequence,
+                )
+                for sequence, e in enumerate(entries, start=1)
+            ]
+
+
+def normalize_pages(raw: Path, lake: Path, tasks: list[PageTask]) -> PageCounts:
+    """Parse, map and write some archived pages as page files of the new lake; their counts.
+    Runs in a worker process (arguments and result are small and picklable)."""
+    archive, target = RawArchive(raw), Lake(lake)
+    records = deleted = quarantined = 0
+    for task in tasks:
+        page = parse_response(archive.read(task.path, task.sha256), "ListRecords")
+        context = PageContext(
+            endpoint=task.endpoint,
+            harvest_id=task.harvest_id,
+            metadata_prefix=task.metadata_prefix,
+            harvested_at=page.response_date,
+            page_id=f"{task.harvest_id}/{task.run_id}/w{task.window:04d}/p{task.page:06d}",
+            page_path=task.path,
+        )
+        counts = store_page(target, context, task.run_id, task.window, task.sequence, page.items)
+        records += counts.records
+        deleted += counts.deleted
+        quarantined += counts.quarantined
+    return PageCounts(records, deleted, quarantined)
+
+
+def _replay_runs(
+    archive: RawArchive,
+    storage: Storage,
+    manifests: list[Path],
+    report: RebuildReport,
+    workers: int | None,
 ) -> None:
-    windows: dict[int, list[ArchivedPage]] = defaultdict(list)
-    for entry in archive.entries(manifest):
-        if entry.verb == "ListRecords":
-            windows[int(entry["window"])].append(entry)
-    for window, entries in sorted(windows.items()):
-        entries.sort(key=lambda e: int(e["page"]))
-        harvest_id, run_id = entries[0]["harvest_id"], entries[0]["run_id"]
-        for sequence, entry in enumerate(entries, start=1):
-            page = parse_response(archive.read(entry.path, entry.get("sha256")), "ListRecords")
-            context = PageContext(
-                endpoint=entry["endpoint"],
-                harvest_id=harvest_id,
-                metadata_prefix=entry["metadata_prefix"],
-                harvested_at=page.response_date,
-                page_id=f"{harvest_id}/{run_id}/w{window:04d}/p{int(entry['page']):06d}",
-                page_path=entry.path,
-            )
-            counts = storage.store_page(context, run_id, window, sequence, page.items)
-            report.pages += 1
+    """Normalize every archived page into the new lake (in worker processes when the archive
+    is large enough to be worth them) while the loader thread seals and loads each finished
+    window, in harvest order."""
+    windows = list(_windows(archive, manifests))
+    pages = sum(len(w) for w in windows)
+    if workers is None:
+        workers = (os.cpu_count() or 1) if pages >= PARALLEL_FROM_PAGES else 0
+    chunks = [w[i : i + CHUNK_PAGES] for w in windows for i in range(0, len(w), CHUNK_PAGES)]
+    loader = Loader(storage)
+    with ExitStack() as stack:
+        if workers > 0:
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            stack.callback(pool.shutdown, wait=True, cancel_futures=True)
+            results = _in_order(pool, chunks, archive.root, storage.lake.root, 4 * workers)
+        else:
+            results = (normalize_pages(archive.root, storage.lake.root, c) for c in chunks)
+        ends = {(w[-1].harvest_id, w[-1].run_id, w[-1].window): len(w) for w in windows}
+        for chunk, counts in zip(chunks, results, strict=True):
+            report.pages += len(chunk)
             report.records += counts.records
             report.deleted += counts.deleted
             report.quarantined += counts.quarantined
-        loader.submit(WindowJob(harvest_id, run_id, window, len(entries)))
+            last = chunk[-1]
+            if ends[last.harvest_id, last.run_id, last.window] == last.sequence:
+                loader.submit(WindowJob(last.harvest_id, last.run_id, last.window, last.sequence))
+    loader.settle()
+
+
+def _in_order(
+    pool: ProcessPoolExecutor, chunks: list[list[PageTask]], raw: Path, lake: Path, ahead: int
+) -> Iterator[PageCounts]:
+    """Each chunk's counts, in order, keeping at most ``ahead`` chunks in the workers."""
+    running: deque[Future[PageCounts]] = deque()
+    for chunk in chunks:
+        running.append(pool.submit(normalize_pages, raw, lake, chunk))
+        if len(running) >= ahead:
+            yield running.popleft().result()
+    while running:
+        yield running.popleft().result()

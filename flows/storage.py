@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 #: Windows are loaded once this many pages wait (or when the run settles): every commit
 #: checkpoints DuckDB, so one load of 100 windows costs a third of 100 loads (BENCHMARKS.md).
 BATCH_PAGES = 200
+#: ... or once the oldest waiting window has waited this long, so that a harvest smaller than
+#: a batch is loaded while it runs, not all at its end.
+LOAD_AFTER_SECONDS = 5.0
 #: Most pages loaded in one transaction (bounds DuckDB's working set).
 MAX_BATCH_PAGES = 400
 
@@ -49,6 +53,21 @@ class WindowJob:
     run_id: str
     window: int
     pages: int
+
+
+def store_page(
+    lake: Lake,
+    context: PageContext,
+    run_id: str,
+    window: int,
+    number: int,
+    records: Iterable[etree._Element],
+) -> PageCounts:
+    """Normalize one page of records and write it as page ``number`` of its window."""
+    rows = map_page(context, records)
+    lake.write_page(context.harvest_id, run_id, window, number, rows.tables())
+    received = len(rows.articles) + len(rows.quarantine)
+    return PageCounts(received, rows.deleted, len(rows.quarantine))
 
 
 class Storage:
@@ -67,10 +86,7 @@ class Storage:
         number: int,
         records: Iterable[etree._Element],
     ) -> PageCounts:
-        rows = map_page(context, records)
-        self.lake.write_page(context.harvest_id, run_id, window, number, rows.tables())
-        received = len(rows.articles) + len(rows.quarantine)
-        return PageCounts(received, rows.deleted, len(rows.quarantine))
+        return store_page(self.lake, context, run_id, window, number, records)
 
     def seal_and_load(self, jobs: list[WindowJob]) -> None:
         """Seal windows and load them in one transaction, recording them in window_loads."""
@@ -159,13 +175,21 @@ class Storage:
 
 class Loader:
     """Seals and loads finished windows on a thread of its own, in order, in batches of about
-    ``BATCH_PAGES`` pages. ``settle`` loads what waits, waits for it and raises the first
-    error; after an error nothing more is loaded (the run stops, a later run recovers)."""
+    ``batch_pages`` pages, or sooner when the oldest waiting window has waited ``load_after``
+    seconds. ``settle`` loads what waits, waits for it and raises the first error; after an
+    error nothing more is loaded (the run stops, a later run recovers)."""
 
     _FLUSH = WindowJob("", "", -1, 0)  # handed over by settle: load what waits now
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        batch_pages: int = BATCH_PAGES,
+        load_after: float = LOAD_AFTER_SECONDS,
+    ) -> None:
         self.storage = storage
+        self.batch_pages = batch_pages
+        self.load_after = load_after
         self._jobs: queue.Queue[WindowJob] = queue.Queue()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -190,13 +214,20 @@ class Loader:
 
     def _work(self) -> None:
         waiting: list[WindowJob] = []
+        due = 0.0  # when what waits is loaded even if it is less than a batch
         while True:
-            job = self._jobs.get()
+            try:
+                timeout = max(0.0, due - time.monotonic()) if waiting else None
+                job: WindowJob | None = self._jobs.get(timeout=timeout)
+            except queue.Empty:
+                job = None  # the oldest waiting window has waited long enough
             flush = job is self._FLUSH
-            if not flush:
+            if job is not None and not flush:
+                if not waiting:
+                    due = time.monotonic() + self.load_after
                 waiting.append(job)
             pages = sum(j.pages for j in waiting)
-            if waiting and (flush or pages >= BATCH_PAGES):
+            if waiting and (job is None or flush or pages >= self.batch_pages):
                 batch, waiting = waiting, []
                 self._load(batch)
                 for _ in batch:

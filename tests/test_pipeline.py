@@ -3,6 +3,7 @@ first and incremental harvests, tombstones, resume, idempotent loads, rebuild.""
 
 from __future__ import annotations
 
+import gzip
 from datetime import datetime
 
 import pytest
@@ -13,7 +14,7 @@ from flows.rebuild import rebuild
 from harvesting.state import StateStore
 from provider.server import Provider, serve
 from provider.store import RecordStore
-from schemas.errors import UnknownSet, UnsupportedMetadataPrefix
+from schemas.errors import ArchiveError, UnknownSet, UnsupportedMetadataPrefix
 from warehouse.database import Warehouse
 
 
@@ -227,8 +228,9 @@ def test_an_older_version_never_overwrites_a_newer_one(
     assert title.startswith("New: ")
 
 
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "worker-processes"])
 def test_rebuild_reproduces_the_warehouse_from_the_raw_archive(
-    tmp_path, store: RecordStore, clock: Clock
+    tmp_path, store: RecordStore, clock: Clock, workers: int
 ) -> None:
     data = DataDir(tmp_path / "data")
     provider = Provider(store, page_size=10, clock=clock)
@@ -242,12 +244,28 @@ def test_rebuild_reproduces_the_warehouse_from_the_raw_archive(
     before = snapshot(data)
     runs = query(data, "SELECT run_id, status, records FROM harvest_runs ORDER BY run_id")
 
-    report = rebuild(data)  # the server is gone: no network needed
+    report = rebuild(data, workers=workers)  # the server is gone: no network needed
 
     assert report.pages > 0 and report.records == SAMPLE_ITEMS + 1
     assert snapshot(data) == before
     assert query(data, "SELECT run_id, status, records FROM harvest_runs ORDER BY run_id") == runs
     assert not (data.root / "lake.rebuild").exists()
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "worker-processes"])
+def test_a_damaged_archived_page_stops_rebuild_and_leaves_the_warehouse_as_it_was(
+    tmp_path, endpoint: str, workers: int
+) -> None:
+    data = DataDir(tmp_path / "data")
+    harvest(data, endpoint)
+    before = snapshot(data)
+    page = sorted(data.raw.rglob("p*.xml.gz"))[-1]
+    page.write_bytes(gzip.compress(gzip.decompress(page.read_bytes()).replace(b"<", b"[", 50)))
+
+    with pytest.raises(ArchiveError, match="does not match its checksum"):
+        rebuild(data, workers=workers)
+
+    assert snapshot(data) == before
 
 
 def test_harvesting_one_set(data: DataDir, endpoint: str, store: RecordStore) -> None:

@@ -3,6 +3,7 @@ changes the result, and a window whose load did not happen is loaded when the ru
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from conftest import SAMPLE_ITEMS, TALIBAN, Clock, harvest, query, snapshot
 
 from flows.datadir import DataDir
 from flows.pipeline import HarvestOptions, Pipeline
+from flows.storage import Loader, WindowJob
 from provider.server import Provider, serve
 from provider.store import RecordStore
 from schemas.errors import WarehouseError
@@ -102,3 +104,50 @@ def test_a_window_whose_load_failed_is_loaded_when_the_run_resumes(
     assert query(data, "SELECT count(*) FROM live_articles") == [(SAMPLE_ITEMS - 1,)]
     loads = query(data, "SELECT count(*), count(DISTINCT window_index) FROM window_loads")
     assert loads[0][0] == loads[0][1]  # each window loaded once
+
+
+class RecordingStorage:
+    """Stands in for Storage: records each load's windows."""
+
+    def __init__(self) -> None:
+        self.loads: list[list[int]] = []
+        self.loaded = threading.Event()
+
+    def seal_and_load(self, jobs: list[WindowJob]) -> None:
+        self.loads.append([j.window for j in jobs])
+        self.loaded.set()
+
+
+def job(window: int, pages: int = 1) -> WindowJob:
+    return WindowJob("h", "r", window, pages)
+
+
+def test_the_loader_waits_for_a_batch_of_pages_before_loading() -> None:
+    storage = RecordingStorage()
+    loader = Loader(storage, batch_pages=3, load_after=60)  # type: ignore[arg-type]
+    loader.submit(job(0))
+    loader.submit(job(1))
+    assert not storage.loaded.wait(0.3)
+    loader.submit(job(2))
+    assert storage.loaded.wait(10)
+    loader.settle()
+    assert storage.loads == [[0, 1, 2]]
+
+
+def test_a_window_left_waiting_is_loaded_after_a_while_without_a_full_batch() -> None:
+    storage = RecordingStorage()
+    loader = Loader(storage, batch_pages=1000, load_after=0.2)  # type: ignore[arg-type]
+    loader.submit(job(0, pages=5))
+    assert storage.loaded.wait(10), "a lone window must not wait for the end of the run"
+    loader.settle()
+    assert storage.loads == [[0]]
+
+
+def test_settle_loads_what_waits_and_keeps_the_newest_job_of_each_window() -> None:
+    storage = RecordingStorage()
+    loader = Loader(storage, batch_pages=1000, load_after=60)  # type: ignore[arg-type]
+    loader.submit(job(0, pages=2))
+    loader.submit(job(1, pages=1))
+    loader.submit(job(0, pages=4))  # the same window again, after a partial flush
+    loader.settle()
+    assert storage.loads == [[1, 0]]
