@@ -27,8 +27,13 @@ ORDER = ("sickle_loop", "harvest_only", "pipeline", "normalize", "rebuild", "loa
 def scenario(name: str, url: str, data: Path) -> dict[str, object]:
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.scenarios", name, "--url", url, "--data", str(data)],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True,
     )  # fmt: skip
+    if out.returncode != 0:  # a failed scenario is a result too: keep its last error line
+        error = (out.stderr.strip().splitlines() or ["exit status " + str(out.returncode)])[-1]
+        print(f"{name} FAILED: {error}", file=sys.stderr, flush=True)
+        return {"scenario": name, "records": 0, "seconds": float("nan"),
+                "records_per_second": None, "peak_rss_mb": None, "failed": error}  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -48,11 +48,14 @@ FROM read_parquet($articles, hive_partitioning = false);
 
 -- A deletion carries only the OAI identifier. Where the endpoint's identifiers are not RePEc
 -- handles, the live record was keyed by the handle in its metadata: find it by identifier.
+-- (Only the batch's deleted identifiers are looked up: memory follows the batch, not the
+-- warehouse.)
 UPDATE incoming_rows SET handle = known.handle, handle_key = known.handle_key
 FROM (SELECT DISTINCT ON (oai_identifier) oai_identifier, handle, handle_key FROM (
           SELECT oai_identifier, handle, handle_key FROM article_versions WHERE NOT deleted
           UNION ALL
-          SELECT oai_identifier, handle, handle_key FROM incoming_rows WHERE NOT deleted)) known
+          SELECT oai_identifier, handle, handle_key FROM incoming_rows WHERE NOT deleted)
+      WHERE oai_identifier IN (SELECT oai_identifier FROM incoming_rows WHERE deleted)) known
 WHERE incoming_rows.deleted AND incoming_rows.oai_identifier = known.oai_identifier
   AND incoming_rows.handle_key <> known.handle_key;
 
@@ -145,13 +148,16 @@ CREATE OR REPLACE TEMP TABLE affected AS
 SELECT v.handle_key, count(*) AS versions FROM article_versions v
 WHERE v.handle_key IN (SELECT handle_key FROM winners) GROUP BY v.handle_key;
 
+-- The best version that lists authors (a join with the affected items' author sources: an
+-- EXISTS would hash all of author_versions).
 CREATE OR REPLACE TEMP TABLE best_authors AS
 SELECT v.handle_key,
        arg_min(v.metadata_prefix, {_key("v.")}) AS authors_source
 FROM article_versions v
+JOIN (SELECT DISTINCT handle_key, metadata_prefix FROM author_versions
+      WHERE handle_key IN (SELECT handle_key FROM affected)) a
+  ON a.handle_key = v.handle_key AND a.metadata_prefix = v.metadata_prefix
 WHERE v.handle_key IN (SELECT handle_key FROM affected)
-  AND EXISTS (SELECT 1 FROM author_versions a
-              WHERE a.handle_key = v.handle_key AND a.metadata_prefix = v.metadata_prefix)
 GROUP BY v.handle_key;
 
 DELETE FROM articles WHERE handle_key IN (SELECT handle_key FROM affected);
