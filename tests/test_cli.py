@@ -15,6 +15,7 @@ from conftest import SAMPLE_ITEMS, TALIBAN
 
 from flows.cli import cli, main
 from flows.datadir import DataDir
+from warehouse import database
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -268,3 +269,19 @@ def test_schedule_needs_a_prefect_server(
     assert code == 2
     assert err.startswith("Error: repec-harvest schedule needs a Prefect server: run "
                           "`prefect server start` and set PREFECT_API_URL=")  # fmt: skip
+
+
+def test_a_warehouse_that_runs_out_of_memory_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    data: DataDir,
+    endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(database, "MEMORY_LIMIT", "1MB")  # too little for any load
+
+    code, _, err = run(capsys, "run", "--endpoint", endpoint, "--delay", "0",
+                       "--data-dir", str(data.root))  # fmt: skip
+
+    assert code == 1
+    [line] = err.strip().splitlines()
+    assert line.startswith("Error: the warehouse") and "Out of Memory Error" in line

@@ -18,6 +18,7 @@ from flows.storage import Loader, WindowJob
 from provider.server import Provider, serve
 from provider.store import RecordStore
 from schemas.errors import WarehouseError
+from warehouse import database
 from warehouse.database import Warehouse
 
 TABLES = ("articles", "authors", "quarantine")
@@ -151,3 +152,32 @@ def test_settle_loads_what_waits_and_keeps_the_newest_job_of_each_window() -> No
     loader.submit(job(0, pages=4))  # the same window again, after a partial flush
     loader.settle()
     assert storage.loads == [[1, 0]]
+
+
+def test_a_load_needs_memory_for_its_batch_not_for_the_whole_warehouse(
+    tmp_path: Path, store: RecordStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = DataDir(tmp_path / "data")
+    with serve(Provider(store, page_size=10, clock=clock)) as url:
+        harvest(data, url)
+        with Warehouse(data.warehouse_path).connect() as con:  # a million other items
+            con.execute(
+                "INSERT INTO article_versions BY NAME SELECT 'RePEc:bench:wpaper:' || i AS handle,"
+                " 'repec:bench:wpaper:' || i AS handle_key, 'oai:RePEc:bench:wpaper:' || i"
+                " AS oai_identifier, 'oai_dc' AS metadata_prefix, false AS deleted,"
+                " 'r' || i AS record_id FROM range(1000000) t(i)"
+            )
+            con.execute(
+                "INSERT INTO author_versions BY NAME SELECT 'repec:bench:wpaper:' || (i // 3)"
+                " AS handle_key, 'oai_dc' AS metadata_prefix, 'Author ' || i AS name,"
+                " 'r' || (i // 3) AS record_id FROM range(3000000) t(i)"
+            )
+        monkeypatch.setattr(database, "MEMORY_LIMIT", "48MB")
+        record = store.get(f"oai:{TALIBAN}")
+        assert record is not None
+        record.deleted, record.datestamp = True, "2025-12-03"
+        clock.now = datetime(2025, 12, 4)
+        [result] = harvest(data, url)  # a batch with a deletion, in 48 MB
+
+    assert result.run is not None and result.run.status == "complete"
+    assert query(data, f"SELECT deleted FROM articles WHERE handle = '{TALIBAN}'") == [(True,)]

@@ -73,6 +73,8 @@ class Warehouse:
                 _ensure_schema(con)
                 _SCHEMA_READY.add(_identity(self.path))
             yield con
+        except duckdb.Error as exc:  # a failed load (out of memory, a full disk): one line
+            raise WarehouseError(f"the warehouse {self.path} failed: {_first_line(exc)}") from exc
         finally:
             con.close()
 
