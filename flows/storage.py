@@ -78,16 +78,6 @@ class Storage:
         self.lake = lake or Lake(data.lake)
         self.db = db or Warehouse(data.warehouse_path)
 
-    def store_page(
-        self,
-        context: PageContext,
-        run_id: str,
-        window: int,
-        number: int,
-        records: Iterable[etree._Element],
-    ) -> PageCounts:
-        return store_page(self.lake, context, run_id, window, number, records)
-
     def seal_and_load(self, jobs: list[WindowJob]) -> None:
         """Seal windows and load them in one transaction, recording them in window_loads."""
         files = [self.lake.seal_window(j.harvest_id, j.run_id, j.window, j.pages) for j in jobs]
@@ -296,8 +286,13 @@ class WarehouseSink:
             page_id=page.page_id,
             page_path=page.path,
         )
-        return self.storage.store_page(
-            context, page.run_id, page.window.index, page.number, page.fetched.page.items
+        return store_page(
+            self.storage.lake,
+            context,
+            page.run_id,
+            page.window.index,
+            page.number,
+            page.fetched.page.items,
         )
 
     def window_done(self, spec: HarvestSpec, run: Run, window: Window) -> None:
