@@ -159,10 +159,10 @@ class Warehouse:
             return int(row[0]) if row else 0
 
 
-#: DuckDB's memory per connection; larger operations spill to a temporary directory. 192MB
-#: keeps a whole harvest under 400 MB of RSS for about 7% more load time than 256MB
-#: (BENCHMARKS.md); a 200,000-row batch loads within it.
-MEMORY_LIMIT = "192MB"
+#: DuckDB's memory per connection; larger operations spill to a temporary directory. 176MB
+#: keeps a one-million-record harvest under 400 MB of RSS (386 MB; 256MB gave 460 MB) at no
+#: measurable cost at that size (BENCHMARKS.md), its batches of up to 400 pages included.
+MEMORY_LIMIT = "176MB"
 
 #: Warehouse files (path and inode) whose schema this process has already put in place.
 _SCHEMA_READY: set[tuple[Path, int]] = set()
