@@ -8,6 +8,7 @@ import json
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ from flows.citations import export_items, fetch_references, load_citations
 from flows.cli import main
 from flows.datadir import DataDir
 from schemas.citations import CitationStats, parse_iscited
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, WarehouseError
+from warehouse.citations import load_citation_graph
+from warehouse.database import Warehouse
 
 MESSY = """\
 RePEc:aaa:jjj:v:1:y:2020:i:1:p:1-10 RePEc:bbb:wpaper:1#RePEc:ccc:wpaper:2,repec:BBB:wpaper:1
@@ -142,6 +145,26 @@ def test_a_failed_load_keeps_the_previous_graph(data: DataDir, tmp_path: Path) -
 
     assert query(data, "SELECT count(*) FROM citations") == [(len(edges_by_hand(MESSY)),)]
     assert not (data.root / "citec" / "staging.parquet").exists()
+
+
+def test_a_load_that_fails_in_duckdb_keeps_the_previous_graph_and_says_so(
+    data: DataDir, tmp_path: Path
+) -> None:
+    load_citations(data, str(write(tmp_path / "good.txt", MESSY)))
+
+    with pytest.raises(
+        WarehouseError, match=r"^loading citations failed, previous graph kept: .*Out of Memory"
+    ):
+        load_citation_graph(
+            Warehouse(data.warehouse_path),
+            parse_iscited(MESSY.splitlines(), CitationStats()),
+            staging=tmp_path / "staging.parquet",
+            source="test",
+            loaded_at=datetime(2026, 1, 1),
+            memory_limit="1MB",  # too little for the graph's deduplication
+        )
+
+    assert query(data, "SELECT count(*) FROM citations") == [(len(edges_by_hand(MESSY)),)]
 
 
 def test_bom_and_crlf_line_ends_are_fine(data: DataDir, tmp_path: Path) -> None:

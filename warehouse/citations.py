@@ -81,7 +81,7 @@ def load_citation_graph(
                 con.execute("INSERT INTO citation_loads BY NAME SELECT * FROM load_log")
                 con.unregister("load_log")
         return log
-    except duckdb.Error as exc:
+    except WarehouseError as exc:  # connect() maps DuckDB's errors to one line
         raise WarehouseError(f"loading citations failed, previous graph kept: {exc}") from None
     finally:
         if staging.exists():

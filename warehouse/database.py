@@ -139,7 +139,7 @@ class Warehouse:
                     con.execute(f'DELETE FROM "{table}"')
                     con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM previous."{table}"')
             return True
-        except (duckdb.Error, WarehouseError):
+        except WarehouseError:  # connect() maps DuckDB's errors
             return False
 
     def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
