@@ -21,7 +21,7 @@ from pathlib import Path
 from flows.datadir import DataDir
 from flows.storage import Loader, Storage, WindowJob, store_page
 from harvesting.archive import ArchivedPage, RawArchive
-from harvesting.harvester import PageCounts
+from harvesting.harvester import PageCounts, page_id
 from harvesting.responses import parse_response, read_sets
 from harvesting.state import StateStore
 from schemas.errors import ArchiveError
@@ -195,7 +195,7 @@ def normalize_pages(raw: Path, lake: Path, tasks: list[PageTask]) -> PageCounts:
             harvest_id=task.harvest_id,
             metadata_prefix=task.metadata_prefix,
             harvested_at=page.response_date,
-            page_id=f"{task.harvest_id}/{task.run_id}/w{task.window:04d}/p{task.page:06d}",
+            page_id=page_id(task.harvest_id, task.run_id, task.window, task.page),
             page_path=task.path,
         )
         counts = store_page(target, context, task.run_id, task.window, task.sequence, page.items)

@@ -42,6 +42,11 @@ MAX_WINDOW_RESTARTS = 3
 _OVERFLOW = re.compile(r"too (many|large|big)|overflow|exceed|limit", re.IGNORECASE)
 
 
+def page_id(harvest_id: str, run_id: str, window: int, number: int) -> str:
+    """A page's id: its harvest, run, window and number."""
+    return f"{harvest_id}/{run_id}/w{window:04d}/p{number:06d}"
+
+
 @dataclass(frozen=True)
 class HarvestedPage:
     spec: HarvestSpec
@@ -53,7 +58,7 @@ class HarvestedPage:
 
     @property
     def page_id(self) -> str:
-        return f"{self.spec.harvest_id}/{self.run_id}/w{self.window.index:04d}/p{self.number:06d}"
+        return page_id(self.spec.harvest_id, self.run_id, self.window.index, self.number)
 
 
 @dataclass(frozen=True)
