@@ -18,19 +18,18 @@ from schemas.errors import RequestBudgetExhausted
 from schemas.exports import export
 from schemas.handles import handle_key
 from warehouse.citations import items_for_export, load_citation_graph, replace_references
-from warehouse.database import Warehouse
 
 log = logging.getLogger(__name__)
 
 
 def load_citations(data: DataDir, source: str, contact: str | None = None) -> dict[str, Any]:
     """Replace the citation graph with ``source`` (a path or URL of iscited.txt[.gz])."""
-    with data.lock():
+    with data.writing(), data.harvesting("citations", "a citation load"):
         path, label = resolve_source(source, data.root / "citec", contact)
         stats = CitationStats()
         with iscited_lines(path) as lines:
             return load_citation_graph(
-                Warehouse(data.warehouse_path),
+                data.warehouse(),
                 parse_iscited(lines, stats),
                 staging=data.root / "citec" / "staging.parquet",
                 source=label,
@@ -61,12 +60,12 @@ def fetch_references(
 ) -> ReferencesReport:
     """References of each handle from CitEc's AMF service into ``references``."""
     report = ReferencesReport()
-    with data.lock():
+    with data.writing(), data.harvesting("references", "a references fetch"):
         client = CitecClient(
             data.root / "citec" / "amf", base_url, budget=budget, contact=contact, delay=delay,
             sleep=sleep or time.sleep,
         )  # fmt: skip
-        warehouse = Warehouse(data.warehouse_path)
+        warehouse = data.warehouse()
         for handle in dict.fromkeys(h.strip() for h in handles if h.strip()):
             try:
                 found, cached = client.references(handle, refresh=refresh)
@@ -109,7 +108,7 @@ def _reference(handle: str, position: int, matched: bool, cited: str | None, tex
 
 def export_items(data: DataDir, handles: list[str], fmt: str) -> tuple[str, list[str]]:
     """The export text of the handles found, and the handles not in the warehouse."""
-    items = items_for_export(Warehouse(data.warehouse_path), handles)
+    items = items_for_export(data.warehouse(), handles)
     found = {i["handle_key"] for i in items}
     missing = [h for h in handles if h.strip().lower() not in found]
     return export(items, fmt), missing

@@ -4,6 +4,7 @@ becomes one ``Error: ...`` line on stderr and a non-zero exit code, never a trac
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import logging
@@ -17,12 +18,13 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from flows.datadir import ENV_VAR, DataDir
+from flows.datadir import CATALOG_ENV_VAR, DATA_PATH_ENV_VAR, ENV_VAR, DataDir
 from flows.pipeline import DEFAULT_ENDPOINT, HarvestOptions, HarvestResult, Pipeline
 from flows.progress import HarvestProgress
 from harvesting.politeness import VERSION
 from harvesting.windows import SIZES
-from schemas.errors import RepecHarvestError
+from schemas.dates import parse_user_date
+from schemas.errors import RepecHarvestError, WarehouseError
 
 
 def _console(stderr: bool = False) -> Console:
@@ -46,13 +48,29 @@ EXAMPLE_QUERY = (
 
 
 def _data_dir_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--data-dir",
-        envvar=ENV_VAR,
-        type=click.Path(file_okay=False),
-        help=f"Where state, raw pages, Parquet and DuckDB live [env: {ENV_VAR}; "
-        "default: ~/.local/share/repec-harvest].",
-    )(f)
+    """--data-dir, --catalog and --data-path, handed to the command as ``data``."""
+
+    @functools.wraps(f)
+    def command(
+        *args: Any, data_dir: str | None, catalog: str | None, data_path: str | None, **kw: Any
+    ) -> Any:
+        return f(*args, data=DataDir.resolve(data_dir, catalog, data_path), **kw)
+
+    options = [
+        click.option("--data-dir", envvar=ENV_VAR, type=click.Path(file_okay=False),
+                     help=f"Where state, raw pages and (by default) the warehouse live [env: "
+                     f"{ENV_VAR}; default: ~/.local/share/repec-harvest]."),
+        click.option("--catalog", envvar=CATALOG_ENV_VAR, metavar="URL",
+                     help="The warehouse's catalog: postgresql://user:password@host/db when "
+                     f"several machines share it [env: {CATALOG_ENV_VAR}; default: "
+                     "catalog.sqlite in the data dir]."),
+        click.option("--data-path", envvar=DATA_PATH_ENV_VAR, metavar="PATH_OR_URL",
+                     help="Where the warehouse's Parquet files go, e.g. s3://bucket/repec/ "
+                     f"[env: {DATA_PATH_ENV_VAR}; default: warehouse/ in the data dir]."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def _harvest_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -144,12 +162,11 @@ def print_results(results: list[HarvestResult]) -> int:
 @cli.command()
 @_harvest_options
 @_data_dir_option
-def run(data_dir: str | None, **kwargs: Any) -> int:
+def run(data: DataDir, **kwargs: Any) -> int:
     """Harvest, normalize and load: the full pipeline (resumes an interrupted run)."""
-    data = DataDir.resolve(data_dir)
     results = execute(data, _options(**kwargs))
     code = print_results(results)
-    out.print(f"Warehouse: {data.warehouse_path}")
+    out.print(f"Warehouse: {data.catalog.label}")
     return code
 
 
@@ -164,7 +181,7 @@ def run(data_dir: str | None, **kwargs: Any) -> int:
     is_flag=True,
     help="Only serve the sample endpoint (until Ctrl-C), to try `run` against it.",
 )
-def demo(data_dir: str | None, port: int, page_size: int, serve_only: bool) -> int:
+def demo(data: DataDir, port: int, page_size: int, serve_only: bool) -> int:
     """Offline demo: serve the bundled sample on 127.0.0.1 and harvest it."""
     from flows.demo import run_demo, serve_sample
 
@@ -173,7 +190,6 @@ def demo(data_dir: str | None, port: int, page_size: int, serve_only: bool) -> i
             port, page_size, lambda url: out.print(f"Serving the sample at {url} (Ctrl-C stops)")
         )
         return 0
-    data = DataDir.resolve(data_dir)
     url, results = run_demo(data, port=port, page_size=page_size, execute=execute)
     out.print(f"Local OAI-PMH endpoint: {url} (bundled sample corpus, stopped now)")
     code = print_results(results)
@@ -186,16 +202,16 @@ def demo(data_dir: str | None, port: int, page_size: int, serve_only: bool) -> i
     columns, rows = _query(data, EXAMPLE_QUERY)
     out.print(f'\nExample query:\n  repec-harvest sql --format line "{EXAMPLE_QUERY}"\n')
     _print_rows(columns, rows, "line")
-    out.print(f"\nWarehouse: {data.warehouse_path}")
+    out.print(f"\nWarehouse: {data.catalog.label}")
     out.print("Try: repec-harvest sql \"SELECT * FROM counts_by_series\"   "
               "repec-harvest status")  # fmt: skip
     return code
 
 
-def _query(data: DataDir, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    from warehouse.database import Warehouse
-
-    return Warehouse(data.warehouse_path).query(sql)
+def _query(
+    data: DataDir, sql: str, at: int | str | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    return data.warehouse().query(sql, at)
 
 
 def _cell(value: Any) -> str:
@@ -243,26 +259,91 @@ def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> No
         out.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''}")
 
 
+def _snapshot(text: str | None) -> int | str | None:
+    """A snapshot id (digits) or a date/time, as ``--at``/``--since`` take them."""
+    if text is None:
+        return None
+    if text.strip().isdigit():
+        return int(text)
+    try:
+        return parse_user_date(text, "--at/--since").isoformat(sep=" ") + "+00"
+    except RepecHarvestError:
+        raise click.BadParameter(
+            f"{text!r} is neither a snapshot id nor a date such as 2026-12-01 or "
+            "2026-12-01T08:00:00Z"
+        ) from None
+
+
 @cli.command()
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "line", "csv", "json"]),
               default="table", show_default=True,
               help="table; line (one column per line); csv; json.")  # fmt: skip
+@click.option("--at", "at", metavar="SNAPSHOT_OR_TIME",
+              help="Query the warehouse as it was at this snapshot id or time (UTC).")
 @_data_dir_option
-def sql(query: str, fmt: str, data_dir: str | None) -> int:
-    """Run a SQL query against the warehouse (read-only)."""
-    columns, rows = _query(DataDir.resolve(data_dir), query)
+def sql(query: str, fmt: str, at: str | None, data: DataDir) -> int:
+    """Run one SELECT against the warehouse, read-only (works while harvests load)."""
+    columns, rows = _query(data, query, _snapshot(at))
     _print_rows(columns, rows, fmt)
     return 0
 
 
 @cli.command()
 @_data_dir_option
-def status(data_dir: str | None) -> int:
+def attach(data: DataDir) -> int:
+    """Print the SQL that opens this warehouse read-only in any DuckDB client."""
+    if not data.catalog.exists():
+        raise WarehouseError(
+            f"no warehouse at {data.catalog.label}: run `repec-harvest run` or "
+            "`repec-harvest demo`"
+        )
+    data.warehouse()  # an earlier version's data dir is refused here
+    for statement in data.catalog.client_statements():
+        out.print(statement)
+    return 0
+
+
+@cli.command()
+@click.option("--since", required=True, metavar="SNAPSHOT_OR_TIME",
+              help="List changes after this snapshot id or time (UTC).")
+@click.option("--format", "fmt", type=click.Choice(["table", "line", "csv", "json"]),
+              default="table", show_default=True)  # fmt: skip
+@_data_dir_option
+def changes(since: str, fmt: str, data: DataDir) -> int:
+    """Items inserted, updated and deleted since a snapshot or a time."""
+    from warehouse.changes import changes_since
+
+    columns, rows = changes_since(data.warehouse(), _snapshot(since) or 0)
+    _print_rows(columns, rows, fmt)
+    return 0
+
+
+@cli.command()
+@click.option("--retention", default="30d", show_default=True, metavar="DURATION",
+              help="Keep snapshots (time travel) this long, e.g. 30d, 12h.")
+@_data_dir_option
+def maintain(retention: str, data: DataDir) -> int:
+    """Compact small files, expire old snapshots, delete files no snapshot needs."""
+    from harvesting.windows import parse_duration
+    from warehouse.maintenance import maintain as do_maintain
+
+    period = parse_duration(retention)
+    with data.writing():
+        report = do_maintain(data.warehouse(), period)
+    out.print(
+        f"Maintained {data.catalog.label}: {report.files_before:,} -> {report.files_after:,} "
+        f"data files, {report.snapshots_before:,} -> {report.snapshots_after:,} snapshots "
+        f"(kept {retention} of time travel)."
+    )
+    return 0
+
+
+@cli.command()
+@_data_dir_option
+def status(data: DataDir) -> int:
     """Per harvest: last complete run, next from, counts, last error."""
     from flows.status import harvest_status
-
-    data = DataDir.resolve(data_dir)
     statuses = harvest_status(data)
     if not statuses:
         out.print(f"No harvests yet in {data.root}.")
@@ -289,14 +370,12 @@ def status(data_dir: str | None) -> int:
 
 @cli.command()
 @_data_dir_option
-def rebuild(data_dir: str | None) -> int:
+def rebuild(data: DataDir) -> int:
     """Rebuild Parquet and DuckDB from the raw page archive, with no network."""
     from flows.rebuild import rebuild as do_rebuild
-
-    data = DataDir.resolve(data_dir)
     report = do_rebuild(data)
     out.print(
-        f"Rebuilt {data.warehouse_path} from {report.pages:,} archived pages: "
+        f"Rebuilt {data.catalog.label} from {report.pages:,} archived pages: "
         f"{report.records:,} records ({report.deleted:,} deleted, "
         f"{report.quarantined:,} quarantined), {report.series:,} series."
         + ("" if report.citations_kept else
@@ -310,12 +389,10 @@ def rebuild(data_dir: str | None) -> int:
 @click.option("--contact", envvar="REPEC_HARVEST_CONTACT", metavar="URL_OR_EMAIL",
               help="Operator contact put in the User-Agent of a download.")  # fmt: skip
 @_data_dir_option
-def citations(source: str | None, contact: str | None, data_dir: str | None) -> int:
+def citations(source: str | None, contact: str | None, data: DataDir) -> int:
     """Load CitEc's citation graph (iscited.txt[.gz], a path or URL), replacing the last one."""
     from flows.citations import load_citations
     from harvesting.citec import DEFAULT_ISCITED
-
-    data = DataDir.resolve(data_dir)
     log = load_citations(data, source or DEFAULT_ISCITED, contact)
     out.print(
         f"Loaded {log['edges']:,} citations from {log['source']}: {log['lines']:,} lines, "
@@ -348,11 +425,11 @@ def citations(source: str | None, contact: str | None, data_dir: str | None) -> 
 @click.option("--contact", envvar="REPEC_HARVEST_CONTACT", metavar="URL_OR_EMAIL")
 @_data_dir_option
 def references(handles: tuple[str, ...], api: str, max_requests: int, refresh: bool,
-               delay: float | None, contact: str | None, data_dir: str | None) -> int:  # fmt: skip
+               delay: float | None, contact: str | None, data: DataDir) -> int:  # fmt: skip
     """Fetch the references of items from CitEc's AMF service into `references`."""
     from flows.citations import fetch_references
 
-    report = fetch_references(DataDir.resolve(data_dir), list(handles), api, max_requests,
+    report = fetch_references(data, list(handles), api, max_requests,
                               refresh, contact, delay)  # fmt: skip
     out.print(
         f"References of {report.fetched + report.cached} items ({report.fetched} fetched, "
@@ -370,11 +447,11 @@ def references(handles: tuple[str, ...], api: str, max_requests: int, refresh: b
 @click.option("--format", "fmt", type=click.Choice(["bibtex", "ris", "csl-json"]),
               default="bibtex", show_default=True)  # fmt: skip
 @_data_dir_option
-def export_command(handles: tuple[str, ...], fmt: str, data_dir: str | None) -> int:
+def export_command(handles: tuple[str, ...], fmt: str, data: DataDir) -> int:
     """Export items as BibTeX, RIS or CSL-JSON, from the warehouse."""
     from flows.citations import export_items
 
-    text, missing = export_items(DataDir.resolve(data_dir), list(handles), fmt)
+    text, missing = export_items(data, list(handles), fmt)
     if text.strip() and text.strip() != "[]":
         sys.stdout.write(text)
     if missing:
@@ -386,11 +463,11 @@ def export_command(handles: tuple[str, ...], fmt: str, data_dir: str | None) -> 
 @cli.command()
 @click.argument("path", type=click.Path(exists=True))
 @_data_dir_option
-def redif(path: str, data_dir: str | None) -> int:
+def redif(path: str, data: DataDir) -> int:
     """Load a RePEc mirror tree or a folder of ReDIF files (.rdf, .redif), incrementally."""
     from flows.redif import load_redif
 
-    report = load_redif(DataDir.resolve(data_dir), path)
+    report = load_redif(data, path)
     out.print(
         f"ReDIF: {report.files:,} files ({report.read:,} read, {report.unchanged:,} unchanged, "
         f"{report.removed:,} removed): {report.items:,} items, {report.series:,} series, "
@@ -423,13 +500,13 @@ def redif(path: str, data_dir: str | None) -> int:
     metavar="PATH_OR_URL",
     help="iscited.txt[.gz] to load (default: RePEc's published file).",
 )
-def schedule(data_dir: str | None, cron: str, name: str, citations_cron: str,
+def schedule(data: DataDir, cron: str, name: str, citations_cron: str,
              citations_source: str | None, **kwargs: Any) -> int:  # fmt: skip
     """Serve Prefect deployments: the harvest (daily) and the citation load (monthly)."""
     from flows.harvest_flow import serve_schedule
 
     options = _options(**kwargs)
-    serve_schedule(DataDir.resolve(data_dir), options, cron=cron, name=name,
+    serve_schedule(data, options, cron=cron, name=name,
                    citations_cron=None if citations_cron == "off" else citations_cron,
                    citations_source=citations_source)  # fmt: skip
     return 0

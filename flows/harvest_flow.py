@@ -96,14 +96,14 @@ def harvest_flow(
     max_quarantined: float = 0.5,
     backoff: float = 2.0,
 ) -> list[dict[str, Any]]:
-    """Harvest -> normalize -> load, incrementally, under the data dir's lock."""
+    """Harvest -> normalize -> load, incrementally, as one of the warehouse's writers."""
     options = HarvestOptions.from_text(
         endpoint, sets, metadata_prefix, from_date, until_date, window, overlap, delay, contact,
         retries, timeout, max_quarantined, backoff,
     )  # fmt: skip
     data = DataDir.resolve(data_dir)
     root = str(data.root)
-    with data.lock():
+    with data.writing():
         try:
             plan = prepare_task(root, options)
             return [harvest_task(root, options, plan, spec) for spec in plan.specs]
@@ -116,7 +116,7 @@ def build_deployment(data: DataDir, options: HarvestOptions, cron: str, name: st
         name=name,
         cron=cron,
         parameters={**options.to_text(), "data_dir": str(data.root)},
-        description="Incremental RePEc harvest into the DuckDB warehouse.",
+        description="Incremental RePEc harvest into the warehouse.",
         tags=["repec-harvest"],
     )
 

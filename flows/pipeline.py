@@ -203,19 +203,22 @@ class Pipeline:
         return Plan(identity, prefix, specs, len(listed))
 
     def harvest(self, plan: Plan, spec: HarvestSpec) -> Run:
-        """Harvest one (endpoint, prefix, set), resuming its unfinished run if there is one."""
+        """Harvest one (endpoint, prefix, set), resuming its unfinished run if there is one.
+        Other harvests may run at the same time; another process on this one is refused."""
         harvester = Harvester(
             self.client, self.state, self.archive, WarehouseSink(self.storage), self.progress,
             ErrorBudget(ratio=self.options.max_quarantined),
         )  # fmt: skip
-        return harvester.harvest(
-            spec,
-            plan.identity,
-            start=self.options.start,
-            until=self.options.until,
-            window_size=self.options.window,
-            overlap=self.options.overlap,
-        )
+        what = f"the harvest of {spec.set_spec or 'all sets'} from {spec.endpoint}"
+        with self.data.harvesting(spec.harvest_id, what):
+            return harvester.harvest(
+                spec,
+                plan.identity,
+                start=self.options.start,
+                until=self.options.until,
+                window_size=self.options.window,
+                overlap=self.options.overlap,
+            )
 
     def finish(self) -> None:
         self.storage.sync_harvest_log(self.state, self.options.overlap)
@@ -223,9 +226,9 @@ class Pipeline:
     # -- all of it ------------------------------------------------------------------------
 
     def run(self) -> list[HarvestResult]:
-        """The whole pipeline under the data-dir lock. One failing set does not stop the
-        others; the caller decides the exit code from the results."""
-        with self.data.lock():
+        """The whole pipeline, as one of the warehouse's writers. One failing set does not stop
+        the others; the caller decides the exit code from the results."""
+        with self.data.writing():
             failed = True
             try:
                 plan = self.prepare()

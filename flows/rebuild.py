@@ -1,15 +1,21 @@
-"""``rebuild``: raw archive -> Parquet -> DuckDB, with no network.
+"""``rebuild``: raw archive -> warehouse, with no network.
 
-A new lake and a new database are built beside the old ones from the raw pages and their
-manifests, in the order the pages were harvested, through the same normalize/seal/load path
-as a live harvest; then they replace the old ones. A failure leaves the old ones untouched.
+A new generation of the warehouse is built beside the current one (``Warehouse.beside``) from
+the raw pages and their manifests, in the order the pages were harvested, through the same
+normalize/stage/load path as a live harvest; what has no raw archive behind it (the citation
+graph, references, ReDIF loads) is carried over. Then one commit makes it the one readers see
+(``Warehouse.publish``). A failure leaves the current one untouched; readers never wait.
+
+A data dir of an earlier version (``warehouse.duckdb`` and its Parquet lake) is converted the
+same way: its citation tables and ReDIF lake files are carried over, and the old files are
+kept aside, renamed, for the user to delete.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
-import shutil
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -19,23 +25,24 @@ from datetime import datetime
 from pathlib import Path
 
 from flows.datadir import DataDir
-from flows.storage import Loader, Storage, WindowJob, store_page
+from flows.storage import Storage, store_page
 from harvesting.archive import ArchivedPage, RawArchive
 from harvesting.harvester import PageCounts, page_id
 from harvesting.responses import parse_response, read_sets
 from harvesting.state import StateStore
-from schemas.errors import ArchiveError
+from schemas.errors import ArchiveError, WarehouseError
 from schemas.records import PageContext
 from warehouse.database import ENTITY_TABLES, Warehouse
-from warehouse.lake import Lake
+from warehouse.loader import Loader, WindowJob
+from warehouse.staging import Staging
+
+log = logging.getLogger(__name__)
 
 #: Pages per task handed to a normalizing worker process.
 CHUNK_PAGES = 8
 #: Smaller archives are normalized in the rebuilding process itself: starting worker
 #: processes (about a second) would cost more than it saves.
 PARALLEL_FROM_PAGES = 100
-#: Tables with no raw archive behind them, copied from the old warehouse when it is readable.
-CARRIED_OVER = ("citations", "citation_counts", "citation_loads", "references")
 
 
 @dataclass
@@ -50,77 +57,117 @@ class RebuildReport:
 
 
 def rebuild(data: DataDir, workers: int | None = None) -> RebuildReport:
-    """Rebuild the lake and the warehouse of ``data`` from its raw archive. Pages are
-    normalized by ``workers`` processes (0: in this one; default: one per core when the
-    archive is large enough to be worth starting them)."""
-    with data.lock():
+    """Rebuild the warehouse of ``data`` from its raw archive. Pages are normalized by
+    ``workers`` processes (0: in this one; default: one per core when the archive is large
+    enough to be worth starting them)."""
+    with data.alone():
         archive = RawArchive(data.raw)
         manifests = archive.manifests()
-        if not manifests and not list(data.lake.glob("articles/harvest=redif-*")):
+        legacy = data.is_legacy()
+        legacy_redif = _legacy_redif_batches(data.legacy_lake) if legacy else []
+        current = data.warehouse(check=False)
+        has_current = data.catalog.exists() and not legacy
+        if not manifests and not legacy_redif and not has_current:
             raise ArchiveError(f"no raw archive under {data.raw}: nothing to rebuild from")
-        new_lake = data.root / "lake.rebuild"
-        new_db = data.root / "warehouse.rebuild.duckdb"
-        shutil.rmtree(new_lake, ignore_errors=True)
-        new_db.unlink(missing_ok=True)
-        storage = Storage(data, Lake(new_lake), Warehouse(new_db))
+        staging = Staging(data.root / "staging.rebuild")
+        staging.discard_all()
+        new = current.beside()
+        storage = Storage(data, staging, new)
         report = RebuildReport()
-        with storage.db.connect():
-            pass  # an empty warehouse with every table, even if the archive holds no records
-        harvest_manifests = []
-        for manifest in manifests:
-            if manifest.relative_to(data.raw).parts[0] == "_endpoints":
-                _replay_sets(archive, storage, manifest, report)
-            else:
-                harvest_manifests.append(manifest)
-        _replay_runs(archive, storage, harvest_manifests, report, workers)
-        storage.lake.discard_all_pending()
-        _replay_redif(data.lake, storage, report)
-        report.series = storage.db.count("series")
-        if data.state_path.exists():
-            state = StateStore(data.state_path)
-            try:
-                storage.sync_harvest_log(state)
-            finally:
-                state.close()
-        report.citations_kept = storage.db.copy_tables_from(data.warehouse_path, CARRIED_OVER)
-        _swap(new_db, data.warehouse_path)
-        old_lake = data.root / "lake.old"
-        shutil.rmtree(old_lake, ignore_errors=True)
-        if data.lake.exists():
-            os.replace(data.lake, old_lake)
-        os.replace(new_lake, data.lake)
-        shutil.rmtree(old_lake, ignore_errors=True)
+        try:
+            if has_current:
+                report.redif_batches = _carry_over(current, new)
+                report.citations_kept = True
+            elif legacy:
+                report.citations_kept = _carry_over_legacy(data.legacy_warehouse, new)
+                for batch in legacy_redif:
+                    _load_legacy_redif(data.legacy_lake, batch, new)
+                    report.redif_batches += 1
+            harvest_manifests = []
+            for manifest in manifests:
+                if manifest.relative_to(data.raw).parts[0] == "_endpoints":
+                    _replay_sets(archive, storage, manifest, report)
+                else:
+                    harvest_manifests.append(manifest)
+            _replay_runs(archive, storage, harvest_manifests, report, workers)
+            report.series = _count(new, "series")
+            if data.state_path.exists():
+                state = StateStore(data.state_path)
+                try:
+                    storage.sync_harvest_log(state)
+                finally:
+                    state.close()
+            new.publish()
+        except BaseException:
+            new.discard()
+            raise
+        finally:
+            staging.discard_all()
+        if legacy:
+            _set_aside(data)
         return report
 
 
-def _replay_redif(old_lake: Path, storage: Storage, report: RebuildReport) -> None:
-    """ReDIF loads have no raw pages: their lake files are the source. Carry them over."""
-    batches = sorted(
-        old_lake.glob("articles/harvest=redif-*/run=*/*.parquet"),
+#: Tables with no raw archive behind them, carried over to a new generation whole.
+CARRIED_OVER = ("citations", "citation_counts", "citation_loads", "references")
+#: Rows of a ReDIF load (their harvest ids start so): carried over too.
+_REDIF_ROWS = "WHERE harvest_id LIKE 'redif-%'"
+_REDIF_ITEMS = "WHERE metadata_prefix = 'redif'"
+
+
+def _carry_over(current: Warehouse, new: Warehouse) -> int:
+    """Copy into ``new`` what the raw archive cannot give: the citation tables, and the
+    ReDIF versions (merged) with the named things they brought. Returns the ReDIF items."""
+    source = f"{current.catalog_alias}.{current.current_generation()}"
+    new.copy_tables(CARRIED_OVER, source)
+    new.copy_tables(ENTITY_TABLES, source)
+    new.copy_tables(("article_versions", "author_versions"), source, _REDIF_ITEMS)
+    new.copy_tables(("quarantine",), source, _REDIF_ROWS)
+    return new.merge_all("redif")
+
+
+def _carry_over_legacy(path: Path, new: Warehouse) -> bool:
+    """The citation tables of an earlier version's ``warehouse.duckdb``; False if unreadable."""
+    try:
+        new.copy_tables(CARRIED_OVER, "legacy", attach=path)
+        return True
+    except WarehouseError as exc:
+        log.warning("citations of %s not carried over: %s", path, exc)
+        return False
+
+
+def _legacy_redif_batches(lake: Path) -> list[Path]:
+    return sorted(
+        lake.glob("articles/harvest=redif-*/run=*/*.parquet"),
         key=lambda p: (p.parent.name, p.name),
     )
-    for articles in batches:
-        relative = articles.relative_to(old_lake / "articles")
-        files = {}
-        for table in ("articles", "authors", "quarantine", *ENTITY_TABLES):
-            source = old_lake / table / relative
-            if source.exists():
-                target = storage.lake.root / table / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target)
-                files[table] = target
-        storage.db.load_window({k: files[k] for k in ("articles", "authors", "quarantine")})
-        for table in ENTITY_TABLES:
-            if table in files:
-                storage.db.load_entities(table, files[table])
-        report.redif_batches += 1
 
 
-def _swap(new: Path, current: Path) -> None:
-    os.replace(new, current)
-    wal = new.with_name(new.name + ".wal")
-    if wal.exists():
-        os.replace(wal, current.with_name(current.name + ".wal"))
+def _load_legacy_redif(lake: Path, articles: Path, new: Warehouse) -> None:
+    """One ReDIF batch of an earlier version's lake, loaded in one commit."""
+    relative = articles.relative_to(lake / "articles")
+    files = {t: lake / t / relative for t in ("articles", "authors", "quarantine")}
+    entities = {t: lake / t / relative for t in ENTITY_TABLES if (lake / t / relative).exists()}
+    new.load_windows([files], entities=entities)
+
+
+def _set_aside(data: DataDir) -> None:
+    """An earlier version's files, converted: renamed, for the user to delete."""
+    for path in (data.legacy_warehouse, data.legacy_warehouse.with_name("warehouse.duckdb.wal"),
+                 data.legacy_lake):  # fmt: skip
+        if path.exists():
+            os.replace(path, path.with_name(path.name + ".converted"))
+    log.warning(
+        "converted %s; the earlier files are kept as *.converted beside it: delete them "
+        "when you no longer need them",
+        data.root,
+    )
+
+
+def _count(warehouse: Warehouse, table: str) -> int:
+    with warehouse.connect() as con:
+        row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+    return int(row[0]) if row else 0
 
 
 def _replay_sets(
@@ -183,10 +230,10 @@ def _windows(archive: RawArchive, manifests: list[Path]) -> Iterator[list[PageTa
             ]
 
 
-def normalize_pages(raw: Path, lake: Path, tasks: list[PageTask]) -> PageCounts:
-    """Parse, map and write some archived pages as page files of the new lake; their counts.
+def normalize_pages(raw: Path, staging: Path, tasks: list[PageTask]) -> PageCounts:
+    """Parse, map and write some archived pages as staged page files; their counts.
     Runs in a worker process (arguments and result are small and picklable)."""
-    archive, target = RawArchive(raw), Lake(lake)
+    archive, target = RawArchive(raw), Staging(staging)
     records = deleted = quarantined = 0
     for task in tasks:
         page = parse_response(archive.read(task.path, task.sha256), "ListRecords")
@@ -220,14 +267,14 @@ def _replay_runs(
     if workers is None:
         workers = (os.cpu_count() or 1) if pages >= PARALLEL_FROM_PAGES else 0
     chunks = [w[i : i + CHUNK_PAGES] for w in windows for i in range(0, len(w), CHUNK_PAGES)]
-    loader = Loader(storage)
+    loader = Loader(storage.staging, storage.db)
     with ExitStack() as stack:
         if workers > 0:
             pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
             stack.callback(pool.shutdown, wait=True, cancel_futures=True)
-            results = _in_order(pool, chunks, archive.root, storage.lake.root, 4 * workers)
+            results = _in_order(pool, chunks, archive.root, storage.staging.root, 4 * workers)
         else:
-            results = (normalize_pages(archive.root, storage.lake.root, c) for c in chunks)
+            results = (normalize_pages(archive.root, storage.staging.root, c) for c in chunks)
         ends = {(w[-1].harvest_id, w[-1].run_id, w[-1].window): len(w) for w in windows}
         for chunk, counts in zip(chunks, results, strict=True):
             report.pages += len(chunk)
@@ -241,12 +288,12 @@ def _replay_runs(
 
 
 def _in_order(
-    pool: ProcessPoolExecutor, chunks: list[list[PageTask]], raw: Path, lake: Path, ahead: int
+    pool: ProcessPoolExecutor, chunks: list[list[PageTask]], raw: Path, staging: Path, ahead: int
 ) -> Iterator[PageCounts]:
     """Each chunk's counts, in order, keeping at most ``ahead`` chunks in the workers."""
     running: deque[Future[PageCounts]] = deque()
     for chunk in chunks:
-        running.append(pool.submit(normalize_pages, raw, lake, chunk))
+        running.append(pool.submit(normalize_pages, raw, staging, chunk))
         if len(running) >= ahead:
             yield running.popleft().result()
     while running:

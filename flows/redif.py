@@ -4,7 +4,7 @@ same tables as the OAI harvest (source ``redif``), incrementally.
 Files are read series-and-archives first, so an article without ``Journal`` gets its
 series' name. Only files whose size, mtime and then checksum changed are parsed again; items
 that disappeared from a changed file, or with a removed file, become tombstones of the
-``redif`` version. Rows are written to the lake and loaded in batches; a file is recorded as
+``redif`` version. Rows are staged and loaded in batches (each one commit); a file is recorded as
 read only after its rows are loaded, so an interrupted load is simply read again.
 """
 
@@ -23,8 +23,8 @@ from schemas.dates import utc_now
 from schemas.handles import handle_key
 from schemas.redif import decode, parse_templates
 from schemas.redif_rows import FileRows, RedifContext, map_file, tombstones
-from warehouse.database import ENTITY_TABLES, Warehouse
-from warehouse.lake import Lake, write_parquet
+from warehouse.database import ENTITY_TABLES
+from warehouse.staging import write_parquet
 
 BATCH_ROWS = 50_000
 log = logging.getLogger(__name__)
@@ -53,8 +53,8 @@ def redif_harvest_id(root: str) -> str:
 
 class _Batch:
     def __init__(self, data: DataDir, harvest_id: str, run_id: str) -> None:
-        self.lake = Lake(data.lake)
-        self.warehouse = Warehouse(data.warehouse_path)
+        self.staging = data.staging_area()
+        self.warehouse = data.warehouse()
         self.harvest_id, self.run_id = harvest_id, run_id
         self.rows = FileRows()
         self.records: list[FileRecord] = []
@@ -67,23 +67,23 @@ class _Batch:
         tables = self.rows.tables()
         files = {}
         for name, table in tables.items():
-            path = self.lake.window_file(name, self.harvest_id, self.run_id, self.number)
+            path = self.staging.window_file(name, self.harvest_id, self.run_id, self.number)
             write_parquet(path, table)
             files[name] = path
-        self.warehouse.load_window({k: files[k] for k in ("articles", "authors", "quarantine")})
-        for name in ENTITY_TABLES:
-            if tables[name].num_rows:
-                self.warehouse.load_entities(name, files[name])
+        window = {k: files[k] for k in ("articles", "authors", "quarantine")}
+        entities = {n: files[n] for n in ENTITY_TABLES if tables[n].num_rows}
+        self.warehouse.load_windows([window], entities=entities)  # one commit: all or nothing
+        self.staging.discard_files(files.values())
         self.rows = FileRows()
 
 
 def load_redif(data: DataDir, path: str | Path) -> RedifReport:
     """Load every changed ReDIF file under ``path``; return what was done."""
     target = Path(path).expanduser().resolve()
-    with data.lock():
+    root = target.as_uri()
+    harvest_id = redif_harvest_id(root)
+    with data.writing(), data.harvesting(harvest_id, f"a ReDIF load of {target}"):
         files = find_files(target)
-        root = target.as_uri()
-        harvest_id = redif_harvest_id(root)
         loaded_at = utc_now()
         batch = _Batch(data, harvest_id, new_run_id(datetime.now(UTC).replace(tzinfo=None)))
         with batch.warehouse.connect():
@@ -162,9 +162,9 @@ def _read_if_changed(
 
 
 def _series_names(data: DataDir) -> dict[str, str]:
-    if not data.warehouse_path.exists():
+    if not data.catalog.exists():
         return {}
-    _, rows = Warehouse(data.warehouse_path).query(
+    _, rows = data.warehouse().query(
         "SELECT handle_key, name FROM series WHERE name IS NOT NULL"
     )
     return {k: n for k, n in rows}

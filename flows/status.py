@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 from flows.datadir import DataDir
 from harvesting.state import StateStore
-from warehouse.database import Warehouse
 
 
 @dataclass
@@ -66,9 +65,9 @@ def harvest_status(data: DataDir, overlap: timedelta = timedelta(days=1)) -> lis
 def _warehouse_counts(data: DataDir) -> dict[str, tuple[int, int, int]]:
     """harvest_id -> (live versions, tombstones, quarantined records) in the warehouse: what
     each harvest contributed, whatever the merge across sources made of it."""
-    if not data.warehouse_path.exists():
+    if not data.catalog.exists():
         return {}
-    _, rows = Warehouse(data.warehouse_path).query(
+    _, rows = data.warehouse().query(
         """
         SELECT harvest_id, sum(live)::BIGINT, sum(dead)::BIGINT, sum(q)::BIGINT FROM (
             SELECT harvest_id, count(*) FILTER (WHERE NOT deleted) AS live,

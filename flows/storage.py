@@ -1,21 +1,13 @@
-"""From a page of records to the warehouse: normalize, write the lake, seal windows, load
-DuckDB. Used by live harvests (as the harvester's page sink) and by ``rebuild`` alike.
-
-Finished windows are sealed and loaded by a ``Loader`` thread while the harvest goes on
-(DuckDB and Parquet writing release the GIL, so this uses the second core); windows that
-queue up while a load runs are loaded together in one transaction. Each load records its
-windows in ``window_loads``; a resumed run loads again any window it finished but whose load
-a crash prevented (``WarehouseSink.recover``).
+"""From a page of records to the warehouse: normalize, stage, and hand finished windows to
+the loader (``warehouse.loader``). Used by live harvests (as the harvester's page sink) and by
+``rebuild`` alike. A resumed run loads again any window it finished but whose load a crash
+prevented (``WarehouseSink.recover``).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from lxml import etree
@@ -27,36 +19,17 @@ from harvesting.responses import SetInfo
 from harvesting.state import Run, StateStore
 from harvesting.windows import Window
 from schemas import tables
-from schemas.dates import utc_now
 from schemas.handles import handle_key, parse_handle
 from schemas.records import PageContext, map_page
 from warehouse.database import Warehouse
-from warehouse.lake import Lake
+from warehouse.loader import Loader, WindowJob
+from warehouse.staging import Staging
 
 log = logging.getLogger(__name__)
 
-#: Windows are loaded once this many pages wait (or when the run settles): every commit
-#: checkpoints DuckDB, so one load of 100 windows costs a third of 100 loads (BENCHMARKS.md).
-BATCH_PAGES = 200
-#: ... or once the oldest waiting window has waited this long, so that a harvest smaller than
-#: a batch is loaded while it runs, not all at its end.
-LOAD_AFTER_SECONDS = 5.0
-#: Most pages loaded in one transaction (bounds DuckDB's working set).
-MAX_BATCH_PAGES = 400
-
-
-@dataclass(frozen=True)
-class WindowJob:
-    """Pages 1..``pages`` of one window of a run, to seal and load."""
-
-    harvest_id: str
-    run_id: str
-    window: int
-    pages: int
-
 
 def store_page(
-    lake: Lake,
+    staging: Staging,
     context: PageContext,
     run_id: str,
     window: int,
@@ -65,33 +38,20 @@ def store_page(
 ) -> PageCounts:
     """Normalize one page of records and write it as page ``number`` of its window."""
     rows = map_page(context, records)
-    lake.write_page(context.harvest_id, run_id, window, number, rows.tables())
+    staging.write_page(context.harvest_id, run_id, window, number, rows.tables())
     received = len(rows.articles) + len(rows.quarantine)
     return PageCounts(received, rows.deleted, len(rows.quarantine))
 
 
 class Storage:
-    """The lake and the warehouse of one data dir."""
+    """The staging area and the warehouse of one data dir."""
 
-    def __init__(self, data: DataDir, lake: Lake | None = None, db: Warehouse | None = None):
+    def __init__(
+        self, data: DataDir, staging: Staging | None = None, db: Warehouse | None = None
+    ) -> None:
         self.data = data
-        self.lake = lake or Lake(data.lake)
-        self.db = db or Warehouse(data.warehouse_path)
-
-    def seal_and_load(self, jobs: list[WindowJob]) -> None:
-        """Seal windows and load them in one transaction, recording them in window_loads."""
-        files = [self.lake.seal_window(j.harvest_id, j.run_id, j.window, j.pages) for j in jobs]
-        now = utc_now()
-        loads = tables.to_table(
-            [
-                {"harvest_id": j.harvest_id, "run_id": j.run_id, "window_index": j.window,
-                 "pages": j.pages, "loaded_at": now}
-                for j in jobs
-                if j.pages
-            ],
-            tables.WINDOW_LOADS,
-        )  # fmt: skip
-        self.db.load_windows(files, loads)
+        self.staging = staging or data.staging_area()
+        self.db = db or data.warehouse()
 
     def store_sets(
         self, endpoint: str, folder: str, sets: list[SetInfo], listed_at: datetime
@@ -110,8 +70,10 @@ class Storage:
             }
             for s in sets
         ]
-        path = self.lake.write_series(folder, tables.to_table(rows, tables.SERIES))
+        name = "series-" + folder.replace("/", "-")
+        path = self.staging.write_entities(name, tables.to_table(rows, tables.SERIES))
         self.db.load_series(path)
+        self.staging.discard_files([path])
 
     def sync_harvest_log(self, state: StateStore, overlap: timedelta = timedelta(days=1)) -> None:
         """Mirror the SQLite harvest state and log into DuckDB for SQL users."""
@@ -163,112 +125,19 @@ class Storage:
         )
 
 
-class Loader:
-    """Seals and loads finished windows on a thread of its own, in order, in batches of about
-    ``batch_pages`` pages, or sooner when the oldest waiting window has waited ``load_after``
-    seconds. ``settle`` loads what waits, waits for it and raises the first error; after an
-    error nothing more is loaded (the run stops, a later run recovers)."""
-
-    _FLUSH = WindowJob("", "", -1, 0)  # handed over by settle: load what waits now
-
-    def __init__(
-        self,
-        storage: Storage,
-        batch_pages: int = BATCH_PAGES,
-        load_after: float = LOAD_AFTER_SECONDS,
-    ) -> None:
-        self.storage = storage
-        self.batch_pages = batch_pages
-        self.load_after = load_after
-        self._jobs: queue.Queue[WindowJob] = queue.Queue()
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-
-    def submit(self, job: WindowJob) -> None:
-        self.check()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name="window-loader", daemon=True)
-            self._thread.start()
-        self._jobs.put(job)
-
-    def check(self) -> None:
-        """Raise the loader's error, if it had one."""
-        if self._error is not None:
-            raise self._error
-
-    def settle(self) -> None:
-        if self._thread is not None:
-            self._jobs.put(self._FLUSH)
-            self._jobs.join()
-        self.check()
-
-    def _work(self) -> None:
-        waiting: list[WindowJob] = []
-        due = 0.0  # when what waits is loaded even if it is less than a batch
-        while True:
-            try:
-                timeout = max(0.0, due - time.monotonic()) if waiting else None
-                job: WindowJob | None = self._jobs.get(timeout=timeout)
-            except queue.Empty:
-                job = None  # the oldest waiting window has waited long enough
-            flush = job is self._FLUSH
-            if job is not None and not flush:
-                if not waiting:
-                    due = time.monotonic() + self.load_after
-                waiting.append(job)
-            pages = sum(j.pages for j in waiting)
-            if waiting and (job is None or flush or pages >= self.batch_pages):
-                batch, waiting = waiting, []
-                self._load(batch)
-                for _ in batch:
-                    self._jobs.task_done()
-            if flush:
-                self._jobs.task_done()
-
-    def _load(self, batch: list[WindowJob]) -> None:
-        try:
-            if self._error is None:
-                for part in _parts(_latest(batch)):
-                    self.storage.seal_and_load(part)
-        except BaseException as exc:  # handed to the harvest thread by check()
-            log.debug("window load failed: %s", exc)
-            self._error = exc
-
-
-def _parts(jobs: list[WindowJob]) -> list[list[WindowJob]]:
-    """Consecutive groups of at most ``MAX_BATCH_PAGES`` pages (a larger window alone)."""
-    parts: list[list[WindowJob]] = [[]]
-    for job in jobs:
-        if parts[-1] and sum(j.pages for j in parts[-1]) + job.pages > MAX_BATCH_PAGES:
-            parts.append([])
-        parts[-1].append(job)
-    return [p for p in parts if p]
-
-
-def _latest(jobs: list[WindowJob]) -> list[WindowJob]:
-    """One job per window, the one with the most pages, in the order handed over."""
-    best: dict[tuple[str, str, int], WindowJob] = {}
-    for job in jobs:
-        key = (job.harvest_id, job.run_id, job.window)
-        if key not in best or job.pages >= best[key].pages:
-            best.pop(key, None)
-            best[key] = job
-    return list(best.values())
-
-
 class WarehouseSink:
     """The harvester's page sink: every page to the lake, every finished window to DuckDB
     (through the loader thread)."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self.loader = Loader(storage)
+        self.loader = Loader(storage.staging, storage.db)
 
     def recover(self, spec: HarvestSpec, run: Run) -> None:
         """A resumed run: load the windows it finished whose load did not happen."""
         loaded = self.storage.db.loaded_windows(spec.harvest_id, run.run_id)
         for window in range(run.window_index):
-            pages = self.storage.lake.pending_pages(spec.harvest_id, run.run_id, window)
+            pages = self.storage.staging.pending_pages(spec.harvest_id, run.run_id, window)
             if pages > loaded.get(window, 0):
                 log.info("loading window %d of run %s again (interrupted)", window, run.run_id)
                 self.loader.submit(WindowJob(spec.harvest_id, run.run_id, window, pages))
@@ -287,7 +156,7 @@ class WarehouseSink:
             page_path=page.path,
         )
         return store_page(
-            self.storage.lake,
+            self.storage.staging,
             context,
             page.run_id,
             page.window.index,
@@ -300,4 +169,4 @@ class WarehouseSink:
 
     def run_done(self, spec: HarvestSpec, run: Run) -> None:
         self.loader.settle()
-        self.storage.lake.discard_pending(spec.harvest_id, run.run_id)
+        self.storage.staging.discard_pending(spec.harvest_id, run.run_id)

@@ -183,11 +183,23 @@ class SchemaViolation(RepecHarvestError):
 
 
 class WarehouseError(RepecHarvestError):
-    """The DuckDB warehouse cannot be used."""
+    """The warehouse cannot be used."""
+
+
+class WriteConflict(WarehouseError):
+    """A commit kept losing races with other writers of the warehouse."""
+
+    transient = True
 
 
 class QueryError(RepecHarvestError):
     """The SQL query failed."""
+
+
+class ReadOnlyViolation(QueryError):
+    """`sql` is read-only: the statement was refused."""
+
+    exit_code = 2
 
 
 class ArchiveError(RepecHarvestError):

@@ -1,4 +1,4 @@
-"""The citation graph in DuckDB: ``citations``, ``citation_counts`` and the load log.
+"""The citation graph in the warehouse: ``citations``, ``citation_counts`` and the load log.
 
 A load streams its edges to a staging Parquet file, then replaces the whole graph in one
 transaction: edges that disappeared from the source are gone, and a load that fails at any
@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 
 from schemas.citations import EDGES, CitationStats
 from schemas.errors import WarehouseError
-from warehouse.database import Warehouse, run_script, transaction
+from warehouse.catalog import quote
+from warehouse.database import Warehouse, insert_arrow, run_script
 
 _REPLACE_GRAPH = """
 CREATE OR REPLACE TEMP TABLE new_citations AS
@@ -61,27 +62,27 @@ def load_citation_graph(
         with pq.ParquetWriter(staging, EDGES, compression="zstd") as writer:
             for batch in batches:
                 writer.write_batch(batch)
-        with warehouse.connect() as con:
+
+        def replace(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             con.execute(f"SET memory_limit = '{memory_limit}'")  # spills to disk beyond
-            con.execute(f"SET temp_directory = '{staging.parent / 'duckdb-spill'}'")
+            con.execute(f"SET temp_directory = {quote(str(staging.parent / 'duckdb-spill'))}")
             con.execute("SET preserve_insertion_order = false")
-            with transaction(con):
-                params = {"staging": str(staging), "source": source, "loaded_at": loaded_at}
-                run_script(con, _REPLACE_GRAPH, params)
-                edges = _scalar(con, "SELECT count(*) FROM citations")
-                counts = (stats or CitationStats(edges_read=edges)).as_dict()
-                log = {
-                    "source": source,
-                    "loaded_at": loaded_at,
-                    **counts,
-                    "duplicates": counts["edges_read"] - edges,
-                    "edges": edges,
-                }
-                con.register("load_log", pa.Table.from_pylist([log]))
-                con.execute("INSERT INTO citation_loads BY NAME SELECT * FROM load_log")
-                con.unregister("load_log")
-        return log
-    except WarehouseError as exc:  # connect() maps DuckDB's errors to one line
+            params = {"staging": str(staging), "source": source, "loaded_at": loaded_at}
+            run_script(con, _REPLACE_GRAPH, params)
+            edges = _scalar(con, "SELECT count(*) FROM citations")
+            counts = (stats or CitationStats(edges_read=edges)).as_dict()
+            log = {
+                "source": source,
+                "loaded_at": loaded_at,
+                **counts,
+                "duplicates": counts["edges_read"] - edges,
+                "edges": edges,
+            }
+            insert_arrow(con, "citation_loads", pa.Table.from_pylist([log]))
+            return log
+
+        return warehouse.write(replace)
+    except WarehouseError as exc:  # the warehouse's errors are one line already
         raise WarehouseError(f"loading citations failed, previous graph kept: {exc}") from None
     finally:
         if staging.exists():
@@ -95,11 +96,12 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 
 def replace_references(warehouse: Warehouse, handle_key: str, rows: pa.Table) -> None:
     """The references of one item, replaced in one transaction."""
-    with warehouse.connect() as con, transaction(con):
+
+    def replace(con: duckdb.DuckDBPyConnection) -> None:
         con.execute('DELETE FROM "references" WHERE handle_key = ?', [handle_key])
-        con.register("incoming_references", rows)
-        con.execute('INSERT INTO "references" BY NAME SELECT * FROM incoming_references')
-        con.unregister("incoming_references")
+        insert_arrow(con, "references", rows)
+
+    warehouse.write(replace)
 
 
 _ITEMS = """

@@ -1,11 +1,11 @@
-"""The Parquet lake: normalized rows, written so that no reader ever sees half a file.
+"""Staging: normalized rows on their way into the warehouse, and gone once loaded (the
+warehouse's own Parquet files are the only lasting copy of a record).
 
-Layout under ``<data dir>/lake``::
+Layout under ``<data dir>/staging``::
 
-    _pending/<harvest>/<run>/w0003/p000012/articles.arrow     per page, while a window runs
-    articles/harvest=<harvest>/run=<run>/w0003.parquet        sealed, one file per window
-    authors/...  quarantine/...                                 same layout
-    series/<endpoint>/<stamp>.parquet                           one file per ListSets
+    pages/<harvest>/<run>/w0003/p000012/articles.arrow   per page, until the run is done
+    sealed/<harvest>/<run>/w0003/articles.parquet        a finished window, until it is loaded
+    entities/<name>.parquet                              a ListSets or ReDIF batch, until loaded
 
 Every file is written under a temporary name and renamed into place. Page files are Arrow IPC
 (uncompressed: written once, read once, a tenth of the cost of Parquet with zstd); a window is
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from schemas.tables import RECORD_TABLES
 
-PENDING = "_pending"
+PAGES, SEALED, ENTITIES = "pages", "sealed", "entities"
 #: Sealing order: articles last (its presence marks a complete window).
 SEAL_ORDER = ("quarantine", "authors", "articles")
 _COMPRESSION = "zstd"
@@ -72,34 +72,44 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-class Lake:
+def window_name(window: int) -> str:
+    return f"w{window:04d}"
+
+
+def page_name(page: int) -> str:
+    return f"p{page:06d}"
+
+
+class Staging:
     def __init__(self, root: Path) -> None:
         self.root = root
 
     # -- pages and windows ----------------------------------------------------------------
 
-    def _pending(self, harvest_id: str, run_id: str) -> Path:
-        return self.root / PENDING / harvest_id / run_id
+    def _pages(self, harvest_id: str, run_id: str) -> Path:
+        return self.root / PAGES / harvest_id / run_id
+
+    def _page(self, harvest_id: str, run_id: str, window: int, page: int) -> Path:
+        return self._pages(harvest_id, run_id) / window_name(window) / page_name(page)
 
     def write_page(
         self, harvest_id: str, run_id: str, window: int, page: int, tables: dict[str, pa.Table]
     ) -> None:
-        folder = self._pending(harvest_id, run_id) / f"w{window:04d}" / f"p{page:06d}"
+        folder = self._page(harvest_id, run_id, window, page)
         for name in SEAL_ORDER:
             write_arrow(folder / f"{name}.arrow", tables[name])
 
     def pending_pages(self, harvest_id: str, run_id: str, window: int) -> int:
         """How many pages of a window are written, counting 1, 2, ... until one is missing
         (``articles`` is written last, so its presence means the page is complete)."""
-        folder = self._pending(harvest_id, run_id) / f"w{window:04d}"
         pages = 0
-        while (folder / f"p{pages + 1:06d}" / "articles.arrow").exists():
+        while (self._page(harvest_id, run_id, window, pages + 1) / "articles.arrow").exists():
             pages += 1
         return pages
 
     def window_file(self, table: str, harvest_id: str, run_id: str, window: int) -> Path:
         return (
-            self.root / table / f"harvest={harvest_id}" / f"run={run_id}" / f"w{window:04d}.parquet"
+            self.root / SEALED / harvest_id / run_id / window_name(window) / f"{table}.parquet"
         )
 
     def seal_window(self, harvest_id: str, run_id: str, window: int, pages: int) -> dict[str, Path]:
@@ -110,7 +120,6 @@ class Lake:
         """
         if pages == 0:
             return {}
-        folder = self._pending(harvest_id, run_id) / f"w{window:04d}"
         sealed = {}
         for name in SEAL_ORDER:
             schema = RECORD_TABLES[name]
@@ -120,20 +129,30 @@ class Lake:
                 pq.ParquetWriter(temporary, schema, compression=_COMPRESSION) as writer,
             ):
                 for number in range(1, pages + 1):
-                    part = read_arrow(folder / f"p{number:06d}" / f"{name}.arrow")
+                    page = self._page(harvest_id, run_id, window, number)
+                    part = read_arrow(page / f"{name}.arrow")
                     writer.write_table(part.cast(schema))
             sealed[name] = target
         return sealed
 
     def discard_pending(self, harvest_id: str, run_id: str) -> None:
-        shutil.rmtree(self._pending(harvest_id, run_id), ignore_errors=True)
+        """A run is done: its page files and whatever of it is still sealed go."""
+        shutil.rmtree(self._pages(harvest_id, run_id), ignore_errors=True)
+        shutil.rmtree(self.root / SEALED / harvest_id / run_id, ignore_errors=True)
 
-    def discard_all_pending(self) -> None:
-        shutil.rmtree(self.root / PENDING, ignore_errors=True)
+    def discard_all(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
 
-    # -- series ---------------------------------------------------------------------------
+    @staticmethod
+    def discard_files(files: Iterable[Path]) -> None:
+        """Loaded: these staged files are in the warehouse now."""
+        for path in files:
+            path.unlink(missing_ok=True)
 
-    def write_series(self, folder: str, table: pa.Table) -> Path:
-        path = self.root / "series" / f"{folder}.parquet"
+    # -- named things ---------------------------------------------------------------------
+
+    def write_entities(self, name: str, table: pa.Table) -> Path:
+        """Stage a batch of series, archives, persons or institutions as ``name``."""
+        path = self.root / ENTITIES / f"{name}.parquet"
         write_parquet(path, table)
         return path

@@ -1,0 +1,42 @@
+"""The change feed: which items were inserted, updated or deleted since a snapshot or a time.
+
+The warehouse is attached twice, as it is now and as it was then (DuckLake's time travel), and
+the two ``articles`` compared: a rebuild in between is no obstacle, and an item loaded again
+unchanged is not reported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from schemas.errors import QueryError
+from warehouse.database import Warehouse, first_line
+
+_CHANGES = """
+SELECT coalesce(a.handle, b.handle) AS handle,
+       CASE WHEN a.deleted AND NOT coalesce(b.deleted, false) THEN 'deleted'
+            WHEN b.handle_key IS NULL OR b.deleted THEN 'inserted'
+            ELSE 'updated' END AS change,
+       a.title, a.year, a.datestamp, a.harvested_at, a.sources
+FROM articles a LEFT JOIN before.main.articles b USING (handle_key)
+WHERE b.handle_key IS NULL
+   OR a.record_id <> b.record_id OR a.deleted <> b.deleted OR a.datestamp <> b.datestamp
+   OR a.sources <> b.sources
+ORDER BY change, a.harvested_at DESC, handle
+"""
+
+
+def changes_since(
+    warehouse: Warehouse, since: int | str
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Items inserted, updated or deleted after snapshot ``since`` (an id, or a timestamp)."""
+    with warehouse.connect(read_only=True) as con:
+        attach = warehouse.catalog.attach_statement(snapshot=since, alias="before")
+        try:
+            con.execute(attach)
+            cursor = con.execute(_CHANGES)
+        except duckdb.Error as exc:
+            raise QueryError(f"cannot compare with {since}: {first_line(exc)}") from None
+        return [d[0] for d in cursor.description or []], cursor.fetchall()

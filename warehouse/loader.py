@@ -1,0 +1,155 @@
+"""Loading finished windows into the warehouse while a harvest goes on.
+
+A ``Loader`` thread seals each finished window's page files into one Parquet file per table
+and loads them (DuckDB and Parquet writing release the GIL, so this uses the second core);
+windows that queue up while a load runs are loaded together in one transaction. Each load
+records its windows in ``window_loads`` in that same transaction, so a resumed run can tell
+which windows it finished but did not load. A sealed file is deleted once it is loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from schemas import tables
+from schemas.dates import utc_now
+from warehouse.database import Warehouse
+from warehouse.staging import Staging
+
+log = logging.getLogger(__name__)
+
+#: Windows are loaded once this many pages wait (or when the run settles): every commit has
+#: a fixed cost, so one load of 100 windows costs a third of 100 loads (BENCHMARKS.md).
+BATCH_PAGES = 200
+#: ... or once the oldest waiting window has waited this long, so that a harvest smaller than
+#: a batch is loaded while it runs, not all at its end.
+LOAD_AFTER_SECONDS = 5.0
+#: Most pages loaded in one transaction (bounds DuckDB's working set).
+MAX_BATCH_PAGES = 400
+
+
+@dataclass(frozen=True)
+class WindowJob:
+    """Pages 1..``pages`` of one window of a run, to seal and load."""
+
+    harvest_id: str
+    run_id: str
+    window: int
+    pages: int
+
+
+def seal_and_load(staging: Staging, warehouse: Warehouse, jobs: list[WindowJob]) -> None:
+    """Seal windows and load them in one transaction, recording them in window_loads; the
+    sealed files go once loaded."""
+    files = [staging.seal_window(j.harvest_id, j.run_id, j.window, j.pages) for j in jobs]
+    now = utc_now()
+    loads = tables.to_table(
+        [
+            {"harvest_id": j.harvest_id, "run_id": j.run_id, "window_index": j.window,
+             "pages": j.pages, "loaded_at": now}
+            for j in jobs
+            if j.pages
+        ],
+        tables.WINDOW_LOADS,
+    )  # fmt: skip
+    warehouse.load_windows(files, loads)
+    staging.discard_files(path for window in files for path in window.values())
+
+
+class Loader:
+    """Seals and loads finished windows on a thread of its own, in order, in batches of about
+    ``batch_pages`` pages, or sooner when the oldest waiting window has waited ``load_after``
+    seconds. ``settle`` loads what waits, waits for it and raises the first error; after an
+    error nothing more is loaded (the run stops, a later run recovers)."""
+
+    _FLUSH = WindowJob("", "", -1, 0)  # handed over by settle: load what waits now
+
+    def __init__(
+        self,
+        staging: Staging,
+        warehouse: Warehouse,
+        batch_pages: int = BATCH_PAGES,
+        load_after: float = LOAD_AFTER_SECONDS,
+    ) -> None:
+        self.staging = staging
+        self.warehouse = warehouse
+        self.batch_pages = batch_pages
+        self.load_after = load_after
+        self._jobs: queue.Queue[WindowJob] = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def submit(self, job: WindowJob) -> None:
+        self.check()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="window-loader", daemon=True)
+            self._thread.start()
+        self._jobs.put(job)
+
+    def check(self) -> None:
+        """Raise the loader's error, if it had one."""
+        if self._error is not None:
+            raise self._error
+
+    def settle(self) -> None:
+        if self._thread is not None:
+            self._jobs.put(self._FLUSH)
+            self._jobs.join()
+        self.check()
+
+    def _work(self) -> None:
+        waiting: list[WindowJob] = []
+        due = 0.0  # when what waits is loaded even if it is less than a batch
+        while True:
+            try:
+                timeout = max(0.0, due - time.monotonic()) if waiting else None
+                job: WindowJob | None = self._jobs.get(timeout=timeout)
+            except queue.Empty:
+                job = None  # the oldest waiting window has waited long enough
+            flush = job is self._FLUSH
+            if job is not None and not flush:
+                if not waiting:
+                    due = time.monotonic() + self.load_after
+                waiting.append(job)
+            pages = sum(j.pages for j in waiting)
+            if waiting and (job is None or flush or pages >= self.batch_pages):
+                batch, waiting = waiting, []
+                self._load(batch)
+                for _ in batch:
+                    self._jobs.task_done()
+            if flush:
+                self._jobs.task_done()
+
+    def _load(self, batch: list[WindowJob]) -> None:
+        try:
+            if self._error is None:
+                for part in _parts(_latest(batch)):
+                    seal_and_load(self.staging, self.warehouse, part)
+        except BaseException as exc:  # handed to the harvest thread by check()
+            log.debug("window load failed: %s", exc)
+            self._error = exc
+
+
+def _parts(jobs: list[WindowJob]) -> list[list[WindowJob]]:
+    """Consecutive groups of at most ``MAX_BATCH_PAGES`` pages (a larger window alone)."""
+    parts: list[list[WindowJob]] = [[]]
+    for job in jobs:
+        if parts[-1] and sum(j.pages for j in parts[-1]) + job.pages > MAX_BATCH_PAGES:
+            parts.append([])
+        parts[-1].append(job)
+    return [p for p in parts if p]
+
+
+def _latest(jobs: list[WindowJob]) -> list[WindowJob]:
+    """One job per window, the one with the most pages, in the order handed over."""
+    best: dict[tuple[str, str, int], WindowJob] = {}
+    for job in jobs:
+        key = (job.harvest_id, job.run_id, job.window)
+        if key not in best or job.pages >= best[key].pages:
+            best.pop(key, None)
+            best[key] = job
+    return list(best.values())
