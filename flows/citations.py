@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +28,9 @@ def load_citations(data: DataDir, source: str, contact: str | None = None) -> di
     with data.writing(), data.harvesting("citations", "a citation load"):
         path, label = resolve_source(source, data.root / "citec", contact)
         stats = CitationStats()
-        with iscited_lines(path) as lines:
+        with iscited_lines(path) as lines, data.warehouse() as warehouse:
             return load_citation_graph(
-                data.warehouse(),
+                warehouse,
                 parse_iscited(lines, stats),
                 staging=data.root / "citec" / "staging.parquet",
                 source=label,
@@ -60,12 +61,14 @@ def fetch_references(
 ) -> ReferencesReport:
     """References of each handle from CitEc's AMF service into ``references``."""
     report = ReferencesReport()
-    with data.writing(), data.harvesting("references", "a references fetch"):
+    with ExitStack() as stack:
+        stack.enter_context(data.writing())
+        stack.enter_context(data.harvesting("references", "a references fetch"))
         client = CitecClient(
             data.root / "citec" / "amf", base_url, budget=budget, contact=contact, delay=delay,
             sleep=sleep or time.sleep,
         )  # fmt: skip
-        warehouse = data.warehouse()
+        warehouse = stack.enter_context(data.warehouse())
         for handle in dict.fromkeys(h.strip() for h in handles if h.strip()):
             try:
                 found, cached = client.references(handle, refresh=refresh)
@@ -108,7 +111,8 @@ def _reference(handle: str, position: int, matched: bool, cited: str | None, tex
 
 def export_items(data: DataDir, handles: list[str], fmt: str) -> tuple[str, list[str]]:
     """The export text of the handles found, and the handles not in the warehouse."""
-    items = items_for_export(data.warehouse(), handles)
+    with data.warehouse() as warehouse:
+        items = items_for_export(warehouse, handles)
     found = {i["handle_key"] for i in items}
     missing = [h for h in handles if h.strip().lower() not in found]
     return export(items, fmt), missing

@@ -211,7 +211,8 @@ def demo(data: DataDir, port: int, page_size: int, serve_only: bool) -> int:
 def _query(
     data: DataDir, sql: str, at: int | str | None = None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    return data.warehouse().query(sql, at)
+    with data.warehouse() as warehouse:
+        return warehouse.query(sql, at)
 
 
 def _cell(value: Any) -> str:
@@ -298,7 +299,7 @@ def attach(data: DataDir) -> int:
             f"no warehouse at {data.catalog.label}: run `repec-harvest run` or "
             "`repec-harvest demo`"
         )
-    data.warehouse()  # an earlier version's data dir is refused here
+    data.warehouse().close()  # an earlier version's data dir is refused here
     for statement in data.catalog.client_statements():
         out.print(statement)
     return 0
@@ -314,7 +315,8 @@ def changes(since: str, fmt: str, data: DataDir) -> int:
     """Items inserted, updated and deleted since a snapshot or a time."""
     from warehouse.changes import changes_since
 
-    columns, rows = changes_since(data.warehouse(), _snapshot(since) or 0)
+    with data.warehouse() as warehouse:
+        columns, rows = changes_since(warehouse, _snapshot(since) or 0)
     _print_rows(columns, rows, fmt)
     return 0
 
@@ -329,8 +331,8 @@ def maintain(retention: str, data: DataDir) -> int:
     from warehouse.maintenance import maintain as do_maintain
 
     period = parse_duration(retention)
-    with data.writing():
-        report = do_maintain(data.warehouse(), period)
+    with data.writing(), data.warehouse() as warehouse:
+        report = do_maintain(warehouse, period)
     out.print(
         f"Maintained {data.catalog.label}: {report.files_before:,} -> {report.files_after:,} "
         f"data files, {report.snapshots_before:,} -> {report.snapshots_after:,} snapshots "

@@ -170,6 +170,7 @@ class Pipeline:
         if self._state is not None:
             self._state.close()
             self._state = None
+        self.storage.db.close()
 
     # -- steps ----------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ from harvesting.state import StateStore
 from schemas.errors import ArchiveError, WarehouseError
 from schemas.records import PageContext
 from warehouse.database import ENTITY_TABLES, Warehouse
-from warehouse.loader import Loader, WindowJob
+from warehouse.loader import WindowJob, loader_for
 from warehouse.staging import Staging
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class RebuildReport:
     deleted: int = 0
     quarantined: int = 0
     series: int = 0
-    redif_batches: int = 0
+    redif_items: int = 0
     citations_kept: bool = False
 
 
@@ -66,7 +66,7 @@ def rebuild(data: DataDir, workers: int | None = None) -> RebuildReport:
         legacy = data.is_legacy()
         legacy_redif = _legacy_redif_batches(data.legacy_lake) if legacy else []
         current = data.warehouse(check=False)
-        has_current = data.catalog.exists() and not legacy
+        has_current = data.catalog.exists() and not legacy and _readable(data, current)
         if not manifests and not legacy_redif and not has_current:
             raise ArchiveError(f"no raw archive under {data.raw}: nothing to rebuild from")
         staging = Staging(data.root / "staging.rebuild")
@@ -76,13 +76,13 @@ def rebuild(data: DataDir, workers: int | None = None) -> RebuildReport:
         report = RebuildReport()
         try:
             if has_current:
-                report.redif_batches = _carry_over(current, new)
+                report.redif_items = _carry_over(current, new)
                 report.citations_kept = True
             elif legacy:
                 report.citations_kept = _carry_over_legacy(data.legacy_warehouse, new)
                 for batch in legacy_redif:
                     _load_legacy_redif(data.legacy_lake, batch, new)
-                    report.redif_batches += 1
+                report.redif_items = _count(new, "article_versions", _REDIF_ITEMS)
             harvest_manifests = []
             for manifest in manifests:
                 if manifest.relative_to(data.raw).parts[0] == "_endpoints":
@@ -103,6 +103,8 @@ def rebuild(data: DataDir, workers: int | None = None) -> RebuildReport:
             raise
         finally:
             staging.discard_all()
+            new.close()
+            current.close()
         if legacy:
             _set_aside(data)
         return report
@@ -151,6 +153,23 @@ def _load_legacy_redif(lake: Path, articles: Path, new: Warehouse) -> None:
     new.load_windows([files], entities=entities)
 
 
+def _readable(data: DataDir, current: Warehouse) -> bool:
+    """Whether the current warehouse can be read; a damaged SQLite catalog is set aside
+    (renamed, for the user to inspect) so that a new one is built from the raw archive."""
+    try:
+        current.current_generation()
+        return True
+    except WarehouseError as exc:
+        if data.catalog.is_postgres:
+            raise
+        catalog = data.catalog.sqlite_path
+        for path in (catalog, *(catalog.with_name(catalog.name + x) for x in ("-wal", "-shm"))):
+            if path.exists():
+                os.replace(path, path.with_name(path.name + ".damaged"))
+        log.warning("%s; it is kept as %s.damaged, and a new one is built", exc, catalog.name)
+        return False
+
+
 def _set_aside(data: DataDir) -> None:
     """An earlier version's files, converted: renamed, for the user to delete."""
     for path in (data.legacy_warehouse, data.legacy_warehouse.with_name("warehouse.duckdb.wal"),
@@ -164,9 +183,9 @@ def _set_aside(data: DataDir) -> None:
     )
 
 
-def _count(warehouse: Warehouse, table: str) -> int:
+def _count(warehouse: Warehouse, table: str, where: str = "") -> int:
     with warehouse.connect() as con:
-        row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+        row = con.execute(f'SELECT count(*) FROM "{table}" {where}').fetchone()
     return int(row[0]) if row else 0
 
 
@@ -267,7 +286,7 @@ def _replay_runs(
     if workers is None:
         workers = (os.cpu_count() or 1) if pages >= PARALLEL_FROM_PAGES else 0
     chunks = [w[i : i + CHUNK_PAGES] for w in windows for i in range(0, len(w), CHUNK_PAGES)]
-    loader = Loader(storage.staging, storage.db)
+    loader = loader_for(storage.staging, storage.db)
     with ExitStack() as stack:
         if workers > 0:
             pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))

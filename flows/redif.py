@@ -125,6 +125,7 @@ def load_redif(data: DataDir, path: str | Path) -> RedifReport:
             state.save(root, done, list(known), loaded_at.isoformat())
         finally:
             state.close()
+            batch.warehouse.close()
         return report
 
 
@@ -164,7 +165,8 @@ def _read_if_changed(
 def _series_names(data: DataDir) -> dict[str, str]:
     if not data.catalog.exists():
         return {}
-    _, rows = data.warehouse().query(
-        "SELECT handle_key, name FROM series WHERE name IS NOT NULL"
-    )
+    with data.warehouse() as warehouse:
+        _, rows = warehouse.query(
+            "SELECT handle_key, name FROM series WHERE name IS NOT NULL"
+        )
     return {k: n for k, n in rows}

@@ -67,15 +67,16 @@ def _warehouse_counts(data: DataDir) -> dict[str, tuple[int, int, int]]:
     each harvest contributed, whatever the merge across sources made of it."""
     if not data.catalog.exists():
         return {}
-    _, rows = data.warehouse().query(
-        """
-        SELECT harvest_id, sum(live)::BIGINT, sum(dead)::BIGINT, sum(q)::BIGINT FROM (
-            SELECT harvest_id, count(*) FILTER (WHERE NOT deleted) AS live,
-                   count(*) FILTER (WHERE deleted) AS dead, 0 AS q
-            FROM article_versions GROUP BY harvest_id
-            UNION ALL
-            SELECT harvest_id, 0, 0, count(*) FROM quarantine GROUP BY harvest_id)
-        GROUP BY harvest_id
-        """
-    )
+    with data.warehouse() as warehouse:
+        _, rows = warehouse.query(
+            """
+            SELECT harvest_id, sum(live)::BIGINT, sum(dead)::BIGINT, sum(q)::BIGINT FROM (
+                SELECT harvest_id, count(*) FILTER (WHERE NOT deleted) AS live,
+                       count(*) FILTER (WHERE deleted) AS dead, 0 AS q
+                FROM article_versions GROUP BY harvest_id
+                UNION ALL
+                SELECT harvest_id, 0, 0, count(*) FROM quarantine GROUP BY harvest_id)
+            GROUP BY harvest_id
+            """
+        )
     return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}

@@ -22,7 +22,7 @@ from schemas import tables
 from schemas.handles import handle_key, parse_handle
 from schemas.records import PageContext, map_page
 from warehouse.database import Warehouse
-from warehouse.loader import Loader, WindowJob
+from warehouse.loader import WindowJob, loader_for
 from warehouse.staging import Staging
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class WarehouseSink:
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self.loader = Loader(storage.staging, storage.db)
+        self.loader = loader_for(storage.staging, storage.db)
 
     def recover(self, spec: HarvestSpec, run: Run) -> None:
         """A resumed run: load the windows it finished whose load did not happen."""

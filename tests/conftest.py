@@ -64,8 +64,23 @@ def harvest(data: DataDir, endpoint: str, **options: Any) -> list[HarvestResult]
     return Pipeline(data, HarvestOptions(endpoint=endpoint, **options)).run()
 
 
+#: Readers opened by ``query`` during a test (opening one costs a quarter of a second).
+_READERS: dict[DataDir, Warehouse] = {}
+
+
+@pytest.fixture(autouse=True)
+def _close_readers() -> Iterator[None]:
+    yield
+    for reader in _READERS.values():
+        reader.close()
+    _READERS.clear()
+
+
 def query(data: DataDir, sql: str) -> list[tuple[Any, ...]]:
-    return Warehouse(data.warehouse_path).query(sql)[1]
+    """Rows of one query, as `repec-harvest sql` runs it."""
+    if data not in _READERS:
+        _READERS[data] = data.warehouse()
+    return _READERS[data].query(sql)[1]
 
 
 def snapshot(data: DataDir) -> dict[str, list[tuple[Any, ...]]]:
@@ -85,3 +100,26 @@ def snapshot(data: DataDir) -> dict[str, list[tuple[Any, ...]]]:
             data, "SELECT * EXCLUDE (listed_at, endpoint) FROM series ORDER BY handle_key"
         ),
     }
+
+
+def staged_windows(
+    data: DataDir, folder: Path, runs: list[str] | None = None
+) -> list[dict[str, Path]]:
+    """The windows of the raw archive (of ``runs`` only, if given), normalized and sealed again
+    under ``folder`` as a harvest stages them: the files a load reads."""
+    from flows.rebuild import _windows, normalize_pages
+    from harvesting.archive import RawArchive
+    from warehouse.staging import Staging
+
+    archive = RawArchive(data.raw)
+    manifests = [m for m in archive.manifests() if "_endpoints" not in m.parts
+                 and (runs is None or m.parent.name in runs)]  # fmt: skip
+    staging = Staging(folder)
+    sealed = []
+    for window in _windows(archive, manifests):
+        normalize_pages(archive.root, folder, window)
+        first = window[0]
+        sealed.append(
+            staging.seal_window(first.harvest_id, first.run_id, first.window, len(window))
+        )
+    return sealed

@@ -24,7 +24,6 @@ from flows.datadir import DataDir
 from schemas.citations import CitationStats, parse_iscited
 from schemas.errors import ConfigError, WarehouseError
 from warehouse.citations import load_citation_graph
-from warehouse.database import Warehouse
 
 MESSY = """\
 RePEc:aaa:jjj:v:1:y:2020:i:1:p:1-10 RePEc:bbb:wpaper:1#RePEc:ccc:wpaper:2,repec:BBB:wpaper:1
@@ -156,7 +155,7 @@ def test_a_load_that_fails_in_duckdb_keeps_the_previous_graph_and_says_so(
         WarehouseError, match=r"^loading citations failed, previous graph kept: .*Out of Memory"
     ):
         load_citation_graph(
-            Warehouse(data.warehouse_path),
+            data.warehouse(),
             parse_iscited(MESSY.splitlines(), CitationStats()),
             staging=tmp_path / "staging.parquet",
             source="test",

@@ -15,6 +15,7 @@ from conftest import SAMPLE_ITEMS, TALIBAN
 
 from flows.cli import cli, main
 from flows.datadir import DataDir
+from harvesting.identity import HarvestSpec
 from warehouse import database
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -45,7 +46,7 @@ def test_run_prints_a_summary_and_exits_zero(
     code, out, _ = run(capsys, "run", "--endpoint", endpoint, "--data-dir", str(data.root))
     assert code == 0
     assert re.search(rf"\(all\)\s+│\s+amf\s+│.*complete.*│\s+{SAMPLE_ITEMS}\s+│\s+1\s+│\s+0", out)
-    assert str(data.warehouse_path) in out
+    assert f"Warehouse: {data.catalog.label}" in out
 
 
 def test_demo_harvests_the_bundled_sample_offline(
@@ -103,7 +104,7 @@ def test_data_dir_from_the_environment(
 ) -> None:
     monkeypatch.setenv("REPEC_HARVEST_DATA_DIR", str(data.root))
     assert run(capsys, "run", "--endpoint", endpoint)[0] == 0
-    assert data.warehouse_path.exists()
+    assert data.catalog.sqlite_path.exists()
 
 
 @pytest.mark.parametrize(
@@ -162,17 +163,20 @@ def test_sql_errors(capsys: pytest.CaptureFixture[str], harvested: DataDir, tmp_
     assert "Error: no warehouse at" in err
 
 
-def test_sql_is_read_only(capsys: pytest.CaptureFixture[str], harvested: DataDir) -> None:
-    code, _, err = run(capsys, "sql", "DELETE FROM articles", "--data-dir", str(harvested.root))
-    assert code == 1
-    assert "read-only" in err
 
 
-def test_a_damaged_warehouse_file(capsys: pytest.CaptureFixture[str], harvested: DataDir) -> None:
-    harvested.warehouse_path.write_bytes(b"this is not a duckdb file" * 100)
+def test_a_damaged_catalog_file(capsys: pytest.CaptureFixture[str], harvested: DataDir) -> None:
+    _damage(harvested)
     code, _, err = run(capsys, "sql", "SELECT 1", "--data-dir", str(harvested.root))
     assert code == 1
-    assert err.startswith(f"Error: cannot open the warehouse {harvested.warehouse_path}")
+    assert err.startswith(f"Error: cannot open the warehouse {harvested.catalog.label}")
+
+
+def _damage(data: DataDir) -> None:
+    catalog = data.catalog.sqlite_path
+    for extra in ("-wal", "-shm"):
+        catalog.with_name(catalog.name + extra).unlink(missing_ok=True)
+    catalog.write_bytes(b"this is not a SQLite file" * 100)
 
 
 def test_an_unwritable_data_dir(
@@ -185,14 +189,38 @@ def test_an_unwritable_data_dir(
     assert err.startswith(f"Error: data dir {blocker / 'data'} is not writable")
 
 
-def test_a_second_writer_is_refused(
+def test_a_second_process_on_the_same_harvest_is_refused(
     capsys: pytest.CaptureFixture[str], data: DataDir, endpoint: str
 ) -> None:
-    with data.lock():
+    spec = HarvestSpec(endpoint, "amf", None)
+    with data.harvesting(spec.harvest_id, "a harvest"):
         code, _, err = run(capsys, "run", "--endpoint", endpoint, "--data-dir", str(data.root))
     assert code == 3
     assert err.strip() == (
-        f"Error: another repec-harvest process is writing to {data.root}; wait for it to finish"
+        f"Error: another repec-harvest process is running the harvest of all sets from "
+        f"{endpoint}; wait for it to finish"
+    )
+
+
+def test_a_harvest_of_another_set_goes_ahead(
+    capsys: pytest.CaptureFixture[str], data: DataDir, endpoint: str
+) -> None:
+    busy = HarvestSpec(endpoint, "amf", "RePEc:sae:asseca")
+    with data.harvesting(busy.harvest_id, "a harvest"):
+        code, _, err = run(capsys, "run", "--endpoint", endpoint, "--set", "RePEc:nbr:nberwo",
+                           "--data-dir", str(data.root))  # fmt: skip
+    assert code == 0, err
+
+
+def test_a_rebuild_waits_for_no_one_and_says_so(
+    capsys: pytest.CaptureFixture[str], harvested: DataDir
+) -> None:
+    with harvested.writing():
+        code, _, err = run(capsys, "rebuild", "--data-dir", str(harvested.root))
+    assert code == 3
+    assert err.strip() == (
+        f"Error: another repec-harvest process is writing to {harvested.catalog.label}; "
+        "wait for it to finish"
     )
 
 
@@ -221,18 +249,17 @@ def test_an_unknown_host(capsys: pytest.CaptureFixture[str], data: DataDir) -> N
     assert err.strip() == f"Error: cannot resolve the host of {url}"
 
 
-def test_a_damaged_warehouse_stops_a_run_and_rebuild_recovers_it(
+def test_a_damaged_catalog_stops_a_run_and_rebuild_recovers_it(
     capsys: pytest.CaptureFixture[str], harvested: DataDir, endpoint: str
 ) -> None:
-    harvested.warehouse_path.write_bytes(b"garbage")
+    _damage(harvested)
+    damaged = harvested.catalog.sqlite_path.read_bytes()
     code, _, err = run(capsys, "run", "--endpoint", endpoint, "--data-dir", str(harvested.root))
     assert code == 1
-    assert err.strip() == (
-        f"Error: cannot open the warehouse {harvested.warehouse_path}: IO Error: The file "
-        f'"{harvested.warehouse_path}" exists, but it is not a valid DuckDB database file!; '
-        "`repec-harvest rebuild` recreates it from the raw archive"
-    )
-    assert harvested.warehouse_path.read_bytes() == b"garbage"  # left for the user to see
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"Error: cannot open the warehouse {harvested.catalog.label}: ")
+    assert line.endswith("; `repec-harvest rebuild` recreates it from the raw archive")
+    assert harvested.catalog.sqlite_path.read_bytes() == damaged  # left for the user to see
 
     assert run(capsys, "rebuild", "--data-dir", str(harvested.root))[0] == 0
     code, out, _ = run(capsys, "sql", "SELECT count(*) AS n FROM articles", "--format", "csv",
@@ -243,14 +270,8 @@ def test_a_damaged_warehouse_stops_a_run_and_rebuild_recovers_it(
 def test_a_warehouse_from_an_older_version_asks_for_a_rebuild(
     capsys: pytest.CaptureFixture[str], harvested: DataDir, endpoint: str
 ) -> None:
-    import duckdb
-
-    con = duckdb.connect(str(harvested.warehouse_path))
-    con.execute("ALTER TABLE articles DROP COLUMN field_sources")
-    con.close()
-    from warehouse import database
-
-    database._SCHEMA_READY.clear()  # as in a new process, which checks the schema once
+    with harvested.warehouse().connect() as con:  # the tables an older version made
+        con.execute("ALTER TABLE articles DROP COLUMN field_sources")
     code, _, err = run(capsys, "run", "--endpoint", endpoint, "--data-dir", str(harvested.root))
     assert code == 1
     assert err.strip() == (

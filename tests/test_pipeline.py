@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import gzip
 from datetime import datetime
+from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_ITEMS, TALIBAN, Clock, harvest, query, snapshot
+from conftest import SAMPLE_ITEMS, TALIBAN, Clock, harvest, query, snapshot, staged_windows
 
 from flows.datadir import DataDir
 from flows.rebuild import rebuild
@@ -15,7 +16,6 @@ from harvesting.state import StateStore
 from provider.server import Provider, serve
 from provider.store import RecordStore
 from schemas.errors import ArchiveError, UnknownSet, UnsupportedMetadataPrefix
-from warehouse.database import Warehouse
 
 
 def list_requests(provider: Provider) -> list[dict[str, str]]:
@@ -185,20 +185,18 @@ def test_an_interrupted_run_resumes_at_the_last_committed_page(
     assert snapshot(interrupted) == snapshot(clean)
 
 
-def test_loading_the_same_parquet_twice_changes_nothing(data: DataDir, endpoint: str) -> None:
+def test_loading_the_same_files_twice_changes_nothing(
+    data: DataDir, endpoint: str, tmp_path: Path
+) -> None:
     harvest(data, endpoint)
     before = snapshot(data)
     quarantine = query(data, "SELECT * FROM quarantine ORDER BY record_id")
-    warehouse = Warehouse(data.warehouse_path)
-    files = sorted((data.lake / "articles").rglob("*.parquet"))
-    assert files
+    windows = staged_windows(data, tmp_path / "again")
+    assert windows
 
-    for articles in files:
-        window = {
-            name: data.lake / name / articles.relative_to(data.lake / "articles")
-            for name in ("articles", "authors", "quarantine")
-        }
-        warehouse.load_window(window)
+    with data.warehouse() as warehouse:
+        for window in windows:
+            warehouse.load_window(window)
 
     assert snapshot(data) == before
     assert query(data, "SELECT * FROM quarantine ORDER BY record_id") == quarantine
@@ -209,7 +207,7 @@ def test_an_older_version_never_overwrites_a_newer_one(
     data: DataDir, endpoint: str, store: RecordStore, clock: Clock
 ) -> None:
     harvest(data, endpoint)
-    first_run_files = sorted((data.lake / "articles").rglob("*.parquet"))
+    [first_run] = [r for (r,) in query(data, "SELECT run_id FROM harvest_runs")]
     record = store.get(f"oai:{TALIBAN}")
     assert record is not None
     record.datestamp = "2025-12-05"
@@ -217,12 +215,9 @@ def test_an_older_version_never_overwrites_a_newer_one(
     clock.now = datetime(2025, 12, 6)
     harvest(data, endpoint)
 
-    warehouse = Warehouse(data.warehouse_path)
-    for articles in first_run_files:  # reload the old version
-        relative = articles.relative_to(data.lake / "articles")
-        warehouse.load_window(
-            {n: data.lake / n / relative for n in ("articles", "authors", "quarantine")}
-        )
+    with data.warehouse() as warehouse:  # reload the old version
+        for window in staged_windows(data, data.root / "again", runs=[first_run]):
+            warehouse.load_window(window)
 
     [(title,)] = query(data, f"SELECT title FROM articles WHERE handle = '{TALIBAN}'")
     assert title.startswith("New: ")
@@ -249,7 +244,7 @@ def test_rebuild_reproduces_the_warehouse_from_the_raw_archive(
     assert report.pages > 0 and report.records == SAMPLE_ITEMS + 1
     assert snapshot(data) == before
     assert query(data, "SELECT run_id, status, records FROM harvest_runs ORDER BY run_id") == runs
-    assert not (data.root / "lake.rebuild").exists()
+    assert not (data.root / "staging.rebuild").exists()
 
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "worker-processes"])
@@ -380,7 +375,7 @@ def test_an_html_placeholder_page_is_an_error_never_an_empty_page(
         [result] = harvest(data, url, max_attempts=2)
     assert result.run is None
     assert result.error == f"{url} answered ListRecords with text/html, not OAI-PMH XML"
-    assert not data.warehouse_path.exists() or query(data, "SELECT count(*) FROM articles") == [
+    assert not data.catalog.exists() or query(data, "SELECT count(*) FROM articles") == [
         (0,)
     ]
 

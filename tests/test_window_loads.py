@@ -10,32 +10,28 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from conftest import SAMPLE_ITEMS, TALIBAN, Clock, harvest, query, snapshot
+from conftest import SAMPLE_ITEMS, TALIBAN, Clock, harvest, query, snapshot, staged_windows
 
 from flows.datadir import DataDir
 from flows.pipeline import HarvestOptions, Pipeline
-from flows.storage import Loader, WindowJob
 from provider.server import Provider, serve
 from provider.store import RecordStore
 from schemas.errors import WarehouseError
 from warehouse import database
+from warehouse.catalog import Catalog
 from warehouse.database import Warehouse
-
-TABLES = ("articles", "authors", "quarantine")
-
-
-def windows_of(data: DataDir) -> list[dict[str, Path]]:
-    """Every sealed window of the lake, in harvest order."""
-    lake = data.lake
-    files = sorted((lake / "articles").rglob("w*.parquet"), key=lambda p: (p.parent.name, p.name))
-    return [{t: lake / t / f.relative_to(lake / "articles") for t in TABLES} for f in files]
+from warehouse.loader import Loader, WindowJob
 
 
-def versions(path: Path) -> list[tuple[object, ...]]:
-    return Warehouse(path).query(
+def versions(warehouse: Warehouse) -> list[tuple[object, ...]]:
+    return warehouse.query(
         "SELECT handle_key, metadata_prefix, deleted, title, datestamp FROM article_versions "
         "ORDER BY ALL"
     )[1]
+
+
+def fresh(folder: Path) -> Warehouse:
+    return Warehouse(Catalog.at(folder / "catalog.sqlite", folder / "warehouse"))
 
 
 def test_windows_loaded_together_equal_windows_loaded_one_by_one(
@@ -49,16 +45,16 @@ def test_windows_loaded_together_equal_windows_loaded_one_by_one(
         record.deleted, record.datestamp = True, "2025-12-03"  # live in one run, gone in the next
         clock.now = datetime(2025, 12, 4)
         harvest(data, url, window="month")
-    windows = windows_of(data)
+    windows = staged_windows(data, tmp_path / "staged")
     assert len(windows) >= 3
 
-    one_by_one = Warehouse(tmp_path / "one.duckdb")
+    one_by_one = fresh(tmp_path / "one")
     for window in windows:
         one_by_one.load_window(window)
-    together = Warehouse(tmp_path / "together.duckdb")
+    together = fresh(tmp_path / "together")
     together.load_windows(windows)
 
-    assert versions(together.path) == versions(one_by_one.path)
+    assert versions(together) == versions(one_by_one)
     for sql in ("SELECT * EXCLUDE (field_sources) FROM articles ORDER BY handle_key",
                 "SELECT * FROM authors ORDER BY ALL"):  # fmt: skip
         assert together.query(sql) == one_by_one.query(sql)
@@ -74,12 +70,15 @@ class FailingOnce(Warehouse):
     failed = False
 
     def load_windows(
-        self, windows: Sequence[dict[str, Path]], loads: pa.Table | None = None
+        self,
+        windows: Sequence[dict[str, Path]],
+        loads: pa.Table | None = None,
+        entities: dict[str, Path] | None = None,
     ) -> None:
         if any(windows) and not FailingOnce.failed:
             FailingOnce.failed = True
             raise WarehouseError("disk full")
-        super().load_windows(windows, loads)
+        super().load_windows(windows, loads, entities)
 
 
 def test_a_window_whose_load_failed_is_loaded_when_the_run_resumes(
@@ -89,7 +88,7 @@ def test_a_window_whose_load_failed_is_loaded_when_the_run_resumes(
     harvest(clean, endpoint, window="month")
     data = DataDir(tmp_path / "data")
     pipeline = Pipeline(data, HarvestOptions(endpoint=endpoint, delay=0.0, window="month"))
-    pipeline.storage.db = FailingOnce(data.warehouse_path)
+    pipeline.storage.db = FailingOnce(data.catalog, data.scratch)
 
     with pytest.raises(WarehouseError, match="disk full"):
         pipeline.run()
@@ -108,13 +107,13 @@ def test_a_window_whose_load_failed_is_loaded_when_the_run_resumes(
 
 
 class RecordingStorage:
-    """Stands in for Storage: records each load's windows."""
+    """Stands in for the warehouse: records each load's windows."""
 
     def __init__(self) -> None:
         self.loads: list[list[int]] = []
         self.loaded = threading.Event()
 
-    def seal_and_load(self, jobs: list[WindowJob]) -> None:
+    def __call__(self, jobs: list[WindowJob]) -> None:
         self.loads.append([j.window for j in jobs])
         self.loaded.set()
 
@@ -125,7 +124,7 @@ def job(window: int, pages: int = 1) -> WindowJob:
 
 def test_the_loader_waits_for_a_batch_of_pages_before_loading() -> None:
     storage = RecordingStorage()
-    loader = Loader(storage, batch_pages=3, load_after=60)  # type: ignore[arg-type]
+    loader = Loader(storage, batch_pages=3, load_after=60)
     loader.submit(job(0))
     loader.submit(job(1))
     assert not storage.loaded.wait(0.3)
@@ -137,7 +136,7 @@ def test_the_loader_waits_for_a_batch_of_pages_before_loading() -> None:
 
 def test_a_window_left_waiting_is_loaded_after_a_while_without_a_full_batch() -> None:
     storage = RecordingStorage()
-    loader = Loader(storage, batch_pages=1000, load_after=0.2)  # type: ignore[arg-type]
+    loader = Loader(storage, batch_pages=1000, load_after=0.2)
     loader.submit(job(0, pages=5))
     assert storage.loaded.wait(10), "a lone window must not wait for the end of the run"
     loader.settle()
@@ -146,7 +145,7 @@ def test_a_window_left_waiting_is_loaded_after_a_while_without_a_full_batch() ->
 
 def test_settle_loads_what_waits_and_keeps_the_newest_job_of_each_window() -> None:
     storage = RecordingStorage()
-    loader = Loader(storage, batch_pages=1000, load_after=60)  # type: ignore[arg-type]
+    loader = Loader(storage, batch_pages=1000, load_after=60)
     loader.submit(job(0, pages=2))
     loader.submit(job(1, pages=1))
     loader.submit(job(0, pages=4))  # the same window again, after a partial flush
@@ -160,7 +159,7 @@ def test_a_load_needs_memory_for_its_batch_not_for_the_whole_warehouse(
     data = DataDir(tmp_path / "data")
     with serve(Provider(store, page_size=10, clock=clock)) as url:
         harvest(data, url)
-        with Warehouse(data.warehouse_path).connect() as con:  # a million other items
+        with data.warehouse() as warehouse, warehouse.connect() as con:  # a million others
             con.execute(
                 "INSERT INTO article_versions BY NAME SELECT 'RePEc:bench:wpaper:' || i AS handle,"
                 " 'repec:bench:wpaper:' || i AS handle_key, 'oai:RePEc:bench:wpaper:' || i"

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
-
-from schemas.errors import QueryError
-from warehouse.database import Warehouse, first_line
+from schemas.errors import QueryError, WarehouseError
+from warehouse.database import Warehouse
 
 _CHANGES = """
 SELECT coalesce(a.handle, b.handle) AS handle,
@@ -32,11 +30,9 @@ def changes_since(
     warehouse: Warehouse, since: int | str
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Items inserted, updated or deleted after snapshot ``since`` (an id, or a timestamp)."""
-    with warehouse.connect(read_only=True) as con:
-        attach = warehouse.catalog.attach_statement(snapshot=since, alias="before")
-        try:
-            con.execute(attach)
+    try:
+        with warehouse.connect(read_only=True, before=since) as con:
             cursor = con.execute(_CHANGES)
-        except duckdb.Error as exc:
-            raise QueryError(f"cannot compare with {since}: {first_line(exc)}") from None
-        return [d[0] for d in cursor.description or []], cursor.fetchall()
+            return [d[0] for d in cursor.description or []], cursor.fetchall()
+    except WarehouseError as exc:
+        raise QueryError(f"cannot list the changes since {since}: {exc}") from None

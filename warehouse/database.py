@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -71,9 +72,14 @@ _TRANSIENT = (
     "could not serialize access",
 )
 #: Every connection: extensions only from the signed wheels (or an explicit INSTALL).
-_CONFIG = {"autoinstall_known_extensions": "false", "allow_unsigned_extensions": "false"}
+_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False,
+    "allow_unsigned_extensions": False,
+}
+#: What DuckDB says of a catalog file that is not a catalog.
+_DAMAGED = ("file is not a database", "database disk image is malformed", "not a valid")
 #: The only statements ``query`` runs.
-_READ_STATEMENTS = {duckdb.StatementType.SELECT}
+_READ_STATEMENTS = {duckdb.StatementType.SELECT}  # type: ignore[attr-defined]
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -94,6 +100,9 @@ class Warehouse:
         self.generation = generation
         #: commits retried after losing a race, since this object was made
         self.commit_retries = 0
+        self._instances: dict[bool, duckdb.DuckDBPyConnection] = {}
+        self._instances_lock = threading.Lock()
+        self._generation_ready: str | None = None
 
     @property
     def label(self) -> str:
@@ -106,14 +115,62 @@ class Warehouse:
 
     @contextmanager
     def connect(
-        self, read_only: bool = False, snapshot: int | str | None = None
+        self,
+        read_only: bool = False,
+        snapshot: int | str | None = None,
+        before: int | str | None = None,
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection with the warehouse attached as the default database (and, for a
-        writer, its tables and views in place); DuckDB's errors become WarehouseError."""
+        writer, its tables and views in place); DuckDB's errors become WarehouseError.
+        ``before``: the warehouse as it was at that snapshot is attached too, as ``before``.
+
+        Connections share one DuckDB instance per kind (loading the signed extensions costs a
+        quarter of a second): writers one, readers another, read-only and locked down to the
+        warehouse's files (``query``). A snapshot in the past gets an instance of its own."""
         if (read_only or snapshot is not None) and not self.catalog.exists():
             raise WarehouseError(
                 f"no warehouse at {self.label}: run `repec-harvest run` or `repec-harvest demo`"
             )
+        past = snapshot is not None or before is not None
+        try:
+            if past:
+                database = self._open(read_only=True, snapshot=snapshot, before=before)
+            else:
+                database = self._instance(read_only)
+            con = database.cursor()
+        except duckdb.Error as exc:
+            raise WarehouseError(
+                f"cannot open the warehouse {self.label}: {first_line(exc)}"
+            ) from None
+        try:
+            con.execute(f"USE {ALIAS}.{PUBLIC}")
+            if not read_only and not past:
+                if self._generation_ready is None:
+                    self._generation_ready = self.retrying(
+                        lambda: _ensure_schema(con, self.generation)
+                    )
+                con.execute(f"USE {ALIAS}.{self._generation_ready}")
+            yield con
+        except duckdb.Error as exc:  # a failed load (out of memory, a full disk): one line
+            raise WarehouseError(f"the warehouse {self.label} failed: {first_line(exc)}") from exc
+        finally:
+            con.close()
+            if past:
+                database.close()
+
+    def _instance(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        with self._instances_lock:
+            if read_only not in self._instances:
+                self._instances[read_only] = self._open(read_only)
+            return self._instances[read_only]
+
+    def _open(
+        self,
+        read_only: bool,
+        snapshot: int | str | None = None,
+        before: int | str | None = None,
+    ) -> duckdb.DuckDBPyConnection:
+        """A DuckDB instance with the warehouse attached (a reader's locked down)."""
         new = not self.catalog.exists()
         if not read_only:
             self.catalog.prepare()
@@ -130,19 +187,35 @@ class Warehouse:
             load_extensions(con, self.catalog.extensions)
             try:
                 con.execute(self.catalog.attach_statement(read_only, snapshot, data_path=new))
+                if before is not None:
+                    con.execute(self.catalog.attach_statement(True, before, alias="before"))
             except duckdb.Error as exc:
+                hint = ""
+                if any(t in str(exc) for t in _DAMAGED):
+                    hint = "; `repec-harvest rebuild` recreates it from the raw archive"
                 raise WarehouseError(
-                    f"cannot open the warehouse {self.label}: {first_line(exc)}"
+                    f"cannot open the warehouse {self.label}: {first_line(exc)}{hint}"
                 ) from None
-            con.execute(f"USE {ALIAS}.{PUBLIC}")
-            if not read_only and snapshot is None:
-                generation = self.retrying(lambda: _ensure_schema(con, self.generation))
-                con.execute(f"USE {ALIAS}.{generation}")
-            yield con
-        except duckdb.Error as exc:  # a failed load (out of memory, a full disk): one line
-            raise WarehouseError(f"the warehouse {self.label} failed: {first_line(exc)}") from exc
-        finally:
+            if read_only:
+                _lock_down(con)
+            return con
+        except BaseException:
             con.close()
+            raise
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close this object's DuckDB instances (they close with the process otherwise)."""
+        with self._instances_lock:
+            for instance in self._instances.values():
+                instance.close()
+            self._instances.clear()
+            self._generation_ready = None
 
     def write(self, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run ``body`` in one write transaction under the catalog's write lock; a commit that
@@ -285,21 +358,17 @@ class Warehouse:
         (an id or a timestamp) queries the warehouse as it was then."""
         check_read_only(sql)
         with self.connect(read_only=True, snapshot=snapshot) as con:
-            self._sandbox(con)
             try:
                 cursor = con.execute(sql)
                 if cursor.description is None:
                     return [], []
                 return [d[0] for d in cursor.description], cursor.fetchall()
+            except duckdb.PermissionException as exc:
+                raise ReadOnlyViolation(
+                    f"`sql` reads the warehouse and nothing else: {first_line(exc)}"
+                ) from None
             except duckdb.Error as exc:
                 raise QueryError(f"SQL error: {first_line(exc)}") from None
-
-    def _sandbox(self, con: duckdb.DuckDBPyConnection) -> None:
-        """From now on this connection reads the warehouse's files and nothing else."""
-        con.execute("SET autoload_known_extensions = false")
-        con.execute(f"SET allowed_directories = [{quote(data_path(con))}]")
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
 
     # -- generations (``rebuild``) -------------------------------------------------------
 
@@ -346,6 +415,14 @@ class Warehouse:
         with self.connect(read_only=True) as con:
             row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
             return int(row[0]) if row else 0
+
+
+def _lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """From now on this instance reads the warehouse's files and nothing else."""
+    con.execute("SET autoload_known_extensions = false")
+    con.execute(f"SET allowed_directories = [{quote(data_path(con))}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def data_path(con: duckdb.DuckDBPyConnection) -> str:

@@ -13,7 +13,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from schemas import tables
 from schemas.dates import utc_now
@@ -60,6 +62,11 @@ def seal_and_load(staging: Staging, warehouse: Warehouse, jobs: list[WindowJob])
     staging.discard_files(path for window in files for path in window.values())
 
 
+def loader_for(staging: Staging, warehouse: Warehouse) -> Loader:
+    """A loader that seals windows of ``staging`` and loads them into ``warehouse``."""
+    return Loader(partial(seal_and_load, staging, warehouse))
+
+
 class Loader:
     """Seals and loads finished windows on a thread of its own, in order, in batches of about
     ``batch_pages`` pages, or sooner when the oldest waiting window has waited ``load_after``
@@ -70,13 +77,13 @@ class Loader:
 
     def __init__(
         self,
-        staging: Staging,
-        warehouse: Warehouse,
+        load: Callable[[list[WindowJob]], None],
         batch_pages: int = BATCH_PAGES,
         load_after: float = LOAD_AFTER_SECONDS,
     ) -> None:
-        self.staging = staging
-        self.warehouse = warehouse
+        #: loads a batch of windows in one transaction (``seal_and_load`` with its staging
+        #: area and warehouse, see ``loader_for``)
+        self.load = load
         self.batch_pages = batch_pages
         self.load_after = load_after
         self._jobs: queue.Queue[WindowJob] = queue.Queue()
@@ -128,7 +135,7 @@ class Loader:
         try:
             if self._error is None:
                 for part in _parts(_latest(batch)):
-                    seal_and_load(self.staging, self.warehouse, part)
+                    self.load(part)
         except BaseException as exc:  # handed to the harvest thread by check()
             log.debug("window load failed: %s", exc)
             self._error = exc

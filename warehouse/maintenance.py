@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 import duckdb
 
@@ -51,6 +52,10 @@ def snapshot_count(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
+def _run(con: duckdb.DuckDBPyConnection, statement: str) -> None:
+    con.execute(statement).fetchall()
+
+
 def maintain(warehouse: Warehouse, retention: timedelta = DEFAULT_RETENTION) -> MaintenanceReport:
     """Compact, expire snapshots older than ``retention``, delete unneeded files."""
     steps = [
@@ -65,5 +70,5 @@ def maintain(warehouse: Warehouse, retention: timedelta = DEFAULT_RETENTION) -> 
     with write_lock(warehouse.catalog), warehouse.connect() as con:
         files, snapshots = file_count(con), snapshot_count(con)
         for step in steps:
-            warehouse.retrying(lambda step=step: con.execute(step).fetchall())
+            warehouse.retrying(partial(_run, con, step))
         return MaintenanceReport(files, file_count(con), snapshots, snapshot_count(con))
