@@ -60,6 +60,15 @@ class DataDir:
         return self.root / "state.sqlite"
 
     @property
+    def state_location(self) -> str | Path:
+        """Where harvest state lives: beside a shared PostgreSQL catalog, else in the data dir
+        (every writer of the warehouse sees it either way)."""
+        return self.catalog_url or self.state_path
+
+    def has_state(self) -> bool:
+        return bool(self.catalog_url) or self.state_path.exists()
+
+    @property
     def raw(self) -> Path:
         return self.root / "raw"
 

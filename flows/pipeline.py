@@ -163,7 +163,7 @@ class Pipeline:
     @property
     def state(self) -> StateStore:
         if self._state is None:
-            self._state = StateStore(self.data.state_path)
+            self._state = StateStore(self.data.state_location)
         return self._state
 
     def close(self) -> None:

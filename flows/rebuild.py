@@ -91,8 +91,8 @@ def rebuild(data: DataDir, workers: int | None = None) -> RebuildReport:
                     harvest_manifests.append(manifest)
             _replay_runs(archive, storage, harvest_manifests, report, workers)
             report.series = _count(new, "series")
-            if data.state_path.exists():
-                state = StateStore(data.state_path)
+            if data.has_state():
+                state = StateStore(data.state_location)
                 try:
                     storage.sync_harvest_log(state)
                 finally:
@@ -160,6 +160,7 @@ def _readable(data: DataDir, current: Warehouse) -> bool:
         current.current_generation()
         return True
     except WarehouseError as exc:
+        current.close()  # SQLite must not see its files renamed while they are open
         if data.catalog.is_postgres:
             raise
         catalog = data.catalog.sqlite_path

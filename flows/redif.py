@@ -88,7 +88,7 @@ def load_redif(data: DataDir, path: str | Path) -> RedifReport:
         batch = _Batch(data, harvest_id, new_run_id(datetime.now(UTC).replace(tzinfo=None)))
         with batch.warehouse.connect():
             pass  # every table exists even when nothing loads
-        state = RedifFileState(data.state_path)
+        state = RedifFileState(data.state_location)
         report = RedifReport(files=len(files))
         try:
             known = state.files(root)

@@ -26,9 +26,9 @@ class HarvestStatus:
 
 
 def harvest_status(data: DataDir, overlap: timedelta = timedelta(days=1)) -> list[HarvestStatus]:
-    if not data.state_path.exists():
+    if not data.has_state():
         return []
-    state = StateStore(data.state_path)
+    state = StateStore(data.state_location)
     try:
         counts = _warehouse_counts(data)
         statuses = []

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas.errors import ConfigError, DataDirError
+from harvesting.statedb import StateDB
+from schemas.errors import ConfigError
 
 SUFFIXES = (".rdf", ".redif")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS redif_files (
     root TEXT NOT NULL,
     relative TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
+    size BIGINT NOT NULL,
+    mtime_ns BIGINT NOT NULL,
     sha256 TEXT NOT NULL,
     handles TEXT NOT NULL,
     loaded_at TEXT NOT NULL,
@@ -74,15 +74,10 @@ class FileRecord:
 
 
 class RedifFileState:
-    """What was read from each file of a root, in the data dir's ``state.sqlite``."""
+    """What was read from each file of a root, beside the harvest state."""
 
-    def __init__(self, path: Path) -> None:
-        try:
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise DataDirError(f"cannot use state {path}: {exc}") from None
+    def __init__(self, location: str | Path) -> None:
+        self._db = StateDB(location, _SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -92,22 +87,24 @@ class RedifFileState:
             "SELECT relative, size, mtime_ns, sha256, handles FROM redif_files WHERE root = ?",
             (root,),
         ).fetchall()
-        return {r[0]: FileRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows}
+        return {
+            r["relative"]: FileRecord(r["relative"], r["size"], r["mtime_ns"], r["sha256"],
+                                      json.loads(r["handles"]))
+            for r in rows
+        }  # fmt: skip
 
     def save(self, root: str, records: list[FileRecord], removed: list[str], when: str) -> None:
         """Record files after their rows are loaded, all in one transaction."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._db.transaction() as db:
             for r in records:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO redif_files VALUES (?, ?, ?, ?, ?, ?, ?)",
+                db.execute(
+                    "INSERT INTO redif_files VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (root, relative) DO UPDATE SET size = excluded.size,"
+                    " mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256,"
+                    " handles = excluded.handles, loaded_at = excluded.loaded_at",
                     (root, r.relative, r.size, r.mtime_ns, r.sha256, json.dumps(r.handles), when),
                 )
             for relative in removed:
-                self._db.execute(
+                db.execute(
                     "DELETE FROM redif_files WHERE root = ? AND relative = ?", (root, relative)
                 )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")

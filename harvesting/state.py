@@ -1,4 +1,5 @@
-"""Harvest state and log, in SQLite (``state.sqlite`` in the data dir).
+"""Harvest state and log, in ``state.sqlite`` in the data dir, or in the PostgreSQL database
+of a shared catalog (``harvesting.statedb``).
 
 ``harvests`` holds one row per harvest identity with the checkpoint of its last complete
 run; ``runs`` is the log and holds the live position of a run (window, resumption token,
@@ -8,7 +9,6 @@ page) that is committed after every page, in one transaction with that page's co
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from harvesting.identity import HarvestSpec
+from harvesting.statedb import Row, StateDB
 from harvesting.windows import Window, windows_from_json, windows_to_json
 from schemas.dates import format_datestamp
-from schemas.errors import DataDirError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS harvests (
@@ -124,36 +124,24 @@ class HarvestRecord:
 
 
 class StateStore:
-    """Checkpoints and the run log of every harvest in one data dir."""
+    """Checkpoints and the run log of every harvest of one warehouse."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-            present = {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}
-            for name, declaration in _ADDED_COLUMNS:
-                if name not in present:
-                    self._db.execute(f"ALTER TABLE runs ADD COLUMN {name} {declaration}")
-        except (sqlite3.Error, OSError) as exc:
-            raise DataDirError(f"cannot use harvest state {path}: {exc}") from None
+    def __init__(self, location: str | Path) -> None:
+        """``location``: the SQLite file, or the PostgreSQL URL of a shared catalog."""
+        self.location = location
+        self._db = StateDB(location, _SCHEMA)
+        present = self._db.columns("runs")
+        for name, declaration in _ADDED_COLUMNS:
+            if name not in present:
+                self._db.execute(f"ALTER TABLE runs ADD COLUMN {name} {declaration}")
 
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _tx(self) -> Iterator[StateDB]:
+        with self._db.transaction() as db:
+            yield db
 
     # -- harvests -------------------------------------------------------------------------
 
@@ -304,7 +292,7 @@ class StateStore:
         return [_run(r) for r in self._db.execute(sql, args).fetchall()]
 
 
-def _harvest(row: sqlite3.Row) -> HarvestRecord:
+def _harvest(row: Row) -> HarvestRecord:
     return HarvestRecord(
         spec=HarvestSpec(row["endpoint"], row["metadata_prefix"], row["set_spec"]),
         harvest_id=row["harvest_id"],
@@ -315,7 +303,7 @@ def _harvest(row: sqlite3.Row) -> HarvestRecord:
     )
 
 
-def _run(row: sqlite3.Row) -> Run:
+def _run(row: Row) -> Run:
     data: dict[str, Any] = dict(row)
     started = _dt(data["started_at"])
     assert started is not None

@@ -18,6 +18,7 @@ import platform
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -116,8 +117,15 @@ class Catalog:
         return f"{scheme}://{user}{at}{host}" if at else self.metadata
 
     def exists(self) -> bool:
-        """Whether the catalog was created (a PostgreSQL catalog is assumed to be)."""
-        return self.is_postgres or self.sqlite_path.exists()
+        """Whether the catalog was created."""
+        if not self.is_postgres:
+            return self.sqlite_path.exists()
+        session = connect_postgres(self.metadata)
+        try:
+            row = session.execute("SELECT to_regclass('public.ducklake_metadata')").fetchone()
+            return bool(row and row[0])
+        finally:
+            session.close()
 
     def attach_statement(
         self,
@@ -163,6 +171,18 @@ class Catalog:
             raise WarehouseError(f"cannot create the catalog {self.metadata}: {exc}") from None
         if "://" not in self.data_path:
             Path(self.data_path).mkdir(parents=True, exist_ok=True)
+
+
+def connect_postgres(url: str) -> Any:
+    """An autocommit psycopg session on ``url``; errors as one line."""
+    import psycopg
+
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=15)
+    except psycopg.Error as exc:
+        raise WarehouseError(
+            f"cannot reach the PostgreSQL catalog: {str(exc).strip().splitlines()[0]}"
+        ) from None
 
 
 def load_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:

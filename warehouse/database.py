@@ -345,7 +345,7 @@ class Warehouse:
 
     def current_generation(self) -> str:
         """The schema of the tables readers see."""
-        with self.connect() as con:
+        with self.connect(read_only=True) as con:
             return current_generation(con) or FIRST_GENERATION
 
     # -- reading --------------------------------------------------------------------------
@@ -375,7 +375,7 @@ class Warehouse:
     def beside(self) -> Warehouse:
         """A new, empty generation of this warehouse: written to like any other, invisible to
         readers until ``publish``."""
-        with self.connect() as con:
+        with self.connect(read_only=True) as con:
             names = [
                 r[0]
                 for r in con.execute(

@@ -22,10 +22,9 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from schemas.errors import DataDirLocked, WarehouseError
-from warehouse.catalog import Catalog
+from warehouse.catalog import Catalog, connect_postgres
 
 log = logging.getLogger(__name__)
 
@@ -137,15 +136,3 @@ def _advisory_lock(url: str, name: str, exclusive: bool, wait: bool) -> Iterator
         yield
     finally:
         session.close()  # ends the session: its advisory locks go with it
-
-
-def connect_postgres(url: str) -> Any:
-    """An autocommit psycopg connection to ``url``, errors as one line."""
-    import psycopg
-
-    try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=15)
-    except psycopg.Error as exc:
-        raise WarehouseError(
-            f"cannot reach the PostgreSQL catalog: {str(exc).strip().splitlines()[0]}"
-        ) from None

@@ -1,0 +1,122 @@
+"""The database that holds harvest state: a SQLite file in the data dir, or the PostgreSQL
+database of a shared catalog (schema ``repec_state``), so that every writer of one warehouse,
+on any machine, sees the same checkpoints.
+
+One small door for both: statements are written once with ``?`` placeholders, rows come back
+as mappings, and ``transaction`` takes the write lock at once (SQLite's ``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from schemas.errors import DataDirError
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+#: The PostgreSQL schema of the state tables (DuckLake's own tables are in ``public``).
+SCHEMA = "repec_state"
+
+Row = Mapping[str, Any]
+
+
+def is_postgres(location: str | Path) -> bool:
+    return str(location).startswith(POSTGRES_SCHEMES)
+
+
+class StateDB:
+    def __init__(self, location: str | Path, schema: str) -> None:
+        """Open ``location`` (a path or a PostgreSQL URL) and create ``schema``'s tables."""
+        self.location = location
+        self.postgres = is_postgres(location)
+        try:
+            if self.postgres:
+                self._open_postgres(str(location))
+            else:
+                self._open_sqlite(Path(location))
+            self.script(schema)
+        except (sqlite3.Error, OSError) as exc:
+            raise DataDirError(f"cannot use harvest state {self.label}: {exc}") from None
+
+    @property
+    def label(self) -> str:
+        if not self.postgres:
+            return str(self.location)
+        scheme, _, rest = str(self.location).partition("://")
+        return f"{scheme}://{rest.rpartition('@')[2]}"
+
+    def _open_sqlite(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        self._db: Any = db
+
+    def _open_postgres(self, url: str) -> None:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        try:
+            db = psycopg.connect(url, autocommit=True, connect_timeout=15, row_factory=dict_row)
+            db.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+            db.execute(f"SET search_path TO {SCHEMA}")
+        except psycopg.Error as exc:
+            raise DataDirError(
+                f"cannot use harvest state {self.label}: {str(exc).strip().splitlines()[0]}"
+            ) from None
+        self._db = db
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self.postgres else statement
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; the cursor (``fetchone``/``fetchall`` give mappings)."""
+        try:
+            return self._db.execute(self._sql(statement), tuple(params))
+        except sqlite3.Error as exc:
+            raise DataDirError(f"harvest state {self.label} failed: {exc}") from None
+        except Exception as exc:
+            if self.postgres and _is_psycopg_error(exc):
+                raise DataDirError(
+                    f"harvest state {self.label} failed: {str(exc).strip().splitlines()[0]}"
+                ) from None
+            raise
+
+    def script(self, statements: str) -> None:
+        for statement in (s.strip() for s in statements.split(";")):
+            if statement:
+                self.execute(statement)
+
+    def columns(self, table: str) -> set[str]:
+        if self.postgres:
+            rows = self.execute(
+                "SELECT column_name AS name FROM information_schema.columns"
+                " WHERE table_schema = ? AND table_name = ?",
+                (SCHEMA, table),
+            ).fetchall()
+        else:
+            rows = self.execute(f"PRAGMA table_info({table})").fetchall()
+        return {r["name"] for r in rows}
+
+    @contextmanager
+    def transaction(self) -> Iterator[StateDB]:
+        self.execute("BEGIN" if self.postgres else "BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.execute("ROLLBACK")
+            raise
+        self.execute("COMMIT")
+
+
+def _is_psycopg_error(exc: Exception) -> bool:
+    import psycopg
+
+    return isinstance(exc, psycopg.Error)
