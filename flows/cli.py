@@ -294,12 +294,12 @@ def sql(query: str, fmt: str, at: str | None, data: DataDir) -> int:
 @_data_dir_option
 def attach(data: DataDir) -> int:
     """Print the SQL that opens this warehouse read-only in any DuckDB client."""
+    data.warehouse().close()  # an earlier version's data dir is refused here
     if not data.catalog.exists():
         raise WarehouseError(
             f"no warehouse at {data.catalog.label}: run `repec-harvest run` or "
             "`repec-harvest demo`"
         )
-    data.warehouse().close()  # an earlier version's data dir is refused here
     for statement in data.catalog.client_statements():
         out.print(statement)
     return 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flows.datadir import DataDir
@@ -20,7 +20,7 @@ from harvesting.responses import Identity, SetInfo
 from harvesting.retries import RetryPolicy
 from harvesting.state import Run, StateStore
 from harvesting.windows import parse_duration
-from schemas.dates import parse_user_date, utc_now
+from schemas.dates import parse_user_date
 from schemas.errors import (
     ConfigError,
     EndpointError,
@@ -167,6 +167,12 @@ class Pipeline:
         return self._state
 
     def close(self) -> None:
+        try:
+            self.storage.settle()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
         if self._state is not None:
             self._state.close()
             self._state = None
@@ -178,7 +184,8 @@ class Pipeline:
         """Identify, choose the metadata prefix, list sets (-> ``series``), check the sets."""
         options = self.options
         identity, fetched = self.client.identify()
-        folder = endpoint_folder(options.endpoint, utc_now())
+        # to the microsecond: processes preparing at once keep their responses apart
+        folder = endpoint_folder(options.endpoint, datetime.now(UTC))
         self.archive.store(folder, "Identify", fetched, endpoint=options.endpoint)
         offered, fetched = self.client.list_metadata_formats()
         self.archive.store(folder, "ListMetadataFormats", fetched, endpoint=options.endpoint)
@@ -190,7 +197,7 @@ class Pipeline:
                 folder, f"ListSets-p{number:04d}", fetched, endpoint=options.endpoint
             )
             listed.extend(sets)
-        self.storage.store_sets(
+        self.storage.store_sets_in_background(
             options.endpoint, folder.removeprefix("_endpoints/"), listed, identity.response_date
         )
         known = {s.spec for s in listed}
@@ -222,6 +229,7 @@ class Pipeline:
             )
 
     def finish(self) -> None:
+        self.storage.settle()
         self.storage.sync_harvest_log(self.state, self.options.overlap)
 
     # -- all of it ------------------------------------------------------------------------
@@ -230,6 +238,7 @@ class Pipeline:
         """The whole pipeline, as one of the warehouse's writers. One failing set does not stop
         the others; the caller decides the exit code from the results."""
         with self.data.writing():
+            self.storage.db.warm()  # while the endpoint is asked who it is
             failed = True
             try:
                 plan = self.prepare()

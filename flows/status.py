@@ -65,9 +65,9 @@ def harvest_status(data: DataDir, overlap: timedelta = timedelta(days=1)) -> lis
 def _warehouse_counts(data: DataDir) -> dict[str, tuple[int, int, int]]:
     """harvest_id -> (live versions, tombstones, quarantined records) in the warehouse: what
     each harvest contributed, whatever the merge across sources made of it."""
-    if not data.catalog.exists():
+    if not data.catalog.exists() and not data.is_legacy():
         return {}
-    with data.warehouse() as warehouse:
+    with data.warehouse() as warehouse:  # an earlier version's data dir: a one-line error
         _, rows = warehouse.query(
             """
             SELECT harvest_id, sum(live)::BIGINT, sum(dead)::BIGINT, sum(q)::BIGINT FROM (

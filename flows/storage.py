@@ -7,6 +7,7 @@ prevented (``WarehouseSink.recover``).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -52,6 +53,8 @@ class Storage:
         self.data = data
         self.staging = staging or data.staging_area()
         self.db = db or data.warehouse()
+        self._background: threading.Thread | None = None
+        self._background_error: BaseException | None = None
 
     def store_sets(
         self, endpoint: str, folder: str, sets: list[SetInfo], listed_at: datetime
@@ -74,6 +77,31 @@ class Storage:
         path = self.staging.write_entities(name, tables.to_table(rows, tables.SERIES))
         self.db.load_series(path)
         self.staging.discard_files([path])
+
+    def store_sets_in_background(
+        self, endpoint: str, folder: str, sets: list[SetInfo], listed_at: datetime
+    ) -> None:
+        """``store_sets`` on a thread of its own, so the harvest need not wait for the
+        warehouse; ``settle`` waits for it and raises its error."""
+        self.settle()
+
+        def store() -> None:
+            try:
+                self.store_sets(endpoint, folder, sets, listed_at)
+            except BaseException as exc:
+                self._background_error = exc
+
+        self._background = threading.Thread(target=store, name="series-load", daemon=True)
+        self._background.start()
+
+    def settle(self) -> None:
+        """Wait for what runs in the background; raise its error."""
+        if self._background is not None:
+            self._background.join()
+            self._background = None
+        if self._background_error is not None:
+            error, self._background_error = self._background_error, None
+            raise error
 
     def sync_harvest_log(self, state: StateStore, overlap: timedelta = timedelta(days=1)) -> None:
         """Mirror the SQLite harvest state and log into DuckDB for SQL users."""

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from harvesting.client import Fetched
 from schemas.errors import ArchiveError
+from schemas.files import write_atomically
 
 MANIFEST = "manifest.jsonl"
 
@@ -54,15 +55,8 @@ class RawArchive:
         """Write one response and its manifest line; return its path relative to the root."""
         page = fetched.page
         relative = f"{folder}/{name}.xml.gz"
-        target = self.root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.tmp")
-        with open(temporary, "wb") as out:
-            # level 1: four times faster than 6 for pages about 20% larger (BENCHMARKS.md)
-            out.write(gzip.compress(page.raw, compresslevel=1, mtime=0))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
+        # level 1: four times faster than 6 for pages about 20% larger (BENCHMARKS.md)
+        write_atomically(self.root / relative, gzip.compress(page.raw, compresslevel=1, mtime=0))
         entry = {
             "path": relative,
             "verb": page.verb,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import os
 import shutil
 import time
 import urllib.request
@@ -36,6 +35,7 @@ from schemas.errors import (
     RequestBudgetExhausted,
     TransientEndpointError,
 )
+from schemas.files import atomic_path, write_atomically
 
 #: Where RePEc publishes the bulk citation file (its FTP mirror of RePEc/cit/conf/).
 DEFAULT_ISCITED = "ftp://ftp.repec.org/opt/ReDIF/RePEc/cit/conf/iscited.txt.gz"
@@ -48,27 +48,26 @@ def _is_url(source: str) -> bool:
 
 def download(source: str, target: Path, contact: str | None = None, timeout: float = 600) -> Path:
     """Fetch ``source`` to ``target`` (written under a temporary name, then renamed)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp")
     headers = {"User-Agent": user_agent(contact)}
     try:
-        if urlsplit(source).scheme == "ftp":
-            request = urllib.request.Request(source, headers=headers)
-            with (
-                urllib.request.urlopen(request, timeout=timeout) as response,
-                open(temporary, "wb") as out,
-            ):
-                shutil.copyfileobj(response, out, 1 << 20)
-        else:
-            with requests.get(source, headers=headers, stream=True, timeout=(15, timeout)) as r:
-                r.raise_for_status()
-                with open(temporary, "wb") as out:
-                    for chunk in r.raw.stream(1 << 20, decode_content=False):
-                        out.write(chunk)
+        with atomic_path(target) as temporary:
+            if urlsplit(source).scheme == "ftp":
+                request = urllib.request.Request(source, headers=headers)
+                with (
+                    urllib.request.urlopen(request, timeout=timeout) as response,
+                    open(temporary, "wb") as out,
+                ):
+                    shutil.copyfileobj(response, out, 1 << 20)
+            else:
+                with requests.get(
+                    source, headers=headers, stream=True, timeout=(15, timeout)
+                ) as r:
+                    r.raise_for_status()
+                    with open(temporary, "wb") as out:
+                        for chunk in r.raw.stream(1 << 20, decode_content=False):
+                            out.write(chunk)
     except (OSError, requests.RequestException) as exc:
-        temporary.unlink(missing_ok=True)
         raise EndpointError(f"cannot download {source}: {exc}") from None
-    os.replace(temporary, target)
     return target
 
 
@@ -205,10 +204,7 @@ class CitecClient:
             )
         raw = call_with_retries(self.retry, lambda: self._fetch(handle), self._sleep)
         root = parse_xml(raw)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_bytes(gzip.compress(raw, mtime=0))
-        os.replace(temporary, path)
+        write_atomically(path, gzip.compress(raw, mtime=0))
         return read_references(handle, root), False
 
     def _fetch(self, handle: str) -> bytes:

@@ -18,12 +18,15 @@ SELECT coalesce(a.handle, b.handle) AS handle,
             WHEN b.handle_key IS NULL OR b.deleted THEN 'inserted'
             ELSE 'updated' END AS change,
        a.title, a.year, a.datestamp, a.harvested_at, a.sources
-FROM articles a LEFT JOIN before.main.articles b USING (handle_key)
+FROM articles a LEFT JOIN {before} b USING (handle_key)
 WHERE b.handle_key IS NULL
    OR a.record_id <> b.record_id OR a.deleted <> b.deleted OR a.datestamp <> b.datestamp
    OR a.sources <> b.sources
 ORDER BY change, a.harvested_at DESC, handle
 """
+
+
+_NOTHING = "(SELECT * FROM articles WHERE false)"
 
 
 def changes_since(
@@ -32,7 +35,13 @@ def changes_since(
     """Items inserted, updated or deleted after snapshot ``since`` (an id, or a timestamp)."""
     try:
         with warehouse.connect(read_only=True, before=since) as con:
-            cursor = con.execute(_CHANGES)
+            existed = con.execute(
+                "SELECT count(*) FROM duckdb_views() WHERE database_name = 'before'"
+                " AND schema_name = 'main' AND view_name = 'articles'"
+            ).fetchone()
+            # before the first load there were no tables: everything is new
+            before = "before.main.articles" if existed and existed[0] else _NOTHING
+            cursor = con.execute(_CHANGES.format(before=before))
             return [d[0] for d in cursor.description or []], cursor.fetchall()
     except WarehouseError as exc:
         raise QueryError(f"cannot list the changes since {since}: {exc}") from None

@@ -103,6 +103,8 @@ class Warehouse:
         self._instances: dict[bool, duckdb.DuckDBPyConnection] = {}
         self._instances_lock = threading.Lock()
         self._generation_ready: str | None = None
+        self._warming: threading.Thread | None = None
+        self._schema_lock = threading.Lock()
 
     @property
     def label(self) -> str:
@@ -145,10 +147,11 @@ class Warehouse:
         try:
             con.execute(f"USE {ALIAS}.{PUBLIC}")
             if not read_only and not past:
-                if self._generation_ready is None:
-                    self._generation_ready = self.retrying(
-                        lambda: _ensure_schema(con, self.generation)
-                    )
+                with self._schema_lock:  # one thread of this process puts it in place
+                    if self._generation_ready is None:
+                        self._generation_ready = self.retrying(
+                            lambda: _ensure_schema(con, self.generation)
+                        )
                 con.execute(f"USE {ALIAS}.{self._generation_ready}")
             yield con
         except duckdb.Error as exc:  # a failed load (out of memory, a full disk): one line
@@ -157,6 +160,24 @@ class Warehouse:
             con.close()
             if past:
                 database.close()
+
+    def warm(self) -> threading.Thread:
+        """Open the writer's DuckDB instance on a thread of its own (loading the extensions
+        and reading the catalog take a few tenths of a second, in DuckDB, without the GIL),
+        so that the first load does not wait for it. An error is raised by the next
+        ``connect``, which tries again."""
+
+        def open_writer() -> None:
+            try:
+                with self.connect():
+                    pass
+            except Exception as exc:  # said again by the next connect
+                log.debug("warming the warehouse failed: %s", exc)
+
+        thread = threading.Thread(target=open_writer, name="warehouse-warm", daemon=True)
+        thread.start()
+        self._warming = thread
+        return thread
 
     def _instance(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         with self._instances_lock:
@@ -211,6 +232,9 @@ class Warehouse:
 
     def close(self) -> None:
         """Close this object's DuckDB instances (they close with the process otherwise)."""
+        if self._warming is not None:
+            self._warming.join()
+            self._warming = None
         with self._instances_lock:
             for instance in self._instances.values():
                 instance.close()
@@ -375,6 +399,8 @@ class Warehouse:
     def beside(self) -> Warehouse:
         """A new, empty generation of this warehouse: written to like any other, invisible to
         readers until ``publish``."""
+        if not self.catalog.exists():
+            return Warehouse(self.catalog, self.scratch, FIRST_GENERATION)
         with self.connect(read_only=True) as con:
             names = [
                 r[0]
@@ -475,17 +501,6 @@ def _in_transaction(
     return result
 
 
-@contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
-
-
 def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
     con.register("incoming_arrow", rows)
     try:
@@ -555,7 +570,8 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, wanted: str | None) -> str:
             _publish_views(con, generation)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        with suppress(duckdb.Error):  # a failed COMMIT has already ended the transaction
+            con.execute("ROLLBACK")
         raise
     return generation
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from schemas.files import atomic_path
 from schemas.tables import RECORD_TABLES
 
 PAGES, SEALED, ENTITIES = "pages", "sealed", "entities"
@@ -32,27 +33,16 @@ SEAL_ORDER = ("quarantine", "authors", "articles")
 _COMPRESSION = "zstd"
 
 
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A temporary name beside ``path`` to write to; on success it is fsynced and renamed to
-    ``path``, so a reader sees the whole file or none of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    yield temporary
-    _fsync(temporary)
-    os.replace(temporary, path)
-
-
 def write_parquet(path: Path, table: pa.Table) -> None:
     """Write ``table`` to ``path`` atomically (temporary name, fsync, rename)."""
-    with _atomic(path) as temporary:
+    with atomic_path(path) as temporary:
         pq.write_table(table, temporary, compression=_COMPRESSION)
 
 
 def write_arrow(path: Path, table: pa.Table) -> None:
     """Write ``table`` to ``path`` as an Arrow IPC file, atomically."""
     with (
-        _atomic(path) as temporary,
+        atomic_path(path) as temporary,
         pa.OSFile(str(temporary), "wb") as sink,
         pa.ipc.new_file(sink, table.schema) as writer,
     ):
@@ -62,14 +52,6 @@ def write_arrow(path: Path, table: pa.Table) -> None:
 def read_arrow(path: Path) -> pa.Table:
     with pa.OSFile(str(path), "rb") as source:
         return pa.ipc.open_file(source).read_all()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def window_name(window: int) -> str:
@@ -125,7 +107,7 @@ class Staging:
             schema = RECORD_TABLES[name]
             target = self.window_file(name, harvest_id, run_id, window)
             with (
-                _atomic(target) as temporary,
+                atomic_path(target) as temporary,
                 pq.ParquetWriter(temporary, schema, compression=_COMPRESSION) as writer,
             ):
                 for number in range(1, pages + 1):
@@ -152,7 +134,8 @@ class Staging:
     # -- named things ---------------------------------------------------------------------
 
     def write_entities(self, name: str, table: pa.Table) -> Path:
-        """Stage a batch of series, archives, persons or institutions as ``name``."""
-        path = self.root / ENTITIES / f"{name}.parquet"
+        """Stage a batch of series, archives, persons or institutions as ``name`` (made unique:
+        several processes may stage the same listing at once)."""
+        path = self.root / ENTITIES / f"{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
         write_parquet(path, table)
         return path
