@@ -40,8 +40,12 @@ def build(workdir: Path, n: int) -> None:
 
 
 class Corpus:
-    def __init__(self, workdir: Path, n: int) -> None:
+    def __init__(self, workdir: Path, n: int, part: tuple[int, int] = (0, 1)) -> None:
+        """The N records, or only part K of P (contiguous, disjoint: P endpoints together
+        serve the whole corpus once)."""
         self.n = n
+        k, parts = part
+        self.bounds = (k * n // parts, (k + 1) * n // parts)
         self.files = {p: open(workdir / f"{p}-{n}.xml", "rb") for p in PREFIXES}  # noqa: SIM115
         self.offsets = {}
         for p in PREFIXES:
@@ -59,7 +63,7 @@ class Corpus:
     def range(self, start: str | None, until: str | None) -> tuple[int, int]:
         lo = bisect.bisect_left(self.days, start[:10]) if start else 0
         hi = bisect.bisect_right(self.days, until[:10]) if until else self.n
-        return lo, hi
+        return max(lo, self.bounds[0]), min(hi, self.bounds[1])
 
 
 def make_handler(corpus: Corpus, page_size: int) -> type[BaseHTTPRequestHandler]:
@@ -122,10 +126,17 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8780)
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/repec-bench"))
+    parser.add_argument(
+        "--part",
+        default="0/1",
+        metavar="K/P",
+        help="Serve only part K of P of the records (disjoint endpoints).",
+    )
     args = parser.parse_args()
     build(args.workdir, args.records)
+    k, parts = (int(x) for x in args.part.split("/"))
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(
-        Corpus(args.workdir, args.records), args.page_size))  # fmt: skip
+        Corpus(args.workdir, args.records, (k, parts)), args.page_size))  # fmt: skip
     print(f"http://127.0.0.1:{args.port}/oai", flush=True)
     server.serve_forever()
 

@@ -204,7 +204,7 @@ def demo(data: DataDir, port: int, page_size: int, serve_only: bool) -> int:
     _print_rows(columns, rows, "line")
     out.print(f"\nWarehouse: {data.catalog.label}")
     out.print("Try: repec-harvest sql \"SELECT * FROM counts_by_series\"   "
-              "repec-harvest status")  # fmt: skip
+              "repec-harvest status   repec-harvest attach")  # fmt: skip
     return code
 
 

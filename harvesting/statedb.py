@@ -21,6 +21,8 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 SCHEMA = "repec_state"
 
 Row = Mapping[str, Any]
+#: The advisory lock that serializes creating the state tables in PostgreSQL.
+_SCHEMA_LOCK = 0x7265706563
 
 
 def is_postgres(location: str | Path) -> bool:
@@ -37,9 +39,17 @@ class StateDB:
                 self._open_postgres(str(location))
             else:
                 self._open_sqlite(Path(location))
-            self.script(schema)
         except (sqlite3.Error, OSError) as exc:
             raise DataDirError(f"cannot use harvest state {self.label}: {exc}") from None
+        try:
+            with self.transaction():
+                if self.postgres:  # CREATE ... IF NOT EXISTS races in PostgreSQL: one at a time
+                    self.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+                    self.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+                self.script(schema)
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def label(self) -> str:
@@ -62,7 +72,6 @@ class StateDB:
 
         try:
             db = psycopg.connect(url, autocommit=True, connect_timeout=15, row_factory=dict_row)
-            db.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
             db.execute(f"SET search_path TO {SCHEMA}")
         except psycopg.Error as exc:
             raise DataDirError(

@@ -480,10 +480,10 @@ def check_read_only(sql: str) -> None:
         raise ReadOnlyViolation(
             f"`sql` runs one SELECT statement at a time; this has {len(statements)}"
         )
-    kind = statements[0].type
-    if kind not in _READ_STATEMENTS:
+    if statements[0].type not in _READ_STATEMENTS:
+        keyword = (sql.split() or ["this"])[0].upper().strip(";")
         raise ReadOnlyViolation(
-            f"`sql` is read-only: {kind.name} statements are refused; only SELECT runs"
+            f"`sql` is read-only: {keyword} statements are refused; only SELECT runs"
         )
 
 

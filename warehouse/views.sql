@@ -78,3 +78,12 @@ SELECT r.handle, r.position, r.matched, r.cited_handle, o.title AS cited_title,
        r.reference_text, r.fetched_at
 FROM "references" r
 LEFT JOIN articles o ON o.handle_key = r.cited_key AND NOT o.deleted;
+
+-- What a "new and changed this week" panel shows: items harvested in the last seven days,
+-- deletions included (`repec-harvest changes --since` tells new items from updated ones).
+CREATE OR REPLACE VIEW changes_this_week AS
+SELECT a.handle, CASE WHEN a.deleted THEN 'deleted' ELSE 'new or updated' END AS change,
+       a.title, a.year, a.series_handle, a.datestamp, a.harvested_at, a.sources
+FROM articles a
+WHERE a.harvested_at >= current_date - INTERVAL 7 DAY
+ORDER BY a.harvested_at DESC, a.handle;
