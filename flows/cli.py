@@ -280,8 +280,12 @@ def _snapshot(text: str | None) -> int | str | None:
 @click.option("--format", "fmt", type=click.Choice(["table", "line", "csv", "json"]),
               default="table", show_default=True,
               help="table; line (one column per line); csv; json.")  # fmt: skip
-@click.option("--at", "at", metavar="SNAPSHOT_OR_TIME",
-              help="Query the warehouse as it was at this snapshot id or time (UTC).")
+@click.option(
+    "--at",
+    "at",
+    metavar="SNAPSHOT_OR_TIME",
+    help="Query the warehouse as it was at this snapshot id or time (UTC).",
+)
 @_data_dir_option
 def sql(query: str, fmt: str, at: str | None, data: DataDir) -> int:
     """Run one SELECT against the warehouse, read-only (works while harvests load)."""
@@ -297,8 +301,7 @@ def attach(data: DataDir) -> int:
     data.warehouse().close()  # an earlier version's data dir is refused here
     if not data.catalog.exists():
         raise WarehouseError(
-            f"no warehouse at {data.catalog.label}: run `repec-harvest run` or "
-            "`repec-harvest demo`"
+            f"no warehouse at {data.catalog.label}: run `repec-harvest run` or `repec-harvest demo`"
         )
     for statement in data.catalog.client_statements():
         out.print(statement)
@@ -306,8 +309,12 @@ def attach(data: DataDir) -> int:
 
 
 @cli.command()
-@click.option("--since", required=True, metavar="SNAPSHOT_OR_TIME",
-              help="List changes after this snapshot id or time (UTC).")
+@click.option(
+    "--since",
+    required=True,
+    metavar="SNAPSHOT_OR_TIME",
+    help="List changes after this snapshot id or time (UTC).",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "line", "csv", "json"]),
               default="table", show_default=True)  # fmt: skip
 @_data_dir_option
@@ -322,8 +329,13 @@ def changes(since: str, fmt: str, data: DataDir) -> int:
 
 
 @cli.command()
-@click.option("--retention", default="30d", show_default=True, metavar="DURATION",
-              help="Keep snapshots (time travel) this long, e.g. 30d, 12h.")
+@click.option(
+    "--retention",
+    default="30d",
+    show_default=True,
+    metavar="DURATION",
+    help="Keep snapshots (time travel) this long, e.g. 30d, 12h.",
+)
 @_data_dir_option
 def maintain(retention: str, data: DataDir) -> int:
     """Compact small files, expire old snapshots, delete files no snapshot needs."""
@@ -346,6 +358,7 @@ def maintain(retention: str, data: DataDir) -> int:
 def status(data: DataDir) -> int:
     """Per harvest: last complete run, next from, counts, last error."""
     from flows.status import harvest_status
+
     statuses = harvest_status(data)
     if not statuses:
         out.print(f"No harvests yet in {data.root}.")
@@ -375,6 +388,7 @@ def status(data: DataDir) -> int:
 def rebuild(data: DataDir) -> int:
     """Rebuild Parquet and DuckDB from the raw page archive, with no network."""
     from flows.rebuild import rebuild as do_rebuild
+
     report = do_rebuild(data)
     out.print(
         f"Rebuilt {data.catalog.label} from {report.pages:,} archived pages: "
@@ -395,6 +409,7 @@ def citations(source: str | None, contact: str | None, data: DataDir) -> int:
     """Load CitEc's citation graph (iscited.txt[.gz], a path or URL), replacing the last one."""
     from flows.citations import load_citations
     from harvesting.citec import DEFAULT_ISCITED
+
     log = load_citations(data, source or DEFAULT_ISCITED, contact)
     out.print(
         f"Loaded {log['edges']:,} citations from {log['source']}: {log['lines']:,} lines, "

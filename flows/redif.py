@@ -166,7 +166,5 @@ def _series_names(data: DataDir) -> dict[str, str]:
     if not data.catalog.exists():
         return {}
     with data.warehouse() as warehouse:
-        _, rows = warehouse.query(
-            "SELECT handle_key, name FROM series WHERE name IS NOT NULL"
-        )
+        _, rows = warehouse.query("SELECT handle_key, name FROM series WHERE name IS NOT NULL")
     return {k: n for k, n in rows}

@@ -59,9 +59,7 @@ def download(source: str, target: Path, contact: str | None = None, timeout: flo
                 ):
                     shutil.copyfileobj(response, out, 1 << 20)
             else:
-                with requests.get(
-                    source, headers=headers, stream=True, timeout=(15, timeout)
-                ) as r:
+                with requests.get(source, headers=headers, stream=True, timeout=(15, timeout)) as r:
                     r.raise_for_status()
                     with open(temporary, "wb") as out:
                         for chunk in r.raw.stream(1 << 20, decode_content=False):

@@ -163,8 +163,6 @@ def test_sql_errors(capsys: pytest.CaptureFixture[str], harvested: DataDir, tmp_
     assert "Error: no warehouse at" in err
 
 
-
-
 def test_a_damaged_catalog_file(capsys: pytest.CaptureFixture[str], harvested: DataDir) -> None:
     _damage(harvested)
     code, _, err = run(capsys, "sql", "SELECT 1", "--data-dir", str(harvested.root))

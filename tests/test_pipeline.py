@@ -375,9 +375,7 @@ def test_an_html_placeholder_page_is_an_error_never_an_empty_page(
         [result] = harvest(data, url, max_attempts=2)
     assert result.run is None
     assert result.error == f"{url} answered ListRecords with text/html, not OAI-PMH XML"
-    assert not data.catalog.exists() or query(data, "SELECT count(*) FROM articles") == [
-        (0,)
-    ]
+    assert not data.catalog.exists() or query(data, "SELECT count(*) FROM articles") == [(0,)]
 
 
 def test_one_row_per_handle_whatever_the_source_best_source_first(

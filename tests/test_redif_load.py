@@ -251,9 +251,13 @@ def test_rebuild_keeps_what_redif_loaded(data: DataDir, endpoint: str, tree: Pat
 
     report = rebuild(data)
 
-    assert report.redif_items == query(
-        data, "SELECT count(*) FROM article_versions WHERE metadata_prefix = 'redif'"
-    )[0][0] > 0
+    assert (
+        report.redif_items
+        == query(data, "SELECT count(*) FROM article_versions WHERE metadata_prefix = 'redif'")[0][
+            0
+        ]
+        > 0
+    )
     assert snapshot(data) == before
     assert query(data, "SELECT * FROM archives") == archives
 

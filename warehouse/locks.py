@@ -70,8 +70,7 @@ def exclusive_lock(catalog: Catalog) -> Iterator[None]:
             yield
     except _Busy:
         raise DataDirLocked(
-            f"another repec-harvest process is writing to {catalog.label}; "
-            "wait for it to finish"
+            f"another repec-harvest process is writing to {catalog.label}; wait for it to finish"
         ) from None
 
 

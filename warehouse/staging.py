@@ -90,9 +90,7 @@ class Staging:
         return pages
 
     def window_file(self, table: str, harvest_id: str, run_id: str, window: int) -> Path:
-        return (
-            self.root / SEALED / harvest_id / run_id / window_name(window) / f"{table}.parquet"
-        )
+        return self.root / SEALED / harvest_id / run_id / window_name(window) / f"{table}.parquet"
 
     def seal_window(self, harvest_id: str, run_id: str, window: int, pages: int) -> dict[str, Path]:
         """Merge pages 1..``pages`` of a window into one file per table; return the files.
