@@ -42,7 +42,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/repec-bench"))
     parser.add_argument("--port", type=int, default=8780)
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(ORDER),
+        help="Run only these (comma-separated; the sickle loop is the baseline).",
+    )
     args = parser.parse_args()
+    chosen = [name for name in ORDER if name in args.scenarios.split(",")]
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
         build(args.workdir, n)
@@ -54,7 +60,7 @@ def main() -> None:
         try:
             assert server.stdout is not None
             url = server.stdout.readline().strip()
-            for name in ORDER:
+            for name in chosen:
                 data = args.workdir / f"data-{n}-{'sickle' if name == 'sickle_loop' else 'ours'}"
                 if name in ("sickle_loop", "harvest_only", "pipeline"):
                     shutil.rmtree(data, ignore_errors=True)
@@ -70,14 +76,15 @@ def main() -> None:
             server.terminate()
             server.wait()
     base = {r["size"]: r["seconds"] for r in results if r["scenario"] == "sickle_loop"}
+    base = {r["size"]: base.get(r["size"], float("nan")) for r in results}
     print("\nsize      scenario       records   seconds  records/s  peak MB  workers MB  "
-          "time vs sickle")  # fmt: skip
+          "time vs sickle  data dir MB")  # fmt: skip
     for r in results:
         ratio = float(r["seconds"]) / float(base[r["size"]])  # type: ignore[arg-type]
         workers = r.get("workers_peak_rss_mb") or "-"
         print(f"{r['size']:<9} {r['scenario']:<13} {r['records']:>9} {r['seconds']:>9} "
               f"{r['records_per_second']!s:>10} {r['peak_rss_mb']:>8} {workers!s:>11} "
-              f"{ratio:>10.2f}")  # fmt: skip
+              f"{ratio:>10.2f}  {r.get('data_dir_mb', '-')!s:>11}")  # fmt: skip
     (args.workdir / "results.json").write_text(json.dumps(results, indent=2))
 
 

@@ -77,7 +77,18 @@ def pipeline(url: str, data: Path) -> int:
 
     [result] = Pipeline(DataDir(data), _options(url)).run()
     assert result.run is not None, result.error
+    pipeline.extra = _disk(data)  # type: ignore[attr-defined]
     return result.run.records
+
+
+def _disk(data: Path) -> dict[str, float]:
+    """Megabytes the data dir holds, and of that the raw archive."""
+
+    def size(folder: Path) -> float:
+        total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        return round(total / 2**20, 1)
+
+    return {"data_dir_mb": size(data), "raw_mb": size(data / "raw")}
 
 
 def normalize(url: str, data: Path) -> int:
@@ -111,7 +122,9 @@ def rebuild(url: str, data: Path) -> int:
     from flows.datadir import DataDir
     from flows.rebuild import rebuild as do_rebuild
 
-    return do_rebuild(DataDir(data)).records
+    records = do_rebuild(DataDir(data)).records
+    rebuild.extra = _disk(data)  # type: ignore[attr-defined]
+    return records
 
 
 def incremental(url: str, data: Path) -> int:
@@ -168,6 +181,7 @@ def main() -> None:
         # the largest worker process's peak (rebuild normalizes in one per core)
         "workers_peak_rss_mb":
             round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024) or None,
+        **getattr(SCENARIOS[args.name], "extra", {}),
     }))  # fmt: skip
 
 

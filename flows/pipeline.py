@@ -230,7 +230,7 @@ class Pipeline:
 
     def finish(self) -> None:
         self.storage.settle()
-        self.storage.sync_harvest_log(self.state, self.options.overlap)
+        self.storage.sync_harvest_log(self.state)
 
     # -- all of it ------------------------------------------------------------------------
 

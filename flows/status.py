@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flows.datadir import DataDir
 from harvesting.state import StateStore
@@ -25,7 +25,7 @@ class HarvestStatus:
     last_error: str | None
 
 
-def harvest_status(data: DataDir, overlap: timedelta = timedelta(days=1)) -> list[HarvestStatus]:
+def harvest_status(data: DataDir) -> list[HarvestStatus]:
     if not data.has_state():
         return []
     state = StateStore(data.state_location)
@@ -48,7 +48,7 @@ def harvest_status(data: DataDir, overlap: timedelta = timedelta(days=1)) -> lis
                     metadata_prefix=h.spec.metadata_prefix,
                     set_spec=h.spec.set_spec,
                     last_complete=h.last_complete_server_start,
-                    next_from=h.next_from(overlap),
+                    next_from=h.next_from(),  # with the overlap the last run used
                     open_run=f"{run.run_id} ({run.status})" if run else None,
                     position=position,
                     records=rows[0],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from lxml import etree
 
@@ -103,7 +103,7 @@ class Storage:
             error, self._background_error = self._background_error, None
             raise error
 
-    def sync_harvest_log(self, state: StateStore, overlap: timedelta = timedelta(days=1)) -> None:
+    def sync_harvest_log(self, state: StateStore) -> None:
         """Mirror the SQLite harvest state and log into DuckDB for SQL users."""
         runs = [
             {
@@ -140,7 +140,7 @@ class Storage:
                     "granularity": h.granularity,
                     "last_complete_run": h.last_complete_run,
                     "last_complete_server_start": h.last_complete_server_start,
-                    "next_from": h.next_from(overlap),
+                    "next_from": h.next_from(),
                     "current_run": open_run.run_id if open_run else None,
                     "window_index": open_run.window_index if open_run else None,
                     "resumption_token": open_run.token if open_run else None,

@@ -189,6 +189,7 @@ class Harvester:
                                       window_size),
                 window_index=0, window_pages=0, window_records=0, token=None, pages=0,
                 records=0, deleted=0, quarantined=0,
+                overlap_seconds=int(overlap.total_seconds()),
             )  # fmt: skip
             self.state.start_run(run)
         else:

@@ -52,10 +52,17 @@ CREATE TABLE IF NOT EXISTS runs (
     quarantined INTEGER NOT NULL DEFAULT 0,
     window_expected INTEGER,
     shortfalls TEXT NOT NULL DEFAULT '[]',
+    overlap_seconds INTEGER,
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_harvest ON runs(harvest_id, run_id);
 """
+
+#: A harvest with the overlap its last complete run used.
+_HARVESTS = (
+    "SELECT h.*, r.overlap_seconds AS last_overlap_seconds FROM harvests h"
+    " LEFT JOIN runs r ON r.run_id = h.last_complete_run"
+)
 
 RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
 #: Closed without completing: not resumed (the checkpoint did not move, so the next run
@@ -66,7 +73,10 @@ CLOSED = {COMPLETE, INCOMPLETE, SUPERSEDED}
 _ADDED_COLUMNS = [
     ("window_expected", "INTEGER"),
     ("shortfalls", "TEXT NOT NULL DEFAULT '[]'"),
+    ("overlap_seconds", "INTEGER"),
 ]
+#: The overlap "next from" is computed with when no run recorded its own.
+DEFAULT_OVERLAP = timedelta(days=1)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -101,6 +111,8 @@ class Run:
     window_expected: int | None = None
     #: windows whose records fell short of their completeListSize
     shortfalls: list[str] = field(default_factory=list)
+    #: how far before the last complete run's start this run began (``--overlap``)
+    overlap_seconds: int | None = None
 
     @property
     def window(self) -> Window | None:
@@ -115,12 +127,18 @@ class HarvestRecord:
     last_complete_run: str | None
     last_complete_server_start: datetime | None
     last_error: str | None
+    #: the overlap the last complete run was started with
+    last_overlap: timedelta | None = None
 
-    def next_from(self, overlap: timedelta) -> str | None:
+    def next_from(self, overlap: timedelta | None = None) -> str | None:
         """Where the next run starts: the server time at which the last complete run began,
-        minus ``overlap``, at the server's granularity (None before any complete run)."""
+        minus ``overlap`` (by default the one that run used), at the server's granularity
+        (None before any complete run)."""
         start = self.last_complete_server_start
-        return None if start is None else format_datestamp(start - overlap, self.granularity or "")
+        if start is None:
+            return None
+        overlap = overlap if overlap is not None else self.last_overlap or DEFAULT_OVERLAP
+        return format_datestamp(start - overlap, self.granularity or "")
 
 
 class StateStore:
@@ -156,13 +174,11 @@ class StateStore:
             )  # fmt: skip
 
     def harvest(self, harvest_id: str) -> HarvestRecord | None:
-        row = self._db.execute(
-            "SELECT * FROM harvests WHERE harvest_id = ?", (harvest_id,)
-        ).fetchone()
+        row = self._db.execute(_HARVESTS + " WHERE h.harvest_id = ?", (harvest_id,)).fetchone()
         return _harvest(row) if row else None
 
     def harvests(self) -> list[HarvestRecord]:
-        rows = self._db.execute("SELECT * FROM harvests ORDER BY harvest_id").fetchall()
+        rows = self._db.execute(_HARVESTS + " ORDER BY h.harvest_id").fetchall()
         return [_harvest(r) for r in rows]
 
     # -- runs -----------------------------------------------------------------------------
@@ -181,10 +197,11 @@ class StateStore:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs (run_id, harvest_id, status, started_at, server_started_at,"
-                " from_date, until_date, windows) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " from_date, until_date, windows, overlap_seconds)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run.run_id, run.harvest_id, RUNNING, _iso(run.started_at),
                  _iso(run.server_started_at), run.from_date, run.until_date,
-                 json.dumps(windows_to_json(run.windows))),
+                 json.dumps(windows_to_json(run.windows)), run.overlap_seconds),
             )  # fmt: skip
 
     def mark_running(self, run: Run) -> None:
@@ -300,6 +317,11 @@ def _harvest(row: Row) -> HarvestRecord:
         last_complete_run=row["last_complete_run"],
         last_complete_server_start=_dt(row["last_complete_server_start"]),
         last_error=row["last_error"],
+        last_overlap=(
+            timedelta(seconds=row["last_overlap_seconds"])
+            if row["last_overlap_seconds"] is not None
+            else None
+        ),
     )
 
 
@@ -328,4 +350,5 @@ def _run(row: Row) -> Run:
         error=data["error"],
         window_expected=data["window_expected"],
         shortfalls=json.loads(data["shortfalls"] or "[]"),
+        overlap_seconds=data.get("overlap_seconds"),
     )

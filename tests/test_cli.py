@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_ITEMS, TALIBAN
+from conftest import SAMPLE_ITEMS, TALIBAN, query
 
 from flows.cli import cli, main
 from flows.datadir import DataDir
@@ -304,3 +304,25 @@ def test_a_warehouse_that_runs_out_of_memory_is_one_line(
     assert code == 1
     [line] = err.strip().splitlines()
     assert line.startswith("Error: the warehouse") and "Out of Memory Error" in line
+
+
+def test_status_says_next_from_with_the_overlap_the_run_used(
+    capsys: pytest.CaptureFixture[str], data: DataDir, endpoint: str
+) -> None:
+    from datetime import timedelta
+
+    from harvesting.state import StateStore
+
+    code, _, err = run(capsys, "run", "--endpoint", endpoint, "--overlap", "3d",
+                       "--data-dir", str(data.root))  # fmt: skip
+    assert code == 0, err
+    state = StateStore(data.state_location)
+    try:
+        [record] = state.harvests()
+    finally:
+        state.close()
+    assert record.last_complete_server_start is not None
+    expected = (record.last_complete_server_start - timedelta(days=3)).strftime("%Y-%m-%d")
+    code, out, _ = run(capsys, "status", "--data-dir", str(data.root))
+    assert re.search(rf"next from\s+{expected}\s", out)
+    assert query(data, "SELECT next_from FROM harvest_state") == [(expected,)]
