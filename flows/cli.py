@@ -517,15 +517,23 @@ def redif(path: str, data: DataDir) -> int:
     metavar="PATH_OR_URL",
     help="iscited.txt[.gz] to load (default: RePEc's published file).",
 )
+@click.option(
+    "--maintain-cron",
+    default="0 5 * * 0",
+    show_default=True,
+    help="When to run the warehouse's maintenance (UTC); 'off' to skip.",
+)
 def schedule(data: DataDir, cron: str, name: str, citations_cron: str,
-             citations_source: str | None, **kwargs: Any) -> int:  # fmt: skip
-    """Serve Prefect deployments: the harvest (daily) and the citation load (monthly)."""
+             citations_source: str | None, maintain_cron: str, **kwargs: Any) -> int:  # fmt: skip
+    """Serve Prefect deployments: the harvest (daily), the citation load (monthly) and the
+    warehouse's maintenance (weekly)."""
     from flows.harvest_flow import serve_schedule
 
     options = _options(**kwargs)
     serve_schedule(data, options, cron=cron, name=name,
                    citations_cron=None if citations_cron == "off" else citations_cron,
-                   citations_source=citations_source)  # fmt: skip
+                   citations_source=citations_source,
+                   maintain_cron=None if maintain_cron == "off" else maintain_cron)  # fmt: skip
     return 0
 
 

@@ -7,6 +7,7 @@ happen while it is up). Prefect is imported only here.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import httpx
@@ -24,7 +25,9 @@ from flows.redif import load_redif
 from harvesting.citec import DEFAULT_ISCITED
 from harvesting.identity import HarvestSpec
 from harvesting.retries import should_retry
+from harvesting.windows import parse_duration
 from schemas.errors import ConfigError
+from warehouse.maintenance import maintain
 
 
 def transient_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -167,6 +170,35 @@ def build_citations_deployment(
     )
 
 
+@task(name="maintain", cache_policy=NO_CACHE)
+def maintain_task(data_dir: str, retention: str) -> dict[str, int]:
+    """Compact, expire snapshots older than ``retention``, delete files no snapshot needs."""
+    data = DataDir.resolve(data_dir)
+    with data.writing(), data.warehouse() as warehouse:
+        return asdict(maintain(warehouse, parse_duration(retention)))
+
+
+@flow(name="repec-maintain", log_prints=True)
+def maintain_flow(data_dir: str | None = None, retention: str = "30d") -> dict[str, int]:
+    """The warehouse's maintenance (weekly by default): small files merged, old snapshots
+    expired, unneeded files deleted."""
+    parse_duration(retention)  # a bad retention fails here, before any work
+    report = maintain_task(str(DataDir.resolve(data_dir).root), retention)
+    print(f"{report['files_before']:,} -> {report['files_after']:,} data files, "
+          f"{report['snapshots_before']:,} -> {report['snapshots_after']:,} snapshots")  # fmt: skip
+    return report
+
+
+def build_maintenance_deployment(data: DataDir, cron: str, retention: str = "30d") -> Any:
+    return maintain_flow.to_deployment(
+        name="weekly-maintenance",
+        cron=cron,
+        parameters={"data_dir": str(data.root), "retention": retention},
+        description="Compact the warehouse and expire its old snapshots.",
+        tags=["repec-harvest"],
+    )
+
+
 def serve_schedule(
     data: DataDir,
     options: HarvestOptions,
@@ -174,6 +206,7 @@ def serve_schedule(
     name: str,
     citations_cron: str | None = "0 4 1 * *",
     citations_source: str | None = None,
+    maintain_cron: str | None = "0 5 * * 0",
 ) -> None:
     """Serve the scheduled deployments until interrupted, against a running Prefect API."""
     api = get_current_settings().api.url
@@ -188,6 +221,8 @@ def serve_schedule(
         deployments.append(
             build_citations_deployment(data, citations_source, options.contact, citations_cron)
         )
+    if maintain_cron:
+        deployments.append(build_maintenance_deployment(data, maintain_cron))
     try:
         serve(*deployments)
     except (httpx.HTTPError, OSError) as exc:

@@ -31,6 +31,7 @@ from schemas.errors import (
     PageIntegrityError,
     TransientEndpointError,
 )
+from schemas.files import page_name
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ _OVERFLOW = re.compile(r"too (many|large|big)|overflow|exceed|limit", re.IGNOREC
 
 def page_id(harvest_id: str, run_id: str, window: int, number: int) -> str:
     """A page's id: its harvest, run, window and number."""
-    return f"{harvest_id}/{run_id}/w{window:04d}/p{number:06d}"
+    return f"{harvest_id}/{run_id}/{page_name(window, number)}"
 
 
 @dataclass(frozen=True)
@@ -300,7 +301,7 @@ class Harvester:
                 raise PageIntegrityError(f"{empty_pages} empty pages in a row with a token")
             number = run.window_pages + 1
             path = self.archive.store(
-                f"{spec.harvest_id}/{run.run_id}", f"w{window.index:04d}/p{number:06d}", fetched,
+                f"{spec.harvest_id}/{run.run_id}", page_name(window.index, number), fetched,
                 endpoint=spec.endpoint, metadata_prefix=spec.metadata_prefix,
                 set_spec=spec.set_spec, harvest_id=spec.harvest_id, run_id=run.run_id,
                 window=window.index, window_from=window.start, window_until=window.end,

@@ -1,8 +1,8 @@
-"""The one way a file is written: under a temporary name of its own (unique to the writer,
-so that processes writing the same file never clash), fsynced, then renamed into place. A
-reader sees the whole file or none of it, whatever crashes when.
-
-It lives in the bottom layer because every layer above writes files this way.
+"""Files every layer writes: the one way a file is written (under a temporary name of its
+own, unique to the writer so that processes writing the same file never clash, fsynced, then
+renamed into place: a reader sees the whole file or none of it, whatever crashes when), and
+the one spelling of a page's place in a run (``w0003/p000012``), used by the raw archive and
+the staging area alike.
 """
 
 from __future__ import annotations
@@ -12,6 +12,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def window_name(window: int) -> str:
+    return f"w{window:04d}"
+
+
+def page_name(window: int, page: int) -> str:
+    """Page ``page`` of window ``window``, as a relative path: ``w0003/p000012``."""
+    return f"{window_name(window)}/p{page:06d}"
 
 
 @contextmanager

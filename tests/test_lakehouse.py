@@ -200,3 +200,13 @@ def test_an_earlier_versions_data_dir_is_converted_by_rebuild_and_nothing_is_los
     assert (data.root / "warehouse.duckdb.converted").exists()
     assert run(capsys, "run", "--endpoint", endpoint, "--data-dir", str(data.root))[0] == 0
     _ = pa  # the Arrow schemas wrote the old lake's files
+
+
+def test_duckdb_spills_to_a_folder_that_exists(data: DataDir, endpoint: str) -> None:
+    """A load larger than DuckDB's memory limit spills there (DuckDB makes only the last
+    folder of the path itself)."""
+    harvest(data, endpoint)
+    with data.warehouse() as warehouse, warehouse.connect() as con:
+        row = con.execute("SELECT current_setting('temp_directory')").fetchone()
+    assert row is not None and Path(row[0]).is_dir()
+    assert Path(row[0]).is_relative_to(data.root)

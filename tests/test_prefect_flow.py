@@ -19,9 +19,11 @@ from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 from flows.harvest_flow import (  # noqa: E402
     build_citations_deployment,
     build_deployment,
+    build_maintenance_deployment,
     citations_flow,
     harvest_flow,
     harvest_task,
+    maintain_flow,
     prepare_task,
     redif_flow,
     transient_only,
@@ -94,3 +96,23 @@ def test_the_redif_flow_loads_a_folder(prefect_server: None, data: DataDir, tmp_
     )
     report = redif_flow(path=str(tmp_path), data_dir=str(data.root))
     assert (report["read"], report["items"]) == (1, 1)
+
+
+def test_the_maintenance_deployment_runs_weekly(data: DataDir) -> None:
+    deployment = build_maintenance_deployment(data, cron="0 5 * * 0")
+    [schedule] = deployment.schedules
+    assert schedule.schedule.cron == "0 5 * * 0"
+    assert deployment.parameters == {"data_dir": str(data.root), "retention": "30d"}
+
+
+@pytest.mark.prefect
+def test_the_maintenance_flow_compacts_the_warehouse(
+    prefect_server: None, data: DataDir, endpoint: str
+) -> None:
+    harvest_flow(endpoint=endpoint, data_dir=str(data.root), delay=0.0)
+    before = query(data, "SELECT * EXCLUDE (field_sources) FROM articles ORDER BY handle_key")
+    report = maintain_flow(data_dir=str(data.root))
+    assert report["files_after"] <= report["files_before"]
+    assert query(data, "SELECT * EXCLUDE (field_sources) FROM articles ORDER BY handle_key") == (
+        before
+    )

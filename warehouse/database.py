@@ -203,8 +203,9 @@ class Warehouse:
             con.execute("SET enable_progress_bar = false")
             # bounded memory whatever the warehouse's size; DuckDB spills beyond it
             con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-            if self.scratch is not None:
-                con.execute(f"SET temp_directory = {quote(str(self.scratch / 'duckdb-spill'))}")
+            spill = self._spill_folder()
+            if spill is not None:
+                con.execute(f"SET temp_directory = {quote(str(spill))}")
             load_extensions(con, self.catalog.extensions)
             try:
                 con.execute(self.catalog.attach_statement(read_only, snapshot, data_path=new))
@@ -229,6 +230,18 @@ class Warehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _spill_folder(self) -> Path | None:
+        """Where DuckDB spills what exceeds its memory (made here: DuckDB makes only the last
+        folder of the path); None where it cannot be made (a reader of a read-only data dir)."""
+        if self.scratch is None:
+            return None
+        folder = self.scratch / "duckdb-spill"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        return folder
 
     def close(self) -> None:
         """Close this object's DuckDB instances (they close with the process otherwise)."""
@@ -527,10 +540,15 @@ FIRST_GENERATION = "g0001"
 
 def current_generation(con: duckdb.DuckDBPyConnection) -> str | None:
     """The schema holding the tables ``main``'s views show (None in a new warehouse)."""
+    return _view_comment(con, "articles")
+
+
+def _view_comment(con: duckdb.DuckDBPyConnection, view: str) -> str | None:
+    """The comment on a public view (where the generation and the views' version are kept)."""
     rows = con.execute(
         "SELECT comment FROM duckdb_views() WHERE database_name = ? AND schema_name = ?"
-        " AND view_name = 'articles'",
-        [ALIAS, PUBLIC],
+        " AND view_name = ?",
+        [ALIAS, PUBLIC, view],
     ).fetchall()
     return str(rows[0][0]) if rows and rows[0][0] else None
 
@@ -555,10 +573,10 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, wanted: str | None) -> str:
             )
     missing_tables = [n for n in ALL_TABLES if n not in present]
     public = generation == (current or generation)
-    if not missing_tables and (not public or _views_version(con) == _VIEWS_VERSION):
+    if not missing_tables and (not public or _view_comment(con, "live_articles") == _VIEWS_VERSION):
         return generation
-    con.execute("BEGIN TRANSACTION")
-    try:
+
+    def create(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {generation}")
         for name in missing_tables:
             con.register("empty_table", ALL_TABLES[name].empty_table())
@@ -568,21 +586,9 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, wanted: str | None) -> str:
             con.unregister("empty_table")
         if public:
             _publish_views(con, generation)
-        con.execute("COMMIT")
-    except BaseException:
-        with suppress(duckdb.Error):  # a failed COMMIT has already ended the transaction
-            con.execute("ROLLBACK")
-        raise
+
+    _in_transaction(con, create)
     return generation
-
-
-def _views_version(con: duckdb.DuckDBPyConnection) -> str | None:
-    rows = con.execute(
-        "SELECT comment FROM duckdb_views() WHERE database_name = ? AND schema_name = ?"
-        " AND view_name = 'live_articles'",
-        [ALIAS, PUBLIC],
-    ).fetchall()
-    return str(rows[0][0]) if rows and rows[0][0] else None
 
 
 def _publish_views(con: duckdb.DuckDBPyConnection, generation: str) -> None:

@@ -20,7 +20,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from schemas.errors import DataDirLocked, WarehouseError
@@ -38,40 +38,32 @@ def write_lock(catalog: Catalog) -> Iterator[None]:
         yield
 
 
-@contextmanager
-def harvest_lock(catalog: Catalog, harvest_id: str, what: str) -> Iterator[None]:
+def harvest_lock(catalog: Catalog, harvest_id: str, what: str) -> AbstractContextManager[None]:
     """Hold ``harvest_id`` for this process; raise DataDirLocked if another holds it."""
-    try:
-        with _lock(catalog, f"harvest-{harvest_id}", exclusive=True, wait=False):
-            yield
-    except _Busy:
-        raise DataDirLocked(
-            f"another repec-harvest process is running {what}; wait for it to finish"
-        ) from None
+    busy = f"another repec-harvest process is running {what}; wait for it to finish"
+    return _held(catalog, f"harvest-{harvest_id}", True, busy)
 
 
-@contextmanager
-def shared_lock(catalog: Catalog) -> Iterator[None]:
+def shared_lock(catalog: Catalog) -> AbstractContextManager[None]:
     """Writers hold the warehouse shared: any number at once, but not during a rebuild."""
-    try:
-        with _lock(catalog, _USE, exclusive=False, wait=False):
-            yield
-    except _Busy:
-        raise DataDirLocked(
-            f"the warehouse {catalog.label} is being rebuilt; wait for it to finish"
-        ) from None
+    busy = f"the warehouse {catalog.label} is being rebuilt; wait for it to finish"
+    return _held(catalog, _USE, False, busy)
+
+
+def exclusive_lock(catalog: Catalog) -> AbstractContextManager[None]:
+    """The warehouse alone (``rebuild``): fails at once while any other writer runs."""
+    busy = f"another repec-harvest process is writing to {catalog.label}; wait for it to finish"
+    return _held(catalog, _USE, True, busy)
 
 
 @contextmanager
-def exclusive_lock(catalog: Catalog) -> Iterator[None]:
-    """The warehouse alone (``rebuild``): fails at once while any other writer runs."""
+def _held(catalog: Catalog, name: str, exclusive: bool, busy: str) -> Iterator[None]:
+    """A lock taken at once or not at all (DataDirLocked saying ``busy``)."""
     try:
-        with _lock(catalog, _USE, exclusive=True, wait=False):
+        with _lock(catalog, name, exclusive=exclusive, wait=False):
             yield
     except _Busy:
-        raise DataDirLocked(
-            f"another repec-harvest process is writing to {catalog.label}; wait for it to finish"
-        ) from None
+        raise DataDirLocked(busy) from None
 
 
 class _Busy(Exception):

@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from schemas.files import atomic_path
+from schemas.files import atomic_path, page_name, window_name
 from schemas.tables import RECORD_TABLES
 
 PAGES, SEALED, ENTITIES = "pages", "sealed", "entities"
@@ -54,14 +54,6 @@ def read_arrow(path: Path) -> pa.Table:
         return pa.ipc.open_file(source).read_all()
 
 
-def window_name(window: int) -> str:
-    return f"w{window:04d}"
-
-
-def page_name(page: int) -> str:
-    return f"p{page:06d}"
-
-
 class Staging:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -72,7 +64,7 @@ class Staging:
         return self.root / PAGES / harvest_id / run_id
 
     def _page(self, harvest_id: str, run_id: str, window: int, page: int) -> Path:
-        return self._pages(harvest_id, run_id) / window_name(window) / page_name(page)
+        return self._pages(harvest_id, run_id) / page_name(window, page)
 
     def write_page(
         self, harvest_id: str, run_id: str, window: int, page: int, tables: dict[str, pa.Table]
