@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -213,12 +214,13 @@ class Pipeline:
     def harvest(self, plan: Plan, spec: HarvestSpec) -> Run:
         """Harvest one (endpoint, prefix, set), resuming its unfinished run if there is one.
         Other harvests may run at the same time; another process on this one is refused."""
+        sink = WarehouseSink(self.storage)
         harvester = Harvester(
-            self.client, self.state, self.archive, WarehouseSink(self.storage), self.progress,
+            self.client, self.state, self.archive, sink, self.progress,
             ErrorBudget(ratio=self.options.max_quarantined),
         )  # fmt: skip
         what = f"the harvest of {spec.set_spec or 'all sets'} from {spec.endpoint}"
-        with self.data.harvesting(spec.harvest_id, what):
+        with self.data.harvesting(spec.harvest_id, what), closing(sink):
             return harvester.harvest(
                 spec,
                 plan.identity,

@@ -305,6 +305,7 @@ def _replay_runs(
             if ends[last.harvest_id, last.run_id, last.window] == last.sequence:
                 loader.submit(WindowJob(last.harvest_id, last.run_id, last.window, last.sequence))
     loader.settle()
+    loader.stop()
 
 
 def _in_order(

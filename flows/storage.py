@@ -173,6 +173,10 @@ class WarehouseSink:
     def settle(self) -> None:
         self.loader.settle()
 
+    def close(self) -> None:
+        """The harvest is over, whatever its end: the loader's thread ends."""
+        self.loader.stop()
+
     def page(self, page: HarvestedPage) -> PageCounts:
         self.loader.check()  # a failed load stops the harvest at the next page
         context = PageContext(

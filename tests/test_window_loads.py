@@ -180,3 +180,13 @@ def test_a_load_needs_memory_for_its_batch_not_for_the_whole_warehouse(
 
     assert result.run is not None and result.run.status == "complete"
     assert query(data, f"SELECT deleted FROM articles WHERE handle = '{TALIBAN}'") == [(True,)]
+
+
+def test_stop_loads_what_waits_and_ends_the_thread() -> None:
+    storage = RecordingStorage()
+    loader = Loader(storage, batch_pages=1000, load_after=60)
+    loader.submit(job(0))
+    thread = loader._thread
+    loader.stop()
+    assert storage.loads == [[0]]
+    assert thread is not None and not thread.is_alive()

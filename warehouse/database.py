@@ -56,9 +56,17 @@ WHERE NOT EXISTS (SELECT 1 FROM {table} s WHERE s.handle_key = i.handle_key);
 #: Tables of named things (one row per handle, the newest listing wins).
 ENTITY_TABLES = ("series", "archives", "persons", "institutions")
 
-#: DuckDB's memory per connection; larger operations spill to the scratch folder. 176MB
-#: kept a one-million-record harvest under 400 MB of RSS (BENCHMARKS.md).
+#: DuckDB's memory per instance; larger operations spill to the scratch folder. With the
+#: writer's threads below, it keeps a one-million-record harvest near 400 MB of RSS, the
+#: signed extensions (about 70 MB of code) included (BENCHMARKS.md).
 MEMORY_LIMIT = "176MB"
+#: A writer's DuckDB threads: each thread buffers a row group of every file it writes, so one
+#: thread halves a load's memory; the harvest (parsing, fetching) has the other core.
+WRITER_THREADS = 1
+#: How the warehouse writes its Parquet files: row groups of 16,384 rows keep a writer's
+#: buffers at a few tens of MB whatever the load (DuckDB's default of 122,880 rows of
+#: RePEc records, abstracts included, overflowed the memory limit), zstd keeps them small.
+DATA_FILE_OPTIONS = {"parquet_row_group_size": "16384", "parquet_compression": "zstd"}
 #: Attempts of a write transaction that loses a race, and the first pause between them
 #: (doubled each time, jittered).
 COMMIT_ATTEMPTS = 8
@@ -203,6 +211,10 @@ class Warehouse:
             con.execute("SET enable_progress_bar = false")
             # bounded memory whatever the warehouse's size; DuckDB spills beyond it
             con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+            # rows are keyed, never read in insertion order: DuckDB may stream them
+            con.execute("SET preserve_insertion_order = false")
+            if not read_only:
+                con.execute(f"SET threads = {WRITER_THREADS}")
             spill = self._spill_folder()
             if spill is not None:
                 con.execute(f"SET temp_directory = {quote(str(spill))}")
@@ -543,6 +555,16 @@ def current_generation(con: duckdb.DuckDBPyConnection) -> str | None:
     return _view_comment(con, "articles")
 
 
+def _set_options(con: duckdb.DuckDBPyConnection) -> None:
+    """The warehouse's Parquet settings (kept in its catalog), where they differ."""
+    present = dict(
+        con.execute(f"SELECT option_name, value FROM {ALIAS}.options()").fetchall()
+    )
+    for name, value in DATA_FILE_OPTIONS.items():
+        if present.get(name) != value:
+            con.execute(f"CALL {ALIAS}.set_option('{name}', {quote(value)})")
+
+
 def _view_comment(con: duckdb.DuckDBPyConnection, view: str) -> str | None:
     """The comment on a public view (where the generation and the views' version are kept)."""
     rows = con.execute(
@@ -571,6 +593,7 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, wanted: str | None) -> str:
                 f"the warehouse was made by an older repec-harvest (table {name} lacks "
                 f"{', '.join(missing)}); `repec-harvest rebuild` recreates it"
             )
+    _set_options(con)
     missing_tables = [n for n in ALL_TABLES if n not in present]
     public = generation == (current or generation)
     if not missing_tables and (not public or _view_comment(con, "live_articles") == _VIEWS_VERSION):

@@ -74,6 +74,7 @@ class Loader:
     error nothing more is loaded (the run stops, a later run recovers)."""
 
     _FLUSH = WindowJob("", "", -1, 0)  # handed over by settle: load what waits now
+    _STOP = WindowJob("", "", -2, 0)  # handed over by stop: load what waits, then end
 
     def __init__(
         self,
@@ -108,6 +109,13 @@ class Loader:
             self._jobs.join()
         self.check()
 
+    def stop(self) -> None:
+        """Load what waits and end the thread (a later ``submit`` starts a new one)."""
+        if self._thread is not None:
+            self._jobs.put(self._STOP)
+            self._thread.join()
+            self._thread = None
+
     def _work(self) -> None:
         waiting: list[WindowJob] = []
         due = 0.0  # when what waits is loaded even if it is less than a batch
@@ -117,7 +125,7 @@ class Loader:
                 job: WindowJob | None = self._jobs.get(timeout=timeout)
             except queue.Empty:
                 job = None  # the oldest waiting window has waited long enough
-            flush = job is self._FLUSH
+            flush = job is self._FLUSH or job is self._STOP
             if job is not None and not flush:
                 if not waiting:
                     due = time.monotonic() + self.load_after
@@ -130,6 +138,8 @@ class Loader:
                     self._jobs.task_done()
             if flush:
                 self._jobs.task_done()
+            if job is self._STOP:
+                return
 
     def _load(self, batch: list[WindowJob]) -> None:
         try:

@@ -94,18 +94,25 @@ SELECT r.* EXCLUDE (handle, handle_key), w.handle, w.handle_key
 FROM read_parquet($articles, hive_partitioning = false) r JOIN winners w USING (record_id)
 WHERE w.deleted;
 
-UPDATE article_versions SET deleted = true, datestamp = d.datestamp,
-       harvested_at = d.harvested_at, record_id = d.record_id, set_specs = d.set_specs,
-       oai_identifier = d.oai_identifier, endpoint = d.endpoint, harvest_id = d.harvest_id
-FROM deletions d
-WHERE article_versions.handle_key = d.handle_key
-  AND article_versions.metadata_prefix = d.metadata_prefix;
-
-INSERT INTO article_versions BY NAME
+-- A deletion keeps the metadata of the version it replaces (stored as it came where there is
+-- none). Rows are replaced (delete, insert), not updated: the lakehouse's UPDATE reads every
+-- column of the table, this reads the batch's deletions only.
+CREATE OR REPLACE TEMP TABLE tombstones AS
+SELECT a.* REPLACE (true AS deleted, d.datestamp AS datestamp, d.harvested_at AS harvested_at,
+                    d.record_id AS record_id, d.set_specs AS set_specs,
+                    d.oai_identifier AS oai_identifier, d.endpoint AS endpoint,
+                    d.harvest_id AS harvest_id)
+FROM article_versions a JOIN deletions d USING (handle_key, metadata_prefix);
+INSERT INTO tombstones BY NAME
 SELECT * FROM deletions d
-WHERE NOT EXISTS (SELECT 1 FROM article_versions a
-    WHERE a.handle_key = d.handle_key AND a.metadata_prefix = d.metadata_prefix);
+WHERE NOT EXISTS (SELECT 1 FROM tombstones t
+    WHERE t.handle_key = d.handle_key AND t.metadata_prefix = d.metadata_prefix);
 DROP TABLE deletions;
+
+DELETE FROM article_versions WHERE (handle_key, metadata_prefix) IN (
+    SELECT (handle_key, metadata_prefix) FROM tombstones);
+INSERT INTO article_versions BY NAME SELECT * FROM tombstones;
+DROP TABLE tombstones;
 """
 
 INSERT_AUTHOR_VERSIONS = """
