@@ -32,8 +32,9 @@ from harvesting.responses import parse_response, read_sets
 from harvesting.state import StateStore
 from schemas.errors import ArchiveError, WarehouseError
 from schemas.records import PageContext
-from warehouse.database import ENTITY_TABLES, Warehouse
+from warehouse.database import Warehouse
 from warehouse.loader import WindowJob, loader_for
+from warehouse.merge import ENTITY_TABLES
 from warehouse.staging import Staging
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from schemas.dates import utc_now
 from schemas.handles import handle_key
 from schemas.redif import decode, parse_templates
 from schemas.redif_rows import FileRows, RedifContext, map_file, tombstones
-from warehouse.database import ENTITY_TABLES
+from warehouse.merge import ENTITY_TABLES
 from warehouse.staging import write_parquet
 
 BATCH_ROWS = 50_000

@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 from schemas.citations import EDGES, CitationStats
 from schemas.errors import WarehouseError
 from warehouse.catalog import quote
-from warehouse.database import Warehouse, insert_arrow, run_script
+from warehouse.database import Warehouse
+from warehouse.statements import insert_arrow, run_script
 
 _REPLACE_GRAPH = """
 CREATE OR REPLACE TEMP TABLE new_citations AS

@@ -13,48 +13,50 @@ that does not take the lock, a busy catalog) is retried with backoff, then repor
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
-from importlib import resources
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from schemas.errors import QueryError, ReadOnlyViolation, WarehouseError, WriteConflict
-from schemas.tables import ALL_TABLES
 from warehouse.catalog import ALIAS, Catalog, load_extensions, quote
+from warehouse.generations import (
+    FIRST_GENERATION,
+    PUBLIC,
+    current_generation,
+    drop_generation,
+    ensure_schema,
+    next_generation,
+    publish_views,
+)
 from warehouse.locks import write_lock
-from warehouse.merge import INSERT_AUTHOR_VERSIONS, MERGE, UPSERT_VERSIONS
+from warehouse.merge import (
+    ENTITY_TABLES,
+    INSERT_AUTHOR_VERSIONS,
+    MERGE,
+    UPSERT_ENTITIES,
+    UPSERT_QUARANTINE,
+    UPSERT_VERSIONS,
+)
+from warehouse.sandbox import check_read_only, lock_down
+from warehouse.statements import (
+    T,
+    first_line,
+    in_transaction,
+    insert_arrow,
+    is_transient,
+    run_script,
+)
 
-T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-_UPSERT_QUARANTINE = """
-DELETE FROM quarantine WHERE record_id IN (
-    SELECT record_id FROM read_parquet($quarantine, hive_partitioning = false));
-INSERT INTO quarantine BY NAME SELECT * FROM read_parquet($quarantine, hive_partitioning = false);
-"""
-
-_UPSERT_ENTITIES = """
-CREATE OR REPLACE TEMP TABLE incoming_entities AS
-SELECT * FROM read_parquet($path, hive_partitioning = false)
-QUALIFY row_number() OVER (PARTITION BY handle_key ORDER BY listed_at DESC) = 1;
-DELETE FROM {table} WHERE handle_key IN (
-    SELECT i.handle_key FROM incoming_entities i JOIN {table} s USING (handle_key)
-    WHERE i.listed_at >= s.listed_at);
-INSERT INTO {table} BY NAME
-SELECT * FROM incoming_entities i
-WHERE NOT EXISTS (SELECT 1 FROM {table} s WHERE s.handle_key = i.handle_key);
-"""
-#: Tables of named things (one row per handle, the newest listing wins).
-ENTITY_TABLES = ("series", "archives", "persons", "institutions")
 
 #: DuckDB's memory per instance; larger operations spill to the scratch folder. With the
 #: writer's threads below, it keeps a one-million-record harvest near 400 MB of RSS, the
@@ -63,22 +65,10 @@ MEMORY_LIMIT = "176MB"
 #: A writer's DuckDB threads: each thread buffers a row group of every file it writes, so one
 #: thread halves a load's memory; the harvest (parsing, fetching) has the other core.
 WRITER_THREADS = 1
-#: How the warehouse writes its Parquet files: row groups of 16,384 rows keep a writer's
-#: buffers at a few tens of MB whatever the load (DuckDB's default of 122,880 rows of
-#: RePEc records, abstracts included, overflowed the memory limit), zstd keeps them small.
-DATA_FILE_OPTIONS = {"parquet_row_group_size": "16384", "parquet_compression": "zstd"}
 #: Attempts of a write transaction that loses a race, and the first pause between them
 #: (doubled each time, jittered).
 COMMIT_ATTEMPTS = 8
 COMMIT_BACKOFF = 0.2
-#: What DuckDB says when a commit lost a race that a retry can win.
-_TRANSIENT = (
-    "database is locked",
-    "Failed to commit DuckLake transaction",
-    "Transaction conflict",
-    "conflict",
-    "could not serialize access",
-)
 #: Every connection: extensions only from the signed wheels (or an explicit INSTALL).
 _CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "autoinstall_known_extensions": False,
@@ -86,14 +76,6 @@ _CONFIG: dict[str, str | bool | int | float | list[str]] = {
 }
 #: What DuckDB says of a catalog file that is not a catalog.
 _DAMAGED = ("file is not a database", "database disk image is malformed", "not a valid")
-#: The only statements ``query`` runs.
-_READ_STATEMENTS = {duckdb.StatementType.SELECT}  # type: ignore[attr-defined]
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether a failed DuckDB write lost a race that retrying can win."""
-    text = str(exc)
-    return isinstance(exc, duckdb.Error) and any(t in text for t in _TRANSIENT)
 
 
 class Warehouse:
@@ -158,7 +140,7 @@ class Warehouse:
                 with self._schema_lock:  # one thread of this process puts it in place
                     if self._generation_ready is None:
                         self._generation_ready = self.retrying(
-                            lambda: _ensure_schema(con, self.generation)
+                            lambda: ensure_schema(con, self.generation)
                         )
                 con.execute(f"USE {ALIAS}.{self._generation_ready}")
             yield con
@@ -231,7 +213,7 @@ class Warehouse:
                     f"cannot open the warehouse {self.label}: {first_line(exc)}{hint}"
                 ) from None
             if read_only:
-                _lock_down(con)
+                lock_down(con)
             return con
         except BaseException:
             con.close()
@@ -271,7 +253,7 @@ class Warehouse:
         loses a race is retried (``body`` runs again) with backoff, at most COMMIT_ATTEMPTS
         times."""
         with write_lock(self.catalog), self.connect() as con:
-            return self.retrying(lambda: _in_transaction(con, body))
+            return self.retrying(lambda: in_transaction(con, body))
 
     def retrying(self, attempt: Callable[[], T]) -> T:
         for number in range(1, COMMIT_ATTEMPTS + 1):
@@ -316,10 +298,10 @@ class Warehouse:
             for table, path in (entities or {}).items():
                 if table not in ENTITY_TABLES:
                     raise ValueError(table)
-                run_script(con, _UPSERT_ENTITIES.format(table=table), {"path": str(path)})
+                run_script(con, UPSERT_ENTITIES.format(table=table), {"path": str(path)})
             if windows:
                 for script in (UPSERT_VERSIONS, INSERT_AUTHOR_VERSIONS, MERGE,
-                               _UPSERT_QUARANTINE):  # fmt: skip
+                               UPSERT_QUARANTINE):  # fmt: skip
                     run_script(con, script, params)
             if loads is not None and loads.num_rows:
                 insert_arrow(con, "window_loads", loads)
@@ -374,7 +356,7 @@ class Warehouse:
                     con.execute(f"ATTACH {quote(str(attach))} AS {source} (READ_ONLY)")
                 except duckdb.Error as exc:
                     raise WarehouseError(f"cannot read {attach}: {first_line(exc)}") from None
-            self.retrying(lambda: _in_transaction(con, copy))
+            self.retrying(lambda: in_transaction(con, copy))
 
     def merge_all(self, metadata_prefix: str) -> int:
         """Merge every item that has a version of ``metadata_prefix`` (versions copied in
@@ -427,16 +409,8 @@ class Warehouse:
         if not self.catalog.exists():
             return Warehouse(self.catalog, self.scratch, FIRST_GENERATION)
         with self.connect(read_only=True) as con:
-            names = [
-                r[0]
-                for r in con.execute(
-                    "SELECT schema_name FROM duckdb_schemas() WHERE database_name = ?"
-                    " AND regexp_full_match(schema_name, 'g[0-9]+')",
-                    [ALIAS],
-                ).fetchall()
-            ]
-        number = max((int(n[1:]) for n in names), default=0) + 1
-        return Warehouse(self.catalog, self.scratch, f"g{number:04d}")
+            generation = next_generation(con)
+        return Warehouse(self.catalog, self.scratch, generation)
 
     def publish(self) -> None:
         """Make this generation the one readers see, in one commit, and drop the previous one
@@ -444,9 +418,9 @@ class Warehouse:
 
         def switch(con: duckdb.DuckDBPyConnection) -> None:
             previous = current_generation(con)
-            _publish_views(con, str(self.generation))
+            publish_views(con, str(self.generation))
             if previous and previous != self.generation:
-                _drop_generation(con, previous)
+                drop_generation(con, previous)
 
         self.write(switch)
 
@@ -458,7 +432,7 @@ class Warehouse:
 
         def drop(con: duckdb.DuckDBPyConnection) -> None:
             if generation != current_generation(con):
-                _drop_generation(con, generation)
+                drop_generation(con, generation)
 
         self.write(drop)
 
@@ -466,166 +440,3 @@ class Warehouse:
         with self.connect(read_only=True) as con:
             row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
             return int(row[0]) if row else 0
-
-
-def _lock_down(con: duckdb.DuckDBPyConnection) -> None:
-    """From now on this instance reads the warehouse's files and nothing else."""
-    con.execute("SET autoload_known_extensions = false")
-    con.execute(f"SET allowed_directories = [{quote(data_path(con))}]")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
-
-
-def data_path(con: duckdb.DuckDBPyConnection) -> str:
-    """Where the attached warehouse keeps its data files."""
-    row = con.execute(
-        f"SELECT value FROM {ALIAS}.options() WHERE option_name = 'data_path'"
-    ).fetchone()
-    return str(row[0]) if row else ""
-
-
-def _drop_generation(con: duckdb.DuckDBPyConnection, generation: str) -> None:
-    tables = con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?",
-        [ALIAS, generation],
-    ).fetchall()
-    for (table,) in tables:
-        con.execute(f'DROP TABLE {generation}."{table}"')
-    con.execute(f"DROP SCHEMA IF EXISTS {generation}")
-
-
-def check_read_only(sql: str) -> None:
-    """Refuse anything but one SELECT (COPY, EXPORT, ATTACH, SET, LOAD, ... and several
-    statements), with a one-line error."""
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise QueryError(f"SQL error: {first_line(exc)}") from None
-    if len(statements) != 1:
-        raise ReadOnlyViolation(
-            f"`sql` runs one SELECT statement at a time; this has {len(statements)}"
-        )
-    if statements[0].type not in _READ_STATEMENTS:
-        keyword = (sql.split() or ["this"])[0].upper().strip(";")
-        raise ReadOnlyViolation(
-            f"`sql` is read-only: {keyword} statements are refused; only SELECT runs"
-        )
-
-
-def _in_transaction(
-    con: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T]
-) -> T:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        result = body(con)
-        con.execute("COMMIT")
-    except BaseException:
-        with suppress(duckdb.Error):  # a failed COMMIT has already ended the transaction
-            con.execute("ROLLBACK")
-        raise
-    return result
-
-
-def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
-    con.register("incoming_arrow", rows)
-    try:
-        con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM incoming_arrow')
-    finally:
-        con.unregister("incoming_arrow")
-
-
-def run_script(con: duckdb.DuckDBPyConnection, script: str, params: dict[str, Any]) -> None:
-    """Run each ``;``-separated statement of ``script`` with the ``$name`` parameters it uses."""
-    for statement in (s.strip() for s in script.split(";")):
-        if statement:
-            con.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement})
-
-
-_VIEWS = resources.files("warehouse").joinpath("views.sql").read_text("utf-8")
-#: Marks the views' version (a comment on ``live_articles``): changed views are made again.
-_VIEWS_VERSION = "repec-harvest views " + hashlib.sha256(_VIEWS.encode()).hexdigest()[:16]
-#: Where users look: a view per table over the current generation, and the views of
-#: views.sql.
-PUBLIC = "main"
-FIRST_GENERATION = "g0001"
-
-
-def current_generation(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The schema holding the tables ``main``'s views show (None in a new warehouse)."""
-    return _view_comment(con, "articles")
-
-
-def _set_options(con: duckdb.DuckDBPyConnection) -> None:
-    """The warehouse's Parquet settings (kept in its catalog), where they differ."""
-    present = dict(
-        con.execute(f"SELECT option_name, value FROM {ALIAS}.options()").fetchall()
-    )
-    for name, value in DATA_FILE_OPTIONS.items():
-        if present.get(name) != value:
-            con.execute(f"CALL {ALIAS}.set_option('{name}', {quote(value)})")
-
-
-def _view_comment(con: duckdb.DuckDBPyConnection, view: str) -> str | None:
-    """The comment on a public view (where the generation and the views' version are kept)."""
-    rows = con.execute(
-        "SELECT comment FROM duckdb_views() WHERE database_name = ? AND schema_name = ?"
-        " AND view_name = ?",
-        [ALIAS, PUBLIC, view],
-    ).fetchall()
-    return str(rows[0][0]) if rows and rows[0][0] else None
-
-
-def _ensure_schema(con: duckdb.DuckDBPyConnection, wanted: str | None) -> str:
-    """Create what is missing (one transaction): the generation's tables and, for the current
-    generation, the public views; refuse an older layout. Return the generation."""
-    current = current_generation(con)
-    generation = wanted or current or FIRST_GENERATION
-    present: dict[str, set[str]] = {}
-    for table, column in con.execute(
-        "SELECT table_name, column_name FROM duckdb_columns()"
-        " WHERE database_name = ? AND schema_name = ?",
-        [ALIAS, generation],
-    ).fetchall():
-        present.setdefault(table, set()).add(column)
-    for name, schema in ALL_TABLES.items():
-        if name in present and (missing := [c for c in schema.names if c not in present[name]]):
-            raise WarehouseError(
-                f"the warehouse was made by an older repec-harvest (table {name} lacks "
-                f"{', '.join(missing)}); `repec-harvest rebuild` recreates it"
-            )
-    _set_options(con)
-    missing_tables = [n for n in ALL_TABLES if n not in present]
-    public = generation == (current or generation)
-    if not missing_tables and (not public or _view_comment(con, "live_articles") == _VIEWS_VERSION):
-        return generation
-
-    def create(con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {generation}")
-        for name in missing_tables:
-            con.register("empty_table", ALL_TABLES[name].empty_table())
-            con.execute(
-                f'CREATE TABLE IF NOT EXISTS {generation}."{name}" AS SELECT * FROM empty_table'
-            )
-            con.unregister("empty_table")
-        if public:
-            _publish_views(con, generation)
-
-    _in_transaction(con, create)
-    return generation
-
-
-def _publish_views(con: duckdb.DuckDBPyConnection, generation: str) -> None:
-    """Point every public name at ``generation``'s tables (inside the caller's transaction)."""
-    con.execute(f"USE {ALIAS}.{PUBLIC}")
-    for name in ALL_TABLES:
-        con.execute(
-            f'CREATE OR REPLACE VIEW {PUBLIC}."{name}" AS SELECT * FROM {generation}."{name}"'
-        )
-    con.execute(f"COMMENT ON VIEW {PUBLIC}.articles IS {quote(generation)}")
-    con.execute(_VIEWS)
-    con.execute(f"COMMENT ON VIEW {PUBLIC}.live_articles IS {quote(_VIEWS_VERSION)}")
-    con.execute(f"USE {ALIAS}.{generation}")
-
-
-def first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -198,3 +198,23 @@ INSERT INTO authors BY NAME
 SELECT a.* EXCLUDE (metadata_prefix) FROM author_versions a
 JOIN best_authors b ON a.handle_key = b.handle_key AND a.metadata_prefix = b.authors_source;
 """
+
+UPSERT_QUARANTINE = """
+DELETE FROM quarantine WHERE record_id IN (
+    SELECT record_id FROM read_parquet($quarantine, hive_partitioning = false));
+INSERT INTO quarantine BY NAME SELECT * FROM read_parquet($quarantine, hive_partitioning = false);
+"""
+
+UPSERT_ENTITIES = """
+CREATE OR REPLACE TEMP TABLE incoming_entities AS
+SELECT * FROM read_parquet($path, hive_partitioning = false)
+QUALIFY row_number() OVER (PARTITION BY handle_key ORDER BY listed_at DESC) = 1;
+DELETE FROM {table} WHERE handle_key IN (
+    SELECT i.handle_key FROM incoming_entities i JOIN {table} s USING (handle_key)
+    WHERE i.listed_at >= s.listed_at);
+INSERT INTO {table} BY NAME
+SELECT * FROM incoming_entities i
+WHERE NOT EXISTS (SELECT 1 FROM {table} s WHERE s.handle_key = i.handle_key);
+"""
+#: Tables of named things (one row per handle, the newest listing wins).
+ENTITY_TABLES = ("series", "archives", "persons", "institutions")
