@@ -10,6 +10,7 @@ database; its data files go to ``warehouse/`` there unless ``--data-path``/
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -113,7 +114,8 @@ class DataDir:
         """Create the folder and prove it is writable, with a one-line error if not."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / ".write-test"
+            # a name of this process's own: writers preparing at once must not clash
+            probe = self.root / f".write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:

@@ -197,7 +197,7 @@ class Warehouse:
             con.execute("SET preserve_insertion_order = false")
             if not read_only:
                 con.execute(f"SET threads = {WRITER_THREADS}")
-            spill = self._spill_folder()
+            spill = self.spill_folder()
             if spill is not None:
                 con.execute(f"SET temp_directory = {quote(str(spill))}")
             load_extensions(con, self.catalog.extensions)
@@ -225,7 +225,7 @@ class Warehouse:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _spill_folder(self) -> Path | None:
+    def spill_folder(self) -> Path | None:
         """Where DuckDB spills what exceeds its memory (made here: DuckDB makes only the last
         folder of the path); None where it cannot be made (a reader of a read-only data dir)."""
         if self.scratch is None:
