@@ -1,6 +1,6 @@
 """A dashboard's query while a harvest loads: one item by handle, over and over, on one
-connection opened with `repec-harvest attach`, while a full re-harvest of the same corpus
-loads into the warehouse.
+connection opened with `repec-harvest attach`, while a harvest loads into the warehouse (by
+default a re-harvest of the corpus' last fifth, as a large incremental harvest would be).
 
     python -m benchmarks.reader --records 1000000 --data /tmp/rb/data-1000000-ours
 
@@ -49,6 +49,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/repec-bench"))
     parser.add_argument("--port", type=int, default=8799)
+    parser.add_argument(
+        "--part",
+        default="4/5",
+        metavar="K/P",
+        help="The harvest re-loads this part of the corpus (default: the last "
+        "fifth, a large incremental harvest).",
+    )
     args = parser.parse_args()
     attach = subprocess.run([*COMMAND, "attach", "--data-dir", str(args.data)],
                             capture_output=True, text=True, check=True).stdout  # fmt: skip
@@ -61,7 +68,8 @@ def main() -> None:
     idle = latencies(con, handles, time.monotonic() + 10)
     server = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.server", "--records", str(args.records), "--port",
-         str(args.port), "--workdir", str(args.workdir)], stdout=subprocess.PIPE, text=True)  # fmt: skip
+         str(args.port), "--workdir", str(args.workdir), "--part", args.part],
+        stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert server.stdout is not None
         url = server.stdout.readline().strip()

@@ -83,29 +83,54 @@ def maintain(warehouse: Warehouse, retention: timedelta = DEFAULT_RETENTION) -> 
         return MaintenanceReport(files, file_count(con), snapshots, snapshot_count(con))
 
 
+#: Rows sorted at once when a table is rewritten in key order (a slice of the key range:
+#: DuckDB sorts nested rows in memory, and a million RePEc records do not fit its limit).
+CLUSTER_SLICE_ROWS = 25_000
+
+
 def _cluster(warehouse: Warehouse, con: duckdb.DuckDBPyConnection, table: str, key: str) -> None:
-    """Rewrite ``table`` sorted by ``key``, in one commit: sorted (spilling to the scratch
-    folder beyond DuckDB's memory) into a Parquet file, then the rows replaced from it."""
+    """Rewrite ``table`` sorted by ``key``, in one commit. Slices of the key range are sorted
+    one at a time into Parquet files in the scratch folder, then the rows are replaced from
+    them, in key order."""
     scratch = warehouse.spill_folder()
-    if scratch is None:
+    row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+    rows = int(row[0]) if row else 0
+    if scratch is None or rows == 0:
         return
-    sorted_rows = scratch / f"cluster-{table}.parquet"
+    slices = -(-rows // CLUSTER_SLICE_ROWS)
+    fractions = [i / slices for i in range(1, slices)]
+    bounds = con.execute(
+        f'SELECT quantile_disc({key}, ?::DOUBLE[]) FROM "{table}"', [fractions]
+    ).fetchone()
+    edges = sorted(set(bounds[0])) if bounds and bounds[0] else []
+    ranges = list(zip([None, *edges], [*edges, None], strict=True))
+    files = [scratch / f"cluster-{table}-{n:04d}.parquet" for n in range(len(ranges))]
     try:
-        con.execute(
-            f'COPY (SELECT * FROM "{table}" ORDER BY {key}) TO {quote(str(sorted_rows))}'
-            " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 16384)"
-        )
+        for (low, high), path in zip(ranges, files, strict=True):
+            where = (
+                " AND ".join(
+                    ([f"{key} >= $low"] if low is not None else [])
+                    + ([f"{key} < $high"] if high is not None else [])
+                )
+                or "true"
+            )
+            params = {k: v for k, v in (("low", low), ("high", high)) if v is not None}
+            con.execute(
+                f'COPY (SELECT * FROM "{table}" WHERE {where} ORDER BY {key}) TO '
+                f"{quote(str(path))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 16384)",
+                params,
+            )
+        listed = ", ".join(quote(str(p)) for p in files)
 
         def replace(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f'DELETE FROM "{table}"')
             con.execute("SET preserve_insertion_order = true")  # keep the sort in the files
             try:
-                con.execute(
-                    f'INSERT INTO "{table}" SELECT * FROM read_parquet({quote(str(sorted_rows))})'
-                )
+                con.execute(f'INSERT INTO "{table}" SELECT * FROM read_parquet([{listed}])')
             finally:
                 con.execute("SET preserve_insertion_order = false")
 
         warehouse.retrying(partial(in_transaction, con, replace))
     finally:
-        sorted_rows.unlink(missing_ok=True)
+        for path in files:
+            path.unlink(missing_ok=True)
