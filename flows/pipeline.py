@@ -169,7 +169,9 @@ class Pipeline:
 
     def close(self) -> None:
         try:
-            self.storage.settle()
+            self.storage.flush()
+        except RepecHarvestError as exc:  # the next run lists the sets again
+            log.warning("the series listed by this run were not loaded: %s", exc)
         finally:
             self._close()
 
@@ -198,7 +200,7 @@ class Pipeline:
                 folder, f"ListSets-p{number:04d}", fetched, endpoint=options.endpoint
             )
             listed.extend(sets)
-        self.storage.store_sets_in_background(
+        self.storage.stage_sets(
             options.endpoint, folder.removeprefix("_endpoints/"), listed, identity.response_date
         )
         known = {s.spec for s in listed}
@@ -231,7 +233,6 @@ class Pipeline:
             )
 
     def finish(self) -> None:
-        self.storage.settle()
         self.storage.sync_harvest_log(self.state)
 
     # -- all of it ------------------------------------------------------------------------
@@ -260,4 +261,5 @@ class Pipeline:
                     if not failed:  # else the error that stopped the run says it already
                         raise
                     log.debug("could not record the harvest log: %s", exc)
-                self.close()
+                finally:
+                    self.close()

@@ -7,9 +7,10 @@ prevented (``WarehouseSink.recover``).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -53,55 +54,37 @@ class Storage:
         self.data = data
         self.staging = staging or data.staging_area()
         self.db = db or data.warehouse()
-        self._background: threading.Thread | None = None
-        self._background_error: BaseException | None = None
+        self._staged_series: list[Path] = []
 
     def store_sets(
         self, endpoint: str, folder: str, sets: list[SetInfo], listed_at: datetime
     ) -> None:
+        """Load a ListSets listing into ``series`` now (rebuild)."""
         if not sets:
             return
-        rows = [
-            {
-                "handle": s.spec,
-                "handle_key": handle_key(s.spec),
-                "name": s.name,
-                "description": s.description,
-                "archive_code": parse_handle(s.spec).archive_code,
-                "endpoint": endpoint,
-                "listed_at": listed_at,
-            }
-            for s in sets
-        ]
         name = "series-" + folder.replace("/", "-")
-        path = self.staging.write_entities(name, tables.to_table(rows, tables.SERIES))
+        rows = tables.to_table(_series_rows(endpoint, sets, listed_at), tables.SERIES)
+        path = self.staging.write_entities(name, rows)
         self.db.load_series(path)
         self.staging.discard_files([path])
 
-    def store_sets_in_background(
+    def stage_sets(
         self, endpoint: str, folder: str, sets: list[SetInfo], listed_at: datetime
     ) -> None:
-        """``store_sets`` on a thread of its own, so the harvest need not wait for the
-        warehouse; ``settle`` waits for it and raises its error."""
-        self.settle()
+        """Stage a ListSets listing; it is loaded with the harvest log (``sync_harvest_log``),
+        in the same commit, so the harvest does not wait for a commit of its own."""
+        if sets:
+            name = "series-" + folder.replace("/", "-")
+            rows = tables.to_table(_series_rows(endpoint, sets, listed_at), tables.SERIES)
+            self._staged_series.append(self.staging.write_entities(name, rows))
 
-        def store() -> None:
-            try:
-                self.store_sets(endpoint, folder, sets, listed_at)
-            except BaseException as exc:
-                self._background_error = exc
-
-        self._background = threading.Thread(target=store, name="series-load", daemon=True)
-        self._background.start()
-
-    def settle(self) -> None:
-        """Wait for what runs in the background; raise its error."""
-        if self._background is not None:
-            self._background.join()
-            self._background = None
-        if self._background_error is not None:
-            error, self._background_error = self._background_error, None
-            raise error
+    def flush(self) -> None:
+        """Load what is staged and not loaded yet (a pipeline closed before ``finish``)."""
+        if self._staged_series:
+            for path in self._staged_series:
+                self.db.load_series(path)
+            self.staging.discard_files(self._staged_series)
+            self._staged_series = []
 
     def sync_harvest_log(self, state: StateStore) -> None:
         """Mirror the SQLite harvest state and log into DuckDB for SQL users."""
@@ -150,7 +133,25 @@ class Storage:
         self.db.replace_harvest_log(
             tables.to_table(runs, tables.HARVEST_RUNS),
             tables.to_table(harvests, tables.HARVEST_STATE),
+            self._staged_series,
         )
+        self.staging.discard_files(self._staged_series)
+        self._staged_series = []
+
+
+def _series_rows(endpoint: str, sets: list[SetInfo], listed_at: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "handle": s.spec,
+            "handle_key": handle_key(s.spec),
+            "name": s.name,
+            "description": s.description,
+            "archive_code": parse_handle(s.spec).archive_code,
+            "endpoint": endpoint,
+            "listed_at": listed_at,
+        }
+        for s in sets
+    ]
 
 
 class WarehouseSink:

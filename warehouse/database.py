@@ -327,10 +327,15 @@ class Warehouse:
         """Upsert series, archives, persons or institutions by handle (newest listing wins)."""
         self.load_windows([], entities={table: path})
 
-    def replace_harvest_log(self, runs: pa.Table, state: pa.Table) -> None:
-        """Mirror the harvest log and checkpoints into ``harvest_runs``/``harvest_state``."""
+    def replace_harvest_log(
+        self, runs: pa.Table, state: pa.Table, series: Sequence[Path] = ()
+    ) -> None:
+        """Mirror the harvest log and checkpoints into ``harvest_runs``/``harvest_state``, and
+        upsert the staged ``series`` listings, in one commit."""
 
         def replace(con: duckdb.DuckDBPyConnection) -> None:
+            for path in series:
+                run_script(con, UPSERT_ENTITIES.format(table="series"), {"path": str(path)})
             for name, table in (("harvest_runs", runs), ("harvest_state", state)):
                 con.execute(f"DELETE FROM {name}")
                 insert_arrow(con, name, table)
