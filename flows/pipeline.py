@@ -171,7 +171,7 @@ class Pipeline:
         try:
             self.storage.flush()
         except RepecHarvestError as exc:  # the next run lists the sets again
-            log.warning("the series listed by this run were not loaded: %s", exc)
+            log.debug("the series listed by this run were not loaded: %s", exc)
         finally:
             self._close()
 

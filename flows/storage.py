@@ -130,13 +130,15 @@ class Storage:
                     "last_error": h.last_error,
                 }
             )
-        self.db.replace_harvest_log(
-            tables.to_table(runs, tables.HARVEST_RUNS),
-            tables.to_table(harvests, tables.HARVEST_STATE),
-            self._staged_series,
-        )
-        self.staging.discard_files(self._staged_series)
-        self._staged_series = []
+        series, self._staged_series = self._staged_series, []
+        try:
+            self.db.replace_harvest_log(
+                tables.to_table(runs, tables.HARVEST_RUNS),
+                tables.to_table(harvests, tables.HARVEST_STATE),
+                series,
+            )
+        finally:  # loaded, or failed with the log: the next run lists the sets again
+            self.staging.discard_files(series)
 
 
 def _series_rows(endpoint: str, sets: list[SetInfo], listed_at: datetime) -> list[dict[str, Any]]:
