@@ -104,11 +104,12 @@ def test_four_harvests_killed_at_random_end_equal_to_a_sequential_run(tmp_path: 
         chance = random.Random(seed)
         command = [*COMMAND, "run", "--endpoint", url, "--set", set_spec, "--delay", "0",
                    "--window", "month", "--data-dir", str(shared.root)]  # fmt: skip
+        last = ""
         for attempt in range(12):
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.PIPE, env=ENV)  # fmt: skip
             # killed at a random moment the first times, then left to finish
-            patience = chance.uniform(0.5, 6.0) if attempt < KILLS_PER_HARVEST else 300
+            patience = chance.uniform(0.3, 2.5) if attempt < KILLS_PER_HARVEST else 300
             try:
                 code = process.wait(timeout=patience)
             except subprocess.TimeoutExpired:
@@ -125,7 +126,8 @@ def test_four_harvests_killed_at_random_end_equal_to_a_sequential_run(tmp_path: 
                 return
             if code == 0:
                 return
-        failures.append(f"{set_spec} never finished")
+            last = errors.strip()
+        failures.append(f"{set_spec} never finished: {last}")
 
     with serve(Provider(store, page_size=2, clock=clock)) as url:
         workers = [threading.Thread(target=harvest_until_done, args=(url, s, rng.random()))

@@ -210,3 +210,18 @@ def test_duckdb_spills_to_a_folder_that_exists(data: DataDir, endpoint: str) -> 
         row = con.execute("SELECT current_setting('temp_directory')").fetchone()
     assert row is not None and Path(row[0]).is_dir()
     assert Path(row[0]).is_relative_to(data.root)
+
+
+def test_a_catalog_file_left_empty_by_a_kill_is_set_up_by_the_next_run(
+    data: DataDir, endpoint: str
+) -> None:
+    """A writer killed between creating the catalog file and DuckLake setting it up."""
+    import sqlite3
+
+    data.prepare()
+    con = sqlite3.connect(data.catalog.sqlite_path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.close()
+    [result] = harvest(data, endpoint)
+    assert result.run is not None and result.run.status == "complete"
+    assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]

@@ -117,9 +117,10 @@ class Catalog:
         return f"{scheme}://{user}{at}{host}" if at else self.metadata
 
     def exists(self) -> bool:
-        """Whether the catalog was created."""
+        """Whether the catalog was created (a SQLite file left empty by a process killed
+        before DuckLake set it up does not count: the next writer sets it up)."""
         if not self.is_postgres:
-            return self.sqlite_path.exists()
+            return self.sqlite_path.exists() and _initialized(self.sqlite_path)
         session = connect_postgres(self.metadata)
         try:
             row = session.execute("SELECT to_regclass('public.ducklake_metadata')").fetchone()
@@ -171,6 +172,22 @@ class Catalog:
             raise WarehouseError(f"cannot create the catalog {self.metadata}: {exc}") from None
         if "://" not in self.data_path:
             Path(self.data_path).mkdir(parents=True, exist_ok=True)
+
+
+def _initialized(path: Path) -> bool:
+    """Whether DuckLake's tables are in the SQLite file (a damaged file counts as set up: its
+    attach then says what is wrong)."""
+    try:
+        con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        try:
+            row = con.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ducklake_metadata'"
+            ).fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return True
+    return row is not None
 
 
 def connect_postgres(url: str) -> Any:
