@@ -60,13 +60,8 @@ class Storage:
         self, endpoint: str, folder: str, sets: list[SetInfo], listed_at: datetime
     ) -> None:
         """Load a ListSets listing into ``series`` now (rebuild)."""
-        if not sets:
-            return
-        name = "series-" + folder.replace("/", "-")
-        rows = tables.to_table(_series_rows(endpoint, sets, listed_at), tables.SERIES)
-        path = self.staging.write_entities(name, rows)
-        self.db.load_series(path)
-        self.staging.discard_files([path])
+        self.stage_sets(endpoint, folder, sets, listed_at)
+        self.flush()
 
     def stage_sets(
         self, endpoint: str, folder: str, sets: list[SetInfo], listed_at: datetime
