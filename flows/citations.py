@@ -45,6 +45,7 @@ class ReferencesReport:
     cached: int = 0
     matched: int = 0
     unmatched: int = 0
+    ignored: int = 0  # pairs ACIS ignores: no reference string, or not the first of a group
     missing: list[str] = field(default_factory=list)
     stopped: str | None = None
 
@@ -88,6 +89,7 @@ def fetch_references(
             rows.sort(key=lambda r: r["position"])
             report.matched += len(found.matched)
             report.unmatched += len(found.unmatched)
+            report.ignored += found.ignored
             replace_references(
                 warehouse, handle_key(handle), tables.to_table(rows, tables.REFERENCES)
             )

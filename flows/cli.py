@@ -451,7 +451,7 @@ def references(handles: tuple[str, ...], api: str, max_requests: int, refresh: b
     out.print(
         f"References of {report.fetched + report.cached} items ({report.fetched} fetched, "
         f"{report.cached} from the cache): {report.matched} matched to RePEc items, "
-        f"{report.unmatched} unmatched."
+        f"{report.unmatched} unmatched, {report.ignored} ignored (no reference string)."
     )
     if report.stopped:
         err.print(f"Error: {report.stopped}")
@@ -490,7 +490,7 @@ def redif(path: str, data: DataDir) -> int:
         f"{report.removed:,} removed): {report.items:,} items, {report.series:,} series, "
         f"{report.archives:,} archives, {report.persons:,} persons, "
         f"{report.institutions:,} institutions; {report.tombstones:,} items gone; "
-        f"{report.quarantined:,} templates quarantined."
+        f"{report.quarantined:,} templates quarantined ({report.duplicates:,} duplicate handles)."
     )
     for relative, count in sorted(report.errors_by_file.items()):
         out.print(f"  {relative}: {count} template{'s' if count > 1 else ''} quarantined")

@@ -22,7 +22,7 @@ from harvesting.redif_files import FileRecord, RedifFile, RedifFileState, find_f
 from schemas.dates import utc_now
 from schemas.handles import handle_key
 from schemas.redif import decode, parse_templates
-from schemas.redif_rows import FileRows, RedifContext, map_file, tombstones
+from schemas.redif_rows import FileRows, HandleClaims, RedifContext, map_file, tombstones
 from warehouse.merge import ENTITY_TABLES
 from warehouse.staging import write_parquet
 
@@ -43,6 +43,7 @@ class RedifReport:
     institutions: int = 0
     tombstones: int = 0
     quarantined: int = 0
+    duplicates: int = 0  # templates whose handle an earlier template holds (quarantined)
     errors_by_file: dict[str, int] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)
 
@@ -93,13 +94,18 @@ def load_redif(data: DataDir, path: str | Path) -> RedifReport:
         try:
             known = state.files(root)
             series_names = _series_names(data)
+            claims = HandleClaims()  # the handles of files that will not be read again
+            for file in files:
+                previous = known.get(file.relative)
+                if previous and _unchanged(file, previous):
+                    claims.hold(previous.handles, file.relative)
             done: list[FileRecord] = []
             live: set[str] = set()  # every handle some file still holds
             gone: dict[str, tuple[str, str]] = {}  # key -> (file it left, handle)
             for file in files:
                 previous = known.pop(file.relative, None)
                 record = _read_if_changed(file, previous, root, harvest_id, loaded_at,
-                                          series_names, batch, report)  # fmt: skip
+                                          series_names, claims, batch, report)  # fmt: skip
                 holds = record.handles if record else previous.handles if previous else []
                 live.update(handle_key(h) for h in holds)
                 if previous and record:
@@ -131,9 +137,10 @@ def load_redif(data: DataDir, path: str | Path) -> RedifReport:
 
 def _read_if_changed(
     file: RedifFile, previous: FileRecord | None, root: str, harvest_id: str,
-    loaded_at: datetime, series_names: dict[str, str], batch: _Batch, report: RedifReport,
+    loaded_at: datetime, series_names: dict[str, str], claims: HandleClaims, batch: _Batch,
+    report: RedifReport,
 ) -> FileRecord | None:  # fmt: skip
-    if previous and (previous.size, previous.mtime_ns) == (file.size, file.mtime_ns):
+    if previous and _unchanged(file, previous):
         report.unchanged += 1
         return None
     try:
@@ -144,10 +151,11 @@ def _read_if_changed(
         return previous
     if previous and previous.sha256 == digest:  # touched, not changed
         report.unchanged += 1
+        claims.hold(previous.handles, file.relative)
         return FileRecord(file.relative, file.size, file.mtime_ns, digest, previous.handles)
     file_time = datetime.fromtimestamp(file.mtime_ns / 1e9, UTC).replace(tzinfo=None, microsecond=0)
     context = RedifContext(root, harvest_id, file.relative, file_time, loaded_at)
-    rows = map_file(context, parse_templates(decode(raw), file.relative), series_names)
+    rows = map_file(context, parse_templates(decode(raw), file.relative), series_names, claims)
     handles = sorted({a["handle"] for a in rows.articles})
     report.read += 1
     report.items += len(handles)
@@ -156,10 +164,15 @@ def _read_if_changed(
     report.persons += len(rows.persons)
     report.institutions += len(rows.institutions)
     report.quarantined += len(rows.quarantine)
+    report.duplicates += len(rows.duplicates)
     if rows.quarantine:
         report.errors_by_file[file.relative] = len(rows.quarantine)
     batch.rows.extend(rows)
     return FileRecord(file.relative, file.size, file.mtime_ns, digest, handles)
+
+
+def _unchanged(file: RedifFile, previous: FileRecord) -> bool:
+    return (previous.size, previous.mtime_ns) == (file.size, file.mtime_ns)
 
 
 def _series_names(data: DataDir) -> dict[str, str]:

@@ -17,16 +17,15 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import requests
-from lxml import etree
 
 from harvesting.politeness import HostInterval, default_delay, user_agent
 from harvesting.responses import parse_xml
 from harvesting.retries import TRANSIENT_STATUS, RetryPolicy, call_with_retries
+from schemas.citec_amf import References, read_references
 from schemas.errors import (
     ConfigError,
     EndpointError,
@@ -104,60 +103,6 @@ def resolve_source(source: str, folder: Path, contact: str | None = None) -> tup
 
 
 # --- the per-item AMF reference service --------------------------------------------------
-
-
-@dataclass
-class References:
-    handle: str
-    matched: list[tuple[int, str, str | None]] = field(default_factory=list)  # pos, cited, text
-    unmatched: list[tuple[int, str]] = field(default_factory=list)  # pos, text
-    cited_by: list[str] = field(default_factory=list)
-
-
-def _local(el: etree._Element) -> str:
-    return etree.QName(el).localname if isinstance(el.tag, str) else ""
-
-
-def _text(el: etree._Element | None) -> str | None:
-    if el is None:
-        return None
-    value = " ".join("".join(el.itertext()).split())
-    return value or None
-
-
-def read_references(handle: str, root: etree._Element) -> References:
-    """Matched references (``text/@ref`` under a references element, with its
-    ``referencestring``), unmatched ones (``literal``) and citing items (``isreferencedby``),
-    in document order."""
-    found = References(handle)
-    position = 0
-    for el in root.iter():
-        name = _local(el)
-        ancestors = {_local(a) for a in el.iterancestors()}
-        if name == "text" and el.get("ref"):
-            if "isreferencedby" in ancestors:
-                found.cited_by.append(el.get("ref", ""))
-            elif ancestors & {"references", "reference", "hasreference"}:
-                position += 1
-                parent = el.getparent()
-                holders = (
-                    [el, parent] if parent is not None and _local(parent) == "reference" else [el]
-                )
-                string = next(
-                    (s for h in holders for s in h.iter()
-                     if _local(s) in ("referencestring", "literal")),
-                    None,
-                )  # fmt: skip
-                found.matched.append((position, el.get("ref", ""), _text(string)))
-        elif name == "literal" and "isreferencedby" not in ancestors:
-            parent = el.getparent()
-            if parent is not None and any(_local(s) == "text" and s.get("ref") for s in parent):
-                continue  # the literal string of a matched reference
-            text = _text(el)
-            if text:
-                position += 1
-                found.unmatched.append((position, text))
-    return found
 
 
 class CitecClient:

@@ -13,40 +13,47 @@ from lxml import etree
 
 from schemas import fields as f
 from schemas.errors import RecordMappingError
-from schemas.handles import Handle, is_repec_handle
+from schemas.handles import Handle, handle_from_text_id
 from schemas.people import Mapped, Person
 
 AMF_NS = "http://amf.openlib.org"
 
 
-def _local(el: etree._Element) -> str | None:
+def local_name(el: etree._Element) -> str | None:
+    """An element's name without its namespace (None for comments and processing instructions)."""
     return etree.QName(el).localname if isinstance(el.tag, str) else None
 
 
 def _children(el: etree._Element, *names: str) -> Iterator[etree._Element]:
     for child in el:
-        if _local(child) in names:
+        if local_name(child) in names:
             yield child
 
 
-def _text(el: etree._Element | None) -> str | None:
+def text_of(el: etree._Element | None) -> str | None:
+    """An element's text, nested elements included, white space folded; empty is None."""
     return None if el is None else f.clean("".join(el.itertext()))
 
 
 def _first(el: etree._Element, *names: str) -> str | None:
     for child in _children(el, *names):
-        value = _text(child)
+        value = text_of(child)
         if value:
             return value
     return None
 
 
 def _person(el: etree._Element, role: str) -> Person | None:
-    given = _first(el, "givenname")
+    """A person noun: ``givenname`` and ``additionalname`` make the given name,
+    ``familyname`` the family name; a ``name`` alone is split as oai_dc's creators are
+    (``Family, Given``)."""
+    given = f.clean(f"{_first(el, 'givenname') or ''} {_first(el, 'additionalname') or ''}")
     family = _first(el, "familyname")
     name = _first(el, "name") or f.clean(f"{given or ''} {family or ''}")
     if not name:
         return None
+    if not given and not family:
+        _, given, family = f.name_parts(name)
     return Person(
         name=name,
         role=role,
@@ -72,20 +79,21 @@ def _pages(serial: etree._Element | None) -> str | None:
 def find_handle(metadata: etree._Element) -> str | None:
     """The RePEc handle an amf record carries (its ``text`` id), if any."""
     text = next(_children(metadata, "text"), None)
-    text_id = (text.get("id") or "").strip() if text is not None else ""
-    return text_id if is_repec_handle(text_id) else None
+    if text is None:
+        return None
+    return handle_from_text_id(text.get("id") or "") or handle_from_text_id(text.get("ref") or "")
 
 
 def map_amf(metadata: etree._Element, handle: Handle) -> Mapped:
     """Map an ``amf`` element holding one ``text`` noun."""
-    if _local(metadata) != "amf":
+    if local_name(metadata) != "amf":
         raise RecordMappingError(f"metadata is not amf but {metadata.tag}")
     text = next(_children(metadata, "text"), None)
     if text is None:
         raise RecordMappingError("amf record has no <text> element")
 
     serial = next(_children(text, "serial"), None)
-    kind = f.item_type(_text(t) for t in _children(text, "type"))
+    kind = f.item_type(text_of(t) for t in _children(text, "type"))
     if kind is None:
         kind = "article" if serial is not None or handle.follows_article_convention else None
     article = kind == "article"
@@ -93,19 +101,19 @@ def map_amf(metadata: etree._Element, handle: Handle) -> Mapped:
 
     keywords: list[str] = []
     for el in _children(text, "keywords", "keyword"):
-        nested = [_text(k) for k in _children(el, "keyword")]
+        nested = [text_of(k) for k in _children(el, "keyword")]
         keywords.extend(k for k in nested if k) if nested else keywords.extend(
-            f.split_keywords(_text(el))
+            f.split_keywords(text_of(el))
         )
     jel: list[str] = []
     for el in _children(text, "classification"):
-        jel.extend(f.split_jel(_text(el)))
+        jel.extend(f.split_jel(text_of(el)))
 
     doi = _first(text, "doi")
     urls = f.unique(_first(file, "url") for file in _children(text, "file"))
     urls += [
         u
-        for u in f.unique(_text(u) for u in _children(text, "url", "displaypage"))
+        for u in f.unique(text_of(u) for u in _children(text, "url", "displaypage"))
         if u not in urls
     ]
     if doi is None:
@@ -126,7 +134,11 @@ def map_amf(metadata: etree._Element, handle: Handle) -> Mapped:
         if publisher:
             break
     series_ref = next(
-        (c.get("ref") for p in _children(text, "ispartof") for c in _children(p, "collection")),
+        (
+            c.get("ref") or c.get("id")
+            for p in _children(text, "ispartof")
+            for c in _children(p, "collection")
+        ),
         None,
     )
     return Mapped(
@@ -134,10 +146,12 @@ def map_amf(metadata: etree._Element, handle: Handle) -> Mapped:
             "item_type": kind,
             "title": _first(text, "title"),
             "abstract": _first(text, "abstract"),
-            "journal": _first(serial, "journaltitle") if serial is not None else None,
+            "journal": _first(serial, "journaltitle", "journalabbreviatedtitle")
+            if serial is not None
+            else None,
             "volume": (serial is not None and _first(serial, "volume"))
             or (handle.volume if article else None),
-            "issue": (serial is not None and _first(serial, "issue"))
+            "issue": (serial is not None and _first(serial, "issue", "part"))
             or (handle.issue if article else None),
             "pages": _pages(serial) or (handle.pages if article else None),
             "year": f.year_from(date) or (handle.year if article else None),
@@ -148,7 +162,10 @@ def map_amf(metadata: etree._Element, handle: Handle) -> Mapped:
             "urls": urls,
             "language": _first(text, "language"),
             "publisher": publisher,
-            "series_handle": series_ref,
+            "publication_status": _first(text, "status"),
+            "series_handle": (handle_from_text_id(series_ref) or series_ref)
+            if series_ref
+            else None,
         },
         people=people,
     )

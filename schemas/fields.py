@@ -13,6 +13,14 @@ _DOI_PREFIXED = re.compile(
 )
 _DOI_IN_URL_PATH = re.compile(r"/doi/(?:abs/|full/|pdf/|epdf/|epub/)?(10\.\d{4,9}/[^?#\s]+)")
 _JEL_CODE = re.compile(r"^[A-Z]\d{0,2}$")
+#: What separates JEL codes, as ReDIF-perl splits them: ``;``, ``,``, ``:``, white space and
+#: the period or comma that ends many real lists (``E24, F50, F55.``, ``D, D1, D14, J14,``).
+_JEL_SEPARATORS = re.compile(r"[\s,;:.]+")
+#: ``C120`` is ``C12`` written with a trailing zero (ReDIF-perl drops it the same way).
+_JEL_TRAILING_ZERO = re.compile(r"^([A-Z]\d\d)0$")
+#: What may follow the letter of a subject that is a JEL list: a digit, a separator, or
+#: nothing (``G``, ``D, D1, D14``, ``E24.``).
+_AFTER_JEL_LETTER = frozenset("0123456789,;. ") | {""}
 _JEL_PREFIX = re.compile(r"^JEL(?:\s+(?:codes?|classifications?))?\s*[:\-]?\s*", re.IGNORECASE)
 _JEL_WITH_LABEL = re.compile(r"^([A-Z]\d{1,2})\s*[-–—:]\s*\S")
 _YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d|2100)(?!\d)")
@@ -84,8 +92,8 @@ def jel_codes_in(subject: str) -> list[str] | None:
     text = subject.strip()
     if 2 <= len(text) <= 3 and "A" <= text[0] <= "Z" and text[1:].isdecimal():
         return [text]  # the common case, one bare code
-    if not text or not (text[0].isupper() and (text[1:2].isdigit() or text[:3].upper() == "JEL"
-                                              or len(text) == 1)):  # fmt: skip
+    if not text or not (text[0].isupper() and (text[1:2] in _AFTER_JEL_LETTER
+                                              or text[:3].upper() == "JEL")):  # fmt: skip
         return None  # fast path: most subjects are keywords
     prefixed = _JEL_PREFIX.match(text)
     if prefixed and prefixed.end() > 0:
@@ -93,12 +101,10 @@ def jel_codes_in(subject: str) -> list[str] | None:
     labelled = _JEL_WITH_LABEL.match(text)
     if labelled:
         return [labelled.group(1)]
-    tokens = [t for t in re.split(r"[\s,;]+", text) if t]
+    tokens = [t for t in _JEL_SEPARATORS.split(text) if t]
     if not tokens:
         return None
-    if all(_JEL_CODE.match(t) for t in tokens) and (
-        prefixed or all(any(c.isdigit() for c in t) for t in tokens)
-    ):
+    if all(_JEL_CODE.match(t) for t in tokens) and (prefixed or any(len(t) > 1 for t in tokens)):
         return tokens
     return None
 
@@ -128,11 +134,14 @@ def split_keywords(text: str | None) -> list[str]:
 
 
 def split_jel(text: str | None) -> list[str]:
-    """JEL codes separated by ``;``, ``,`` or spaces; anything else is ignored."""
+    """JEL codes as written, in order, once each: separated by ``;``, ``,``, ``:`` or white
+    space, with the list's closing period or comma ignored; every level of a hierarchy is
+    kept (``E``, ``E1``, ``E12``). Anything that is not a code is ignored."""
     if not text:
         return []
     text = _JEL_PREFIX.sub("", text.strip())
-    return unique(t.upper() for t in re.split(r"[\s,;]+", text) if _JEL_CODE.match(t.upper()))
+    tokens = (_JEL_TRAILING_ZERO.sub(r"\1", t) for t in _JEL_SEPARATORS.split(text.upper()))
+    return unique(t for t in tokens if _JEL_CODE.match(t))
 
 
 def year_from(date: str | None) -> int | None:

@@ -46,6 +46,16 @@ def handle_from_oai_identifier(identifier: str) -> str:
     return _OAI_PREFIX.sub("", identifier.strip())
 
 
+_INFO_LIB_PREFIX = re.compile(r"^info:lib/(?=repec:)", re.IGNORECASE)
+
+
+def handle_from_text_id(value: str) -> str | None:
+    """The handle an AMF noun's id or ref holds: ``RePEc:...`` as it is, or the
+    ``info:lib/RePEc:...`` form AMF outside the OAI gateway writes; None for anything else."""
+    value = _INFO_LIB_PREFIX.sub("", value.strip())
+    return value if is_repec_handle(value) else None
+
+
 def is_repec_handle(value: str) -> bool:
     return value[:6].lower() == "repec:" and value.count(":") >= 2
 

@@ -3,7 +3,9 @@
 RePEc conventions: the bare handle is a ``dc:identifier``; other identifiers are URLs and
 sometimes a doi.org URL; ``dc:creator`` is one author per element, in order; the first
 ``dc:description`` is the abstract; ``dc:subject`` mixes keywords and JEL codes; ``dc:date``
-is often just a year; ``dc:type`` is ``article``, ``preprint``, ``book``, ...
+is often just a year; ``dc:type`` is ``article``, ``preprint``, ``book``, ...; ``dc:source``,
+where a provider writes it, is the journal with its volume, issue and pages
+(:mod:`schemas.journal_refs`), and wins over the handle's ``v:/i:/p:`` convention.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from lxml import etree
 from schemas import fields as f
 from schemas.errors import RecordMappingError
 from schemas.handles import Handle, is_repec_handle
+from schemas.journal_refs import JournalRef, parse_journal_ref
 from schemas.people import Mapped, Person
 
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
@@ -63,7 +66,8 @@ def map_oai_dc(metadata: etree._Element, handle: Handle) -> Mapped:
     dates = get("date")
     date = dates[0] if dates else None
     kind = f.item_type(get("type", _NONE))
-    if kind is None and handle.follows_article_convention:
+    source = _journal_ref(get("source", _NONE), kind)
+    if kind is None and (handle.follows_article_convention or source.volume or source.pages):
         kind = "article"
     article = kind == "article"
     people = [
@@ -80,11 +84,11 @@ def map_oai_dc(metadata: etree._Element, handle: Handle) -> Mapped:
             "item_type": kind,
             "title": _first(get("title")),
             "abstract": _first(get("description")),
-            "journal": None,
-            "volume": handle.volume if article else None,
-            "issue": handle.issue if article else None,
-            "pages": handle.pages if article else None,
-            "year": f.year_from(date) or (handle.year if article else None),
+            "journal": source.journal,
+            "volume": source.volume or (handle.volume if article else None),
+            "issue": source.issue or (handle.issue if article else None),
+            "pages": source.pages or (handle.pages if article else None),
+            "year": f.year_from(date) or source.year or (handle.year if article else None),
             "date": date,
             "doi": f.first_doi(identifiers),
             "keywords": keywords,
@@ -95,6 +99,22 @@ def map_oai_dc(metadata: etree._Element, handle: Handle) -> Mapped:
         },
         people=people,
     )
+
+
+_NO_REF = JournalRef(journal=None)
+
+
+def _journal_ref(sources: tuple[str, ...] | list[str], kind: str | None) -> JournalRef:
+    """The first ``dc:source`` that is a journal reference. An unstructured one is the
+    journal itself, except for a working paper, whose source names its series."""
+    for value in sources:
+        ref = parse_journal_ref(value)
+        if ref is None:
+            continue
+        structured = ref.volume or ref.issue or ref.pages
+        if structured or kind != "paper":
+            return ref
+    return _NO_REF
 
 
 def _first(values: list[str] | None) -> str | None:

@@ -216,6 +216,8 @@ def _map_record(
                 "email": person.email,
                 "workplace": None,
                 "record_id": record_id,
+                "workplaces": [],
+                "workplace_handles": [],
             }
         )
     return row, authors

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from schemas.errors import RecordMappingError
 from schemas.fields import (
     clean,
     doi_from,
@@ -193,6 +194,7 @@ _KNOWN_PREFIXES = (
     "primary-",
     "secondary-",
     "tertiary-",
+    "quaternary-",
     "contact-",
     "order-",
     "classification-",
@@ -204,6 +206,7 @@ _KNOWN_PREFIXES = (
 
 _PERSON_ATTACHMENTS = (
     "name-first",
+    "name-middle",
     "name-last",
     "name-full",
     "email",
@@ -219,17 +222,29 @@ _PERSON_ATTACHMENTS = (
     "workplace-phone",
     "workplace-fax",
 )
+ROLES = ("author", "editor", "provider")
 # ``*-Institution`` and ``*-Workplace-Institution`` hold an institution's handle; real series
 # templates give ``Provider-Institution`` alone, so they are not tied to a cluster key.
 #: Cluster key -> the fields that attach to the latest cluster it opened.
 CLUSTERS: dict[str, frozenset[str]] = {
     **{
         f"{role}-name": frozenset(f"{role}-{suffix}" for suffix in _PERSON_ATTACHMENTS)
-        for role in ("author", "editor", "provider")
+        for role in ROLES
     },
     "file-url": frozenset({"file-format", "file-function", "file-size", "file-restriction"}),
 }
 _CLUSTER_OF = {attached: key for key, fields in CLUSTERS.items() for attached in fields}
+#: Fields that join the person cluster open before them, and stand alone when none is open.
+_LOOSE_ATTACHMENTS = {f"{role}-workplace-institution": f"{role}-name" for role in ROLES}
+#: Local spellings of a person's name parts real archives write (``Author-X-Name-First``,
+#: ``X-Author-Name-Last``, ``Author-X-Name-Middle``) -> the field they stand for. Like every
+#: ``X-`` field they are never an error; they count only inside a person's cluster.
+X_SPELLINGS = {
+    spelled: f"{role}-name-{part}"
+    for role in ROLES
+    for part in ("first", "middle", "last")
+    for spelled in (f"{role}-x-name-{part}", f"x-{role}-name-{part}")
+}
 
 
 def is_known_field(name: str) -> bool:
@@ -351,6 +366,11 @@ def _finish(pending: _Pending, source: str) -> Template | TemplateError:
     kept: list[tuple[str, str, int]] = [("template-type", template_type, pending.start_line)]
     open_clusters: dict[str, bool] = {}  # cluster key -> whether its key value is non-empty
     for name, value, line in pending.fields[1:]:
+        canonical = X_SPELLINGS.get(name)
+        if canonical and _CLUSTER_OF[canonical] in open_clusters:
+            name = canonical
+        elif name in _LOOSE_ATTACHMENTS and not open_clusters.get(_LOOSE_ATTACHMENTS[name], True):
+            continue  # attached to a cluster whose key was empty: dropped with it
         if name in CLUSTERS:
             open_clusters[name] = bool(value)
         elif name in _CLUSTER_OF:
@@ -448,34 +468,77 @@ def _item(template: Template) -> dict[str, Any]:
     }
 
 
-def _people(template: Template, role: str) -> list[dict[str, str | None]]:
-    people: list[dict[str, str | None]] = []
-    raw: list[dict[str, str]] = []
+def _people(template: Template, role: str) -> list[dict[str, Any]]:
+    """The persons of one role, in file order: each ``<role>-Name`` opens one, the fields of
+    its cluster fill it (the first value of each, every workplace)."""
+    prefix = f"{role}-"
+    raw: list[dict[str, list[str]]] = []
     for name, value, _ in template.fields:
         if name == f"{role}-name":
-            raw.append({"name": value})
-        elif name.startswith(f"{role}-") and name in _CLUSTER_OF and raw:
-            raw[-1].setdefault(name.removeprefix(f"{role}-"), value)
-    for person in raw:
-        written = text_of(person["name"]) or ""
-        first = text_of(person.get("name-first"))
-        last = text_of(person.get("name-last"))
-        if first or last:
-            given, family = first, last
-        else:  # parts from "Family, Given"; the name stays as the file writes it
-            _, given, family = name_parts(written)
-        display = written
-        people.append(
-            {
-                "name": display,
-                "given_name": given,
-                "family_name": family,
-                "short_id": text_of(person.get("person")),
-                "email": text_of(person.get("email")),
-                "workplace": text_of(person.get("workplace-name")),
-            }
-        )
-    return people
+            raw.append({"name": [value]})
+        elif (
+            raw and name.startswith(prefix) and (name in _CLUSTER_OF or name in _LOOSE_ATTACHMENTS)
+        ):
+            raw[-1].setdefault(name.removeprefix(prefix), []).append(value)
+    return [_person(person) for person in raw]
+
+
+def _person(fields: dict[str, list[str]]) -> dict[str, Any]:
+    def first(part: str) -> str | None:
+        return next((v for v in map(text_of, fields.get(part, ())) if v), None)
+
+    written = text_of(fields["name"][0]) or ""
+    given_first, middle, last = first("name-first"), first("name-middle"), first("name-last")
+    if given_first or middle or last:
+        given, family = clean(f"{given_first or ''} {middle or ''}"), last
+    else:  # parts from "Family, Given"; the name stays as the file writes it
+        _, given, family = name_parts(written)
+    workplaces = unique(map(text_of, fields.get("workplace-name", ())))
+    return {
+        "name": written,
+        "given_name": given,
+        "family_name": family,
+        "short_id": first("person"),
+        "email": first("email"),
+        "workplace": workplaces[0] if workplaces else None,
+        "workplaces": workplaces,
+        "workplace_handles": unique(map(text_of, fields.get("workplace-institution", ()))),
+    }
+
+
+#: The nested units of a ReDIF-Institution (EDIRC) template, outermost first.
+UNIT_LEVELS = ("primary", "secondary", "tertiary", "quaternary")
+
+
+def institution(template: Template) -> dict[str, Any]:
+    """An EDIRC template: its handle stands for the deepest unit it names (a department of a
+    university is ``Secondary-``), so the name, English name, homepage, e-mail and postal
+    address are that unit's; the location is the nearest one given going outwards;
+    ``part_of`` names the enclosing units, outermost first."""
+    units = [level for level in UNIT_LEVELS
+             if _first(template, f"{level}-name", f"{level}-name-english")]  # fmt: skip
+    if not units:
+        raise RecordMappingError("institution template names no unit (no Primary-Name)")
+    deepest = units[-1]
+
+    def own(field: str) -> str | None:
+        return _first(template, f"{deepest}-{field}")
+
+    return {
+        "handle": _first(template, "handle") or "",
+        "name": own("name") or own("name-english"),
+        "name_english": own("name-english"),
+        "url": own("homepage"),
+        "email": own("email"),
+        "postal": own("postal"),
+        "location": next(
+            (loc for level in reversed(units) if (loc := _first(template, f"{level}-location"))),
+            None,
+        ),
+        "part_of": [
+            _first(template, f"{level}-name", f"{level}-name-english") for level in units[:-1]
+        ],
+    }
 
 
 def _entity(template: Template) -> dict[str, Any]:
@@ -486,11 +549,18 @@ def _entity(template: Template) -> dict[str, Any]:
     return {
         "handle": handle,
         "type": template.kind,
-        "name": _first(template, "name", "name-full", "primary-name"),
+        "name": _first(template, "name", "name-full")
+        or clean(
+            " ".join(
+                filter(
+                    None, (_first(template, f"name-{part}") for part in ("first", "middle", "last"))
+                )
+            )
+        ),
         "description": _first(template, "description"),
         "maintainer_name": _first(template, "maintainer-name"),
         "maintainer_email": _first(template, "maintainer-email"),
-        "url": _first(template, "url", "homepage", "primary-homepage", "publisher-homepage"),
+        "url": _first(template, "url", "homepage", "publisher-homepage"),
         "series_type": _first(template, "type"),
         "archive_code": archive_code,
     }

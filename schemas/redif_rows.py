@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from schemas import tables
 from schemas.handles import handle_key
-from schemas.redif import ITEM_KINDS, Template, TemplateError, text_of, to_item
+from schemas.redif import ITEM_KINDS, Template, TemplateError, institution, text_of, to_item
 
 SOURCE = "redif"
 
@@ -38,34 +38,76 @@ class FileRows:
     archives: list[dict[str, Any]] = field(default_factory=list)
     persons: list[dict[str, Any]] = field(default_factory=list)
     institutions: list[dict[str, Any]] = field(default_factory=list)
+    #: Handles met again after the first template that holds them (each one is quarantined).
+    duplicates: list[str] = field(default_factory=list)
 
     def extend(self, other: FileRows) -> None:
         for name in self.__dataclass_fields__:
             getattr(self, name).extend(getattr(other, name))
 
     def __len__(self) -> int:
-        return sum(len(getattr(self, name)) for name in self.__dataclass_fields__)
+        """The rows held (for the tables)."""
+        return sum(len(getattr(self, name)) for name in _TABLES)
 
     def tables(self) -> dict[str, pa.Table]:
-        schemas = {"articles": tables.ARTICLES, "authors": tables.AUTHORS,
-                   "quarantine": tables.QUARANTINE, "series": tables.SERIES,
-                   "archives": tables.ARCHIVES, "persons": tables.PERSONS,
-                   "institutions": tables.INSTITUTIONS}  # fmt: skip
         return {name: tables.to_table(getattr(self, name), schema)
-                for name, schema in schemas.items()}  # fmt: skip
+                for name, schema in _TABLES.items()}  # fmt: skip
+
+
+_TABLES = {"articles": tables.ARTICLES, "authors": tables.AUTHORS,
+           "quarantine": tables.QUARANTINE, "series": tables.SERIES,
+           "archives": tables.ARCHIVES, "persons": tables.PERSONS,
+           "institutions": tables.INSTITUTIONS}  # fmt: skip
+
+
+class HandleClaims:
+    """Which template holds each handle. RePEc's central check reports a handle met again,
+    in another file or in the same one, as a duplicate: the first template keeps it, a later
+    one is quarantined (never merged into the first, never its replacement)."""
+
+    def __init__(self) -> None:
+        self._places: dict[str, tuple[str, int | None]] = {}  # key -> (place, content hash)
+
+    def hold(self, handles: Iterable[str], relative: str) -> None:
+        """Handles a file already holds (loaded by an earlier run and unchanged since)."""
+        for handle in handles:
+            self._places.setdefault(handle_key(handle), (relative, None))
+
+    def claim(self, template: Template, relative: str) -> str | None:
+        """Claim the template's handle; if an earlier template holds it, say which."""
+        place = f"{relative}:{template.start_line}"
+        content = hash(tuple((name, value) for name, value, _ in template.fields))
+        held, held_content = self._places.setdefault(handle_key(template.handle),
+                                                     (place, content))  # fmt: skip
+        if held in (place, relative):
+            return None
+        if held_content == content:
+            return f"an identical copy of the template at {held}"
+        return f"the template at {held} holds it already"
 
 
 def map_file(
     context: RedifContext,
     templates: Iterable[Template | TemplateError],
     series_names: dict[str, str],
+    claims: HandleClaims | None = None,
 ) -> FileRows:
     """Rows of one file. ``series_names`` (series handle key -> name) gives the journal of an
-    article without ``Journal``; series templates met here are added to it."""
+    article without ``Journal``; series templates met here are added to it. ``claims`` holds
+    the handles of the archive's other files (a file of its own when not given)."""
     rows = FileRows()
+    claims = claims or HandleClaims()
     for index, template in enumerate(templates, start=1):
         if isinstance(template, TemplateError):
             rows.quarantine.append(_error_row(context, template))
+            continue
+        held = claims.claim(template, context.relative)
+        if held is not None:
+            rows.duplicates.append(template.handle)
+            error = TemplateError(context.relative, template.start_line,
+                                  f"duplicate handle {template.handle}: {held} (the first "
+                                  "template keeps a handle)", _render(template))  # fmt: skip
+            rows.quarantine.append(_error_row(context, error))
             continue
         record_id = f"{SOURCE}/{context.relative}#{index:05d}"
         try:
@@ -101,9 +143,10 @@ def _map_template(
             series_names[row["handle_key"]] = row["name"]
     elif template.kind == "archive":
         rows.archives.append(_archive_row(context, template))
-    elif template.kind in ("person", "institution"):
-        target = rows.persons if template.kind == "person" else rows.institutions
-        target.append(_entity_row(context, template))
+    elif template.kind == "person":
+        rows.persons.append(_entity_row(context, template))
+    elif template.kind == "institution":
+        rows.institutions.append(_institution_row(context, template))
 
 
 def tombstones(
@@ -188,6 +231,12 @@ def _entity_row(context: RedifContext, template: Template) -> dict[str, Any]:
         "email": text_of(template.get("email")) or entity["maintainer_email"],
         "source": context.root, "listed_at": context.loaded_at,
     }  # fmt: skip
+
+
+def _institution_row(context: RedifContext, template: Template) -> dict[str, Any]:
+    unit = institution(template)
+    return {**unit, "handle_key": handle_key(unit["handle"]), "source": context.root,
+            "listed_at": context.loaded_at}  # fmt: skip
 
 
 def _error_row(context: RedifContext, error: TemplateError) -> dict[str, Any]:

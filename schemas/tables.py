@@ -67,8 +67,10 @@ AUTHORS = pa.schema(
         _f("family_name", _str),
         _f("short_id", _str),
         _f("email", _str),
-        _f("workplace", _str),
+        _f("workplace", _str),  # the first of workplaces
         _f("record_id", _str, False),
+        _f("workplaces", _strs),
+        _f("workplace_handles", _strs),  # EDIRC handles of the workplaces
     ]
 )
 
@@ -110,7 +112,22 @@ PERSONS = pa.schema(
         _f("listed_at", _ts, False),
     ]
 )
-INSTITUTIONS = PERSONS
+#: ReDIF-Institution (EDIRC) templates, named for the deepest unit the handle stands for.
+INSTITUTIONS = pa.schema(
+    [
+        _f("handle", _str, False),
+        _f("handle_key", _str, False),
+        _f("name", _str),
+        _f("url", _str),
+        _f("email", _str),
+        _f("source", _str, False),
+        _f("listed_at", _ts, False),
+        _f("name_english", _str),
+        _f("location", _str),
+        _f("postal", _str),
+        _f("part_of", _strs),  # the enclosing units' names, outermost first
+    ]
+)
 
 QUARANTINE = pa.schema(
     [

@@ -240,18 +240,23 @@ def test_views_join_citations_to_the_corpus(data: DataDir, endpoint: str, tmp_pa
     ]  # fmt: skip
 
 
+#: The layout ACIS documents (doc/citations.text in kurmanka/acis.r): one <references> per
+#: matched reference, the string beside the cited text; then the work-around layout, the
+#: string inside the cited text; a <references> without a string, which ACIS ignores.
 AMF = """<?xml version="1.0" encoding="UTF-8"?>
-<amf xmlns="http://amf.openlib.org" xmlns:acis="http://acis.openlib.org">
-  <text id="{handle}">
+<amf xmlns="http://amf.openlib.org" xmlns:acis="http://acis.openlib.org/">
+  <text ref="{handle}">
     <references>
-      <text ref="RePEc:sae:asseca:v:12:y:2025:i:1:p:45-68">
-        <acis:referencestring>Kim, J. (2025). Nuclear Signalling. JASIA 12(1).
-        </acis:referencestring>
-      </text>
-      <reference><literal>Rashid, A. (2000). Taliban. Yale University Press.</literal></reference>
+      <acis:referencestring>Kim, J. (2025). Nuclear Signalling. JASIA 12(1).
+      </acis:referencestring>
+      <text ref="RePEc:sae:asseca:v:12:y:2025:i:1:p:45-68"/>
+    </references>
+    <reference><literal>Rashid, A. (2000). Taliban. Yale University Press.</literal></reference>
+    <references>
       <text ref="RePEc:out:side:1">
         <acis:referencestring>Outside (2019)</acis:referencestring></text>
     </references>
+    <references><text ref="RePEc:no:string:1"/></references>
     <isreferencedby><text ref="RePEc:cit:ing:1"/></isreferencedby>
   </text>
 </amf>"""
@@ -268,6 +273,7 @@ def test_references_come_from_the_amf_service_cached_and_budgeted(
 
     report = fetch_references(data, [TALIBAN], f"{url}/api", budget=5, delay=0)
     assert (report.fetched, report.cached, report.matched, report.unmatched) == (1, 0, 2, 1)
+    assert report.ignored == 1
     assert query(data, "SELECT position, matched, cited_handle, cited_title IS NOT NULL, "
                  f"reference_text FROM article_references WHERE handle = '{TALIBAN}' "
                  "ORDER BY position") == [

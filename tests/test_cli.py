@@ -265,16 +265,29 @@ def test_a_damaged_catalog_stops_a_run_and_rebuild_recovers_it(
     assert out.splitlines() == ["n", str(SAMPLE_ITEMS)]
 
 
-def test_a_warehouse_from_an_older_version_asks_for_a_rebuild(
+def test_a_warehouse_from_an_older_version_gains_the_new_columns(
     capsys: pytest.CaptureFixture[str], harvested: DataDir, endpoint: str
 ) -> None:
     with harvested.warehouse().connect() as con:  # the tables an older version made
-        con.execute("ALTER TABLE articles DROP COLUMN field_sources")
+        con.execute("ALTER TABLE authors DROP COLUMN workplaces")
+        con.execute("ALTER TABLE institutions DROP COLUMN part_of")
+    assert run(capsys, "run", "--endpoint", endpoint, "--data-dir", str(harvested.root))[0] == 0
+    code, out, _ = run(capsys, "sql", "SELECT count(*) AS n FROM authors WHERE workplaces IS NULL",
+                       "--format", "csv", "--data-dir", str(harvested.root))  # fmt: skip
+    assert (code, out.splitlines()[0]) == (0, "n")  # rows loaded before read it as NULL
+
+
+def test_a_warehouse_whose_column_changed_type_asks_for_a_rebuild(
+    capsys: pytest.CaptureFixture[str], harvested: DataDir, endpoint: str
+) -> None:
+    with harvested.warehouse().connect() as con:
+        con.execute("ALTER TABLE authors DROP COLUMN workplace")
+        con.execute("ALTER TABLE authors ADD COLUMN workplace INTEGER")
     code, _, err = run(capsys, "run", "--endpoint", endpoint, "--data-dir", str(harvested.root))
     assert code == 1
     assert err.strip() == (
-        "Error: the warehouse was made by an older repec-harvest (table articles lacks "
-        "field_sources); `repec-harvest rebuild` recreates it"
+        "Error: the warehouse was made by another repec-harvest (column authors.workplace is "
+        "INTEGER, not VARCHAR); `repec-harvest rebuild` recreates it"
     )
     assert run(capsys, "rebuild", "--data-dir", str(harvested.root))[0] == 0
     assert run(capsys, "run", "--endpoint", endpoint, "--data-dir", str(harvested.root))[0] == 0

@@ -483,3 +483,68 @@ def test_metadata_that_is_not_amf_is_quarantined() -> None:
         '<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/"></oai_dc:dc>',
     )
     assert "amf" in reason
+
+
+# --- AMF as it is written outside the OAI gateway, and as ACIS reads it ----------------------
+
+#: A real AMF text record with an ``info:lib/`` id (AuthorProfile's tooling, quoted from the
+#: code index; see docs/field-mapping.md).
+INFO_LIB = f"""<amf xmlns="{AMF}">
+ <text xmlns="{AMF}" id="info:lib/RePEc:aaa:wpaper:5">
+  <title>The impact of sales promotions on store performance: a structural vector autoregressive (SVAR) approach.</title>
+  <displaypage>http://econpapers.repec.org/RePEc:aaa:wpaper:5</displaypage>
+  <hasauthor><person><name>Marzia Freo</name></person></hasauthor>
+ </text></amf>"""  # noqa: E501
+
+
+def test_an_info_lib_text_id_gives_the_handle_and_its_series() -> None:
+    rows = map_page(context(), page_of("repository.example:5", INFO_LIB))
+    assert rows.quarantine == []
+    [article] = rows.articles
+    assert (article["handle"], article["handle_key"]) == (
+        "RePEc:aaa:wpaper:5",
+        "repec:aaa:wpaper:5",
+    )
+    assert (article["series_handle"], article["archive_code"]) == ("RePEc:aaa:wpaper", "aaa")
+    assert article["oai_identifier"] == "oai:repository.example:5"
+    assert [a["name"] for a in rows.authors] == ["Marzia Freo"]
+
+
+def test_an_info_lib_collection_ref_is_a_series_handle() -> None:
+    article, _ = map_amf_text('<ispartof><collection ref="info:lib/RePEc:cep:cepops"/></ispartof>')
+    assert article["series_handle"] == "RePEc:cep:cepops"
+
+
+def test_the_issue_comes_from_serial_part_as_acis_reads_it() -> None:
+    article, _ = map_amf_text(
+        "<serial><journaltitle>J</journaltitle><volume>7</volume><part>3</part>"
+        "<startpage>1</startpage><endpage>9</endpage></serial>"
+    )
+    assert (article["journal"], article["volume"], article["issue"], article["pages"]) == (
+        "J", "7", "3", "1-9")  # fmt: skip
+
+
+def test_serial_issue_wins_over_part() -> None:
+    article, _ = map_amf_text("<serial><issue>2</issue><part>Q1</part></serial>")
+    assert article["issue"] == "2"
+
+
+def test_status_is_the_publication_status() -> None:
+    article, _ = map_amf_text("<status>Published in: Journal of Testing, 2024, 3(1), 1-9</status>")
+    assert article["publication_status"] == "Published in: Journal of Testing, 2024, 3(1), 1-9"
+
+
+@pytest.mark.parametrize(
+    ("person", "name", "given", "family"),
+    [
+        ("<name>Freo, Marzia</name>", "Freo, Marzia", "Marzia", "Freo"),
+        ("<name>Marzia Freo</name>", "Marzia Freo", None, None),  # no guess at the order
+        ("<givenname>John</givenname><additionalname>Q.</additionalname>"
+         "<familyname>Smith</familyname>", "John Q. Smith", "John Q.", "Smith"),
+    ],
+)  # fmt: skip
+def test_person_names_are_split_as_oai_dc_creators_are(
+    person: str, name: str, given: str | None, family: str | None
+) -> None:
+    _, [author] = map_amf_text(f"<hasauthor><person>{person}</person></hasauthor>")
+    assert (author["name"], author["given_name"], author["family_name"]) == (name, given, family)

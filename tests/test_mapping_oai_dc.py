@@ -438,3 +438,45 @@ def test_mpra_abstract_line_breaks_are_folded(
         "Post Keynesian economics is actually macroeconomics in a world of uncertainty "
         "and endogenous money. Post Keynesians posit"
     )
+
+
+# --- dc:source: the journal reference some providers write ------------------------------------
+
+
+def test_dc_source_gives_journal_volume_issue_and_pages() -> None:
+    article, _ = map_dc(
+        "<dc:title>T</dc:title><dc:type>article</dc:type>"
+        "<dc:source>Journal of Asian Security and International Affairs, 2025, vol. 12, "
+        "issue 4, 515-537</dc:source>",
+        handle="RePEc:sae:asseca:2025:515",
+    )
+    assert (article["journal"], article["volume"], article["issue"], article["pages"],
+            article["year"]) == ("Journal of Asian Security and International Affairs", "12",
+                                 "4", "515-537", 2025)  # fmt: skip
+
+
+def test_dc_source_wins_over_the_handle_convention_and_makes_an_article() -> None:
+    article, _ = map_dc(
+        "<dc:source>Economics Letters, Vol. 5, No. 2 (1999), pp. 33-40</dc:source>",
+        handle="RePEc:eee:ecolet:v:5:y:1999:i:2:p:33-39",
+    )
+    assert article["item_type"] == "article"
+    assert (article["journal"], article["pages"]) == ("Economics Letters", "33-40")
+
+
+def test_an_unstructured_dc_source_is_the_journal_verbatim() -> None:
+    article, _ = map_dc("<dc:type>article</dc:type><dc:source>Revue économique</dc:source>")
+    assert (article["journal"], article["volume"]) == ("Revue économique", None)
+
+
+def test_a_working_papers_unstructured_source_is_not_a_journal() -> None:
+    article, _ = map_dc("<dc:type>preprint</dc:type><dc:source>CEP Discussion Papers</dc:source>")
+    assert article["journal"] is None
+
+
+def test_identifiers_in_dc_source_are_skipped() -> None:
+    article, _ = map_dc(
+        "<dc:type>article</dc:type><dc:source>ISSN: 0928-0987</dc:source>"
+        "<dc:source>Ecology Letters, vol. 4</dc:source>"
+    )
+    assert (article["journal"], article["volume"]) == ("Ecology Letters", "4")

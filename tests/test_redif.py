@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import tarfile
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.redif import Template, TemplateError, decode, parse_templates, to_item
+from schemas.redif import Template, TemplateError, decode, institution, parse_templates, to_item
+from schemas.redif_rows import HandleClaims, RedifContext, map_file
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "repec-samples"
 
@@ -190,6 +192,8 @@ class TestClusters:
                 "short_id": "pdo1",
                 "email": "jane@example.org",
                 "workplace": "Some University",
+                "workplaces": ["Some University"],
+                "workplace_handles": [],
             },
             {
                 "name": "Richard Roe",
@@ -198,6 +202,8 @@ class TestClusters:
                 "short_id": None,
                 "email": None,
                 "workplace": None,
+                "workplaces": [],
+                "workplace_handles": [],
             },
         ]
 
@@ -698,3 +704,185 @@ def test_archive_and_series_master_list_with_html_residue(samples: Path) -> None
     item = to_item(archive)
     assert (item["handle"], item["archive_code"]) == ("RePEc:ura", "ura")
     assert item["maintainer_email"] == "uralces@mail.ru"
+
+
+# --- as real archives write them: JEL lists, person spellings, workplaces, institutions ----
+
+
+@pytest.mark.parametrize(
+    ("value", "codes"),
+    [
+        ("E24, F50, F55.", ["E24", "F50", "F55"]),  # the closing period
+        ("I14, I32, I38.", ["I14", "I32", "I38"]),
+        ("D, D1, D14, J14,", ["D", "D1", "D14", "J14"]),  # every level of the hierarchy
+        ("C21 ;C50; R15", ["C21", "C50", "R15"]),  # eeaart22_3.rdf
+        ("c12, d4; E:C120", ["C12", "D4", "E"]),  # ReDIF-perl: ':' separates, C120 is C12
+    ],
+)
+def test_jel_lists_as_real_files_end_them(value: str, codes: list[str]) -> None:
+    item = to_item(one(f"Template-Type: ReDIF-Paper 1.0\nClassification-JEL: {value}\n"
+                       "Handle: RePEc:a:b:c"))  # fmt: skip
+    assert item["jel_codes"] == codes
+
+
+_JEL = st.builds(lambda letter, digits: letter + digits, st.sampled_from("ABCDEFGHIJKLMNOPQRZ"),
+                 st.sampled_from(["", "1", "9", "12", "50", "99"]))  # fmt: skip
+
+
+@given(st.lists(_JEL, min_size=1, max_size=8),
+       st.lists(st.sampled_from([", ", ",", "; ", ";", " ", "  ", ". ", " , "]), min_size=8,
+                max_size=8),
+       st.sampled_from(["", ".", ",", ";", " .", ". "]))  # fmt: skip
+def test_any_jel_list_reads_back_in_order_whatever_its_separators_and_ending(
+    codes: list[str], separators: list[str], ending: str
+) -> None:
+    text = codes[0] + "".join(s + c for s, c in zip(separators, codes[1:], strict=False)) + ending
+    item = to_item(one(f"Template-Type: ReDIF-Paper 1.0\nClassification-JEL: {text}\n"
+                       "Handle: RePEc:a:b:c"))  # fmt: skip
+    assert item["jel_codes"] == list(dict.fromkeys(codes))
+
+
+# The spellings real archives use for name parts (ReDIF-perl accepts ``Author-X-...`` after an
+# ``Author-Name`` as a local field of that author; generators write them there).
+X_NAMES = """Template-Type: ReDIF-Paper 1.0
+Title: A title
+Author-Name: Jean-Pierre de la Fontaine
+Author-X-Name-First: Jean-Pierre
+Author-X-Name-Last: de la Fontaine
+Author-Name: Maria Ruiz
+X-Author-Name-First: Maria
+Author-X-Name-Middle: Luisa
+X-Author-Name-Last: Ruiz Gomez
+Author-Name: Ann Lee
+Author-Name-First: Ann
+Author-Name-Last: Lee
+Handle: RePEc:tst:wpaper:1
+"""
+
+
+def test_every_spelling_of_name_parts_fills_given_and_family_names() -> None:
+    authors = to_item(one(X_NAMES))["authors"]
+    assert [(a["name"], a["given_name"], a["family_name"]) for a in authors] == [
+        ("Jean-Pierre de la Fontaine", "Jean-Pierre", "de la Fontaine"),
+        ("Maria Ruiz", "Maria Luisa", "Ruiz Gomez"),  # the middle name is part of the given
+        ("Ann Lee", "Ann", "Lee"),
+    ]
+
+
+def test_an_x_name_part_outside_an_author_is_a_local_field_not_an_error() -> None:
+    t = one("Template-Type: ReDIF-Paper 1.0\nAuthor-X-Name-First: Lone\nAuthor-Name: A B\n"
+            "Handle: RePEc:a:b:c")  # fmt: skip
+    (author,) = to_item(t)["authors"]
+    assert (author["given_name"], author["family_name"]) == (None, None)
+
+
+def test_an_author_keeps_every_workplace_in_order(samples: Path) -> None:
+    """bocodex.rdf (Boston College's software archive): Stanislav Kolenikov lists two
+    workplaces, each with its EDIRC handle."""
+    found = sample_templates(samples, "repec_all_archive_series/bocodex.rdf")
+    author = next(a for t in found for a in to_item(t)["authors"]
+                  if a["name"] == "Stanislav Kolenikov" and len(a["workplaces"]) == 2)  # fmt: skip
+    assert author["workplaces"] == [
+        "University of North Carolina, Chapel Hill",
+        "Centre for Economic and Financial Research",
+    ]
+    assert author["workplace"] == "University of North Carolina, Chapel Hill"
+    assert author["workplace_handles"] == ["RePEc:edi:cpuncus", "RePEc:edi:cefirru"]
+
+
+# An EDIRC template four units deep (the shape of RePEc:edi:... templates; Quaternary- is in
+# ReDIF-perl's redif.spec).
+DEEP_INSTITUTION = """Template-Type: ReDIF-Institution 1.0
+Primary-Name: Universität Wien
+Primary-Name-English: University of Vienna
+Primary-Location: Wien, Austria
+Primary-Homepage: https://www.univie.ac.at/
+Secondary-Name: Fakultät für Wirtschaftswissenschaften
+Secondary-Homepage: https://wiwi.univie.ac.at/
+Tertiary-Name: Institut für Volkswirtschaftslehre
+Tertiary-Name-English: Department of Economics
+Quaternary-Name: Vienna Center for Experimental Economics
+Quaternary-Homepage: https://vcee.univie.ac.at/
+Quaternary-Email: vcee@univie.ac.at
+Handle: RePEc:edi:vcewiat
+"""
+
+
+def test_an_institution_is_its_deepest_unit() -> None:
+    unit = institution(one(DEEP_INSTITUTION))
+    assert unit == {
+        "handle": "RePEc:edi:vcewiat",
+        "name": "Vienna Center for Experimental Economics",
+        "name_english": None,
+        "url": "https://vcee.univie.ac.at/",
+        "email": "vcee@univie.ac.at",
+        "postal": None,
+        "location": "Wien, Austria",  # the nearest location going outwards
+        "part_of": ["Universität Wien", "Fakultät für Wirtschaftswissenschaften",
+                    "Institut für Volkswirtschaftslehre"],
+    }  # fmt: skip
+
+
+def test_institutions_sample_names_the_department_with_its_homepage(samples: Path) -> None:
+    found = sample_templates(samples, f"{PERL_T}/institutions.rdf")
+    units = [institution(t) for t in found]
+    assert [(u["handle"], u["name"], u["url"]) for u in units] == [
+        ("RePEc:edi:abokuat", "Institut für Agrarökonomik", "http://www.boku.ac.at:80/iao/"),
+        ("RePEc:edi:aawaunl", "Algemene Agrarische Economie", "http://www.sls.wau.nl/aae/"),
+        ("RePEc:edi:absgvau", "Australian Bureau of Statistics", "http://www.abs.gov.au/"),
+    ]
+    assert units[0]["name_english"] == "Institute for Agricultural Economics"
+    assert units[0]["part_of"] == ["Universität für Bodenkultur"]
+    assert units[0]["location"] == "Wien"
+    assert units[2]["email"] == "client.services@abs.gov.au"
+
+
+def test_an_institution_naming_no_unit_is_quarantined() -> None:
+    rows = map_file(CONTEXT, parse("Template-Type: ReDIF-Institution 1.0\nHandle: RePEc:edi:x"),
+                    {})  # fmt: skip
+    assert rows.institutions == []
+    [row] = rows.quarantine
+    assert (
+        row["reason"] == "test.rdf:1: cannot be mapped: RecordMappingError: institution "
+        "template names no unit (no Primary-Name)"
+    )
+
+
+# --- duplicate handles ---------------------------------------------------------------------
+
+CONTEXT = RedifContext("file:///mirror", "redif-test", "test.rdf", datetime(2025, 1, 1),
+                       datetime(2025, 1, 2))  # fmt: skip
+
+
+def test_a_handle_met_again_in_a_file_is_quarantined_and_the_first_kept(samples: Path) -> None:
+    """prova.rdf (Bulletin of Political Economy) holds two different papers under
+    RePEc:awu:journl:v:2:y:2008:i:2:p:165-174 (lines 3032 and 3051) and one paper twice."""
+    relative = "bulletinofpe/prova.rdf"
+    context = RedifContext("file:///mirror", "redif-test", relative, datetime(2025, 1, 1),
+                           datetime(2025, 1, 2))  # fmt: skip
+    rows = map_file(context, parse_sample(samples, relative), {})
+    handle = "RePEc:awu:journl:v:2:y:2008:i:2:p:165-174"
+    [kept] = [a for a in rows.articles if a["handle"] == handle]
+    assert kept["title"] == "Marx after Sraffa and the Open Economy"
+    reasons = [q["reason"] for q in rows.quarantine]
+    assert (
+        f"{relative}:3051: duplicate handle {handle}: the template at {relative}:3032 "
+        "holds it already (the first template keeps a handle)" in reasons
+    )
+    assert any(r.startswith(f"{relative}:266: duplicate handle RePEc:awu:journl:v:16:y:2022:"
+                            f"i:2:p:103-132: an identical copy of the template at {relative}:245")
+               for r in reasons)  # fmt: skip
+    assert len(rows.duplicates) == 3
+    assert len({a["handle_key"] for a in rows.articles}) == len(rows.articles)
+    quarantined = next(q for q in rows.quarantine if "3051" in q["reason"])
+    assert "George Argitis" in quarantined["raw_xml"]  # the other paper, kept whole
+
+
+def test_a_handle_held_by_another_file_is_a_duplicate_too() -> None:
+    claims = HandleClaims()
+    claims.hold(["RePEc:tst:wpaper:1"], "old.rdf")
+    text = "Template-Type: ReDIF-Paper 1.0\nTitle: T\nHandle: repec:TST:wpaper:1\n"
+    rows = map_file(CONTEXT, parse(text), {}, claims)
+    assert rows.articles == []
+    assert rows.quarantine[0]["reason"] == ("test.rdf:1: duplicate handle repec:TST:wpaper:1: the "
+        "template at old.rdf holds it already (the first template keeps a handle)")  # fmt: skip

@@ -71,6 +71,8 @@ def author_row(**overrides: Any) -> dict[str, Any]:
         "short_id": None,
         "email": None,
         "workplace": None,
+        "workplaces": [],
+        "workplace_handles": [],
         "record_id": "page-1#00001",
     }
     row.update(overrides)

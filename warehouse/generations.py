@@ -57,27 +57,37 @@ def _view_comment(con: duckdb.DuckDBPyConnection, view: str) -> str | None:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, wanted: str | None) -> str:
-    """Create what is missing (one transaction): the generation's tables and, for the current
-    generation, the public views; refuse an older layout. Return the generation."""
+    """Create what is missing (one transaction): the generation's tables, the columns a newer
+    version added and, for the current generation, the public views. Return the generation."""
     current = current_generation(con)
     generation = wanted or current or FIRST_GENERATION
-    present: dict[str, set[str]] = {}
-    for table, column in con.execute(
-        "SELECT table_name, column_name FROM duckdb_columns()"
+    present: dict[str, dict[str, str]] = {}
+    for table, column, type_ in con.execute(
+        "SELECT table_name, column_name, data_type FROM duckdb_columns()"
         " WHERE database_name = ? AND schema_name = ?",
         [ALIAS, generation],
     ).fetchall():
-        present.setdefault(table, set()).add(column)
-    for name, schema in ALL_TABLES.items():
-        if name in present and (missing := [c for c in schema.names if c not in present[name]]):
-            raise WarehouseError(
-                f"the warehouse was made by an older repec-harvest (table {name} lacks "
-                f"{', '.join(missing)}); `repec-harvest rebuild` recreates it"
-            )
+        present.setdefault(table, {})[column] = type_
+    wanted_types = {name: _column_types(con, name) for name in ALL_TABLES}
+    for name, columns in present.items():
+        for column, type_ in columns.items():
+            if column in wanted_types.get(name, {}) and wanted_types[name][column] != type_:
+                raise WarehouseError(
+                    f"the warehouse was made by another repec-harvest (column {name}.{column} "
+                    f"is {type_}, not {wanted_types[name][column]}); `repec-harvest rebuild` "
+                    "recreates it"
+                )
+    added = {
+        name: [(c, t) for c, t in wanted_types[name].items() if c not in present[name]]
+        for name in ALL_TABLES
+        if name in present
+    }
+    added = {name: columns for name, columns in added.items() if columns}
     set_options(con)
     missing_tables = [n for n in ALL_TABLES if n not in present]
     public = generation == (current or generation)
-    if not missing_tables and (not public or _view_comment(con, "live_articles") == _VIEWS_VERSION):
+    views_current = not public or _view_comment(con, "live_articles") == _VIEWS_VERSION
+    if not missing_tables and not added and views_current:
         return generation
 
     def create(con: duckdb.DuckDBPyConnection) -> None:
@@ -88,11 +98,25 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, wanted: str | None) -> str:
                 f'CREATE TABLE IF NOT EXISTS {generation}."{name}" AS SELECT * FROM empty_table'
             )
             con.unregister("empty_table")
+        # Columns a newer version maps: a change of the catalog only; rows already loaded
+        # read them as NULL until a rebuild or a re-read fills them.
+        for name, columns in added.items():
+            for column, type_ in columns:
+                con.execute(f'ALTER TABLE {generation}."{name}" ADD COLUMN "{column}" {type_}')
         if public:
             publish_views(con, generation)
 
     in_transaction(con, create)
     return generation
+
+
+def _column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Column -> DuckDB type of a table as ``ALL_TABLES`` defines it."""
+    con.register("empty_table", ALL_TABLES[table].empty_table())
+    try:
+        return {row[0]: row[1] for row in con.execute("DESCRIBE empty_table").fetchall()}
+    finally:
+        con.unregister("empty_table")
 
 
 def publish_views(con: duckdb.DuckDBPyConnection, generation: str) -> None:
