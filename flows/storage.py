@@ -146,6 +146,7 @@ def _series_rows(endpoint: str, sets: list[SetInfo], listed_at: datetime) -> lis
             "archive_code": parse_handle(s.spec).archive_code,
             "endpoint": endpoint,
             "listed_at": listed_at,
+            **dict.fromkeys(tables.TEMPLATE_ONLY["series"]),
         }
         for s in sets
     ]

@@ -110,7 +110,12 @@ def map_amf(metadata: etree._Element, handle: Handle) -> Mapped:
         jel.extend(f.split_jel(text_of(el)))
 
     doi = _first(text, "doi")
-    urls = f.unique(_first(file, "url") for file in _children(text, "file"))
+    files = [
+        {"url": url, "format": _first(file, "format"), "function": _first(file, "function")}
+        for file in _children(text, "file")
+        if (url := _first(file, "url"))
+    ]
+    urls = f.unique(file["url"] for file in files)
     urls += [
         u
         for u in f.unique(text_of(u) for u in _children(text, "url", "displaypage"))
@@ -160,6 +165,7 @@ def map_amf(metadata: etree._Element, handle: Handle) -> Mapped:
             "keywords": f.unique(keywords),
             "jel_codes": f.unique(jel),
             "urls": urls,
+            "files": files,
             "language": _first(text, "language"),
             "publisher": publisher,
             "publication_status": _first(text, "status"),

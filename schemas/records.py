@@ -46,6 +46,7 @@ FORMATS: dict[str, MetadataFormat] = {
 _METADATA_COLUMNS = (
     "item_type", "title", "abstract", "journal", "volume", "issue", "pages", "year", "date",
     "doi", "keywords", "jel_codes", "urls", "language", "publisher", "publication_status",
+    "files", "number", "related_handles",
 )  # fmt: skip
 
 
@@ -177,6 +178,8 @@ def _map_record(
         "keywords": [],
         "jel_codes": [],
         "urls": [],
+        "files": [],
+        "related_handles": [],
         "series_handle": handle.series_handle,
         "archive_code": handle.archive_code,
         "deleted": header.deleted,

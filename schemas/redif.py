@@ -179,6 +179,7 @@ _KNOWN_FIELDS = frozenset(
         "book-handle",
         "chapter-handle",
         "software-handle",
+        "haschapter",
     ]
 )
 _KNOWN_PREFIXES = (
@@ -461,11 +462,30 @@ def _item(template: Template) -> dict[str, Any]:
         "publication_status": _first(template, "publication-status"),
         "creation_date": _first(template, "creation-date"),
         "urls": urls,
+        "files": _files(template),
+        "related_handles": unique(text_of(v) for name in _RELATED for v in template.values(name)),
         "authors": _people(template, "author"),
         "editors": _people(template, "editor"),
         "series_handle": parsed.series_handle,
         "archive_code": parsed.archive_code,
     }
+
+
+#: Fields that name another version or part of the work (ReDIF-perl's ``*-Handle``).
+_RELATED = ("article-handle", "paper-handle", "book-handle", "chapter-handle",
+            "software-handle", "in-book", "haschapter")  # fmt: skip
+
+
+def _files(template: Template) -> list[dict[str, str | None]]:
+    """The ``File-URL`` clusters, in order, with their format and function."""
+    files: list[dict[str, str | None]] = []
+    for name, value, _ in template.fields:
+        if name == "file-url" and (url := text_of(value)):
+            files.append({"url": url, "format": None, "function": None})
+        elif files and name in ("file-format", "file-function"):
+            part = name.removeprefix("file-")
+            files[-1][part] = files[-1][part] or text_of(value)
+    return files
 
 
 def _people(template: Template, role: str) -> list[dict[str, Any]]:
@@ -541,6 +561,14 @@ def institution(template: Template) -> dict[str, Any]:
     }
 
 
+def _series_type(value: str | None) -> str | None:
+    """A series' ``Type`` (``ReDIF-Article``) -> the kind of its items (``article``)."""
+    if not value:
+        return None
+    kind = value.lower().removeprefix("redif-").split()[0] if value.strip() else ""
+    return kind or None
+
+
 def _entity(template: Template) -> dict[str, Any]:
     handle = _first(template, "handle") or ""
     archive_code = parse_handle(handle).archive_code
@@ -561,6 +589,6 @@ def _entity(template: Template) -> dict[str, Any]:
         "maintainer_name": _first(template, "maintainer-name"),
         "maintainer_email": _first(template, "maintainer-email"),
         "url": _first(template, "url", "homepage", "publisher-homepage"),
-        "series_type": _first(template, "type"),
+        "series_type": _series_type(_first(template, "type")),
         "archive_code": archive_code,
     }

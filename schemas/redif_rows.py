@@ -66,18 +66,21 @@ class HandleClaims:
     one is quarantined (never merged into the first, never its replacement)."""
 
     def __init__(self) -> None:
-        self._places: dict[str, tuple[str, int | None]] = {}  # key -> (place, content hash)
+        # (table, handle key) -> (place, content hash)
+        self._places: dict[tuple[str, str], tuple[str, int | None]] = {}
 
     def hold(self, handles: Iterable[str], relative: str) -> None:
-        """Handles a file already holds (loaded by an earlier run and unchanged since)."""
+        """Item handles a file already holds (loaded by an earlier run, unchanged since)."""
         for handle in handles:
-            self._places.setdefault(handle_key(handle), (relative, None))
+            self._places.setdefault(("item", handle_key(handle)), (relative, None))
 
     def claim(self, template: Template, relative: str) -> str | None:
-        """Claim the template's handle; if an earlier template holds it, say which."""
+        """Claim the template's handle; if an earlier template of the same table holds it,
+        say which. (A series and a paper under one handle land in different tables.)"""
         place = f"{relative}:{template.start_line}"
         content = hash(tuple((name, value) for name, value, _ in template.fields))
-        held, held_content = self._places.setdefault(handle_key(template.handle),
+        table = "item" if template.kind in ITEM_KINDS else template.kind
+        held, held_content = self._places.setdefault((table, handle_key(template.handle)),
                                                      (place, content))  # fmt: skip
         if held in (place, relative):
             return None
@@ -164,8 +167,8 @@ def tombstones(
 
 def _empty_article(context: RedifContext, handle: str, record_id: str) -> dict[str, Any]:
     return {
-        **dict.fromkeys(tables.MERGED_COLUMNS),
-        "keywords": [], "jel_codes": [], "urls": [],
+        **dict.fromkeys(tables.ARTICLES.names),
+        **{f.name: [] for f in tables.ARTICLES if pa.types.is_list(f.type)},
         "handle": handle, "handle_key": handle_key(handle), "deleted": False,
         "datestamp": context.file_time, "set_specs": [], "oai_identifier": f"redif:{handle}",
         "metadata_prefix": SOURCE, "endpoint": context.root, "harvest_id": context.harvest_id,
@@ -187,6 +190,7 @@ def _item_rows(
         journal=journal, volume=item["volume"], issue=item["issue"], pages=item["pages"],
         year=item["year"], date=item["creation_date"] or item["month"], doi=item["doi"],
         keywords=item["keywords"], jel_codes=item["jel_codes"], urls=item["urls"],
+        files=item["files"], number=item["number"], related_handles=item["related_handles"],
         language=item["language"], publication_status=item["publication_status"],
         series_handle=series, archive_code=item["archive_code"],
         set_specs=[series] if series else [],
@@ -207,7 +211,12 @@ def _series_row(context: RedifContext, template: Template) -> dict[str, Any]:
         "handle": entity["handle"], "handle_key": handle_key(entity["handle"]),
         "name": entity["name"], "description": entity["description"],
         "archive_code": entity["archive_code"], "endpoint": context.root,
-        "listed_at": context.loaded_at,
+        "listed_at": context.loaded_at, "series_type": entity["series_type"],
+        "issn": text_of(template.get("issn")),
+        "provider_name": text_of(template.get("provider-name")),
+        "provider_handle": text_of(template.get("provider-institution")),
+        "maintainer_name": entity["maintainer_name"],
+        "maintainer_email": entity["maintainer_email"],
     }  # fmt: skip
 
 

@@ -15,6 +15,9 @@ from schemas.errors import SchemaViolation
 
 _str = pa.string()
 _strs = pa.list_(pa.string())
+#: A full-text link as the record page shows it: the URL, its format (``application/pdf``,
+#: ``text/html``) and function (``Full text``, ``Correction``...).
+FILE = pa.struct([pa.field("url", _str), pa.field("format", _str), pa.field("function", _str)])
 _ts = pa.timestamp("s")
 
 
@@ -53,6 +56,9 @@ ARTICLES = pa.schema(
         _f("harvest_id", _str, False),
         _f("harvested_at", _ts, False),
         _f("record_id", _str, False),
+        _f("files", pa.list_(FILE)),  # urls with their formats, where the source gives them
+        _f("number", _str),  # a working paper's number in its series
+        _f("related_handles", _strs),  # other versions of the work (ReDIF *-Handle fields)
     ]
 )
 
@@ -83,8 +89,20 @@ SERIES = pa.schema(
         _f("archive_code", _str),
         _f("endpoint", _str, False),
         _f("listed_at", _ts, False),
+        # what only a ReDIF-Series template gives (ListSets names a set and no more)
+        _f("series_type", _str),  # article, paper, book, chapter, software
+        _f("issn", _str),
+        _f("provider_name", _str),
+        _f("provider_handle", _str),  # the provider's EDIRC handle
+        _f("maintainer_name", _str),
+        _f("maintainer_email", _str),
     ]
 )
+#: Entity table -> the columns a newer listing without them leaves as they were.
+TEMPLATE_ONLY = {
+    "series": ("series_type", "issn", "provider_name", "provider_handle", "maintainer_name",
+               "maintainer_email"),
+}  # fmt: skip
 
 #: ReDIF-Archive, ReDIF-Person and ReDIF-Institution templates (and ReDIF-Series' extras).
 ARCHIVES = pa.schema(

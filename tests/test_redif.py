@@ -413,7 +413,7 @@ class TestToItem:
             "maintainer_name": "M",
             "maintainer_email": "m@x.org",
             "url": "http://x.org",
-            "series_type": "ReDIF-Paper",
+            "series_type": "paper",
             "archive_code": "abc",
         }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,9 @@ from hypothesis import strategies as st
 from flows.cli import main
 from flows.datadir import DataDir
 from flows.redif import load_redif
+from schemas import tables
 from schemas.errors import ConfigError
+from warehouse.staging import write_parquet
 
 SERIES = """Template-Type: ReDIF-Series 1.0
 Name: Journal of Testing Economics
@@ -212,19 +215,25 @@ def test_the_real_samples_load_with_every_skip_accounted_for(
     shutil.copytree(samples, copy)
     report = load_redif(data, copy)
 
-    # 1,834 item templates; 1,831 distinct per file; 1,810 distinct handles across files
-    assert report.items == 1831
+    # 1,834 item templates, 1,810 distinct handles: the first template of each handle loads,
+    # every later one is quarantined (24 item, 10 series and 3 person templates; ReDIF-perl's
+    # test files repeat each other, and two real archives repeat a handle)
+    assert (report.items, report.series, report.persons) == (1810, 254, 2)
     assert query(data, "SELECT count(*) FROM articles") == [(1810,)]
-    assert report.series == 264  # templates; some series appear in two files
     assert query(data, "SELECT count(*) FROM series") == [(254,)]
     assert query(data, "SELECT count(*) FROM archives") == [(5,)]
-    assert report.persons == 5  # four files describe the same person
     assert query(data, "SELECT count(*) FROM persons") == [(2,)]
     assert query(data, "SELECT count(*) FROM institutions") == [(3,)]
-    assert sorted(r[0] for r in query(data, "SELECT reason FROM quarantine")) == [
+    reasons = sorted(r[0] for r in query(data, "SELECT reason FROM quarantine"))
+    assert [r for r in reasons if "duplicate handle" not in r] == [
         "bulletinofpe/prova.rdf:2870: several Handle fields (two templates merged?)",
         "redif-perl-2.69_t/bad_template.rdf:1: unknown Template-Type 'ReDIF-eries 1.0'",
     ]
+    assert report.duplicates == len(reasons) - 2 == 37
+    assert report.quarantined == len(reasons)
+    assert ("bulletinofpe/prova.rdf:3051: duplicate handle RePEc:awu:journl:v:2:y:2008:i:2:"
+            "p:165-174: the template at bulletinofpe/prova.rdf:3032 holds it already (the "
+            "first template keeps a handle)") in reasons  # fmt: skip
     [row] = query(
         data,
         "SELECT title, journal, volume, issue, pages, year, jel_codes FROM articles "
@@ -290,3 +299,69 @@ def test_any_file_loads_without_a_crash_and_every_template_is_accounted_for(
         1 for line in lines if line.startswith("Handle:")
     )
     assert query(data, "SELECT count(*) FROM quarantine") == [(report.quarantined,)]
+
+
+def test_what_the_record_page_shows_comes_from_the_warehouse(
+    data: DataDir, endpoint: str, tmp_path: Path
+) -> None:
+    """The EconPapers record page (../shared/seed/) shows the download's format and who
+    maintains the series: both come from the ReDIF templates, and a later ListSets listing
+    (names only) does not erase them."""
+    folder = tmp_path / "sae"
+    folder.mkdir()
+    (folder / "saeseri.rdf").write_text(
+        "Template-Type: ReDIF-Series 1.0\n"
+        "Name: Journal of Asian Security and International Affairs\n"
+        "Provider-Name: SAGE Publications\nProvider-Institution: RePEc:edi:sagepus\n"
+        "Maintainer-Name: SAGE Publications\nMaintainer-Email: repec@example.org\n"
+        "ISSN: 2347-7970\nType: ReDIF-Article\nHandle: RePEc:sae:asseca\n"
+    )
+    (folder / "asseca.rdf").write_text(
+        "Template-Type: ReDIF-Article 1.0\nTitle: Embracing the Taliban\n"
+        "Author-Name: Tatiana Belousova\nAuthor-Name: Raghav Sharma\n"
+        "File-URL: https://journals.sagepub.com/doi/10.1177/23477970251383994\n"
+        "File-Format: text/html\nFile-Function: Full text\n"
+        f"Handle: {TALIBAN}\n"
+    )
+    load_redif(data, folder)
+    harvest(data, endpoint)
+    # a ListSets listing newer than the template names the series again, and no more
+    listing = tmp_path / "listing.parquet"
+    write_parquet(listing, tables.to_table([{
+        **dict.fromkeys(tables.SERIES.names), "handle": "RePEc:sae:asseca",
+        "handle_key": "repec:sae:asseca", "name": "J. Asian Security", "endpoint": endpoint,
+        "listed_at": datetime(2100, 1, 1)}], tables.SERIES))  # fmt: skip
+    with data.warehouse() as warehouse:
+        warehouse.load_series(listing)
+
+    assert query(data, f"SELECT files FROM articles WHERE handle = '{TALIBAN}'") == [(
+        [{"url": "https://journals.sagepub.com/doi/10.1177/23477970251383994",
+          "format": "text/html", "function": "Full text"}],
+    )]  # fmt: skip
+    assert query(data, "SELECT name, series_type, issn, provider_name, provider_handle, "
+                 "maintainer_name, maintainer_email, endpoint LIKE 'http%' FROM series "
+                 "WHERE handle = 'RePEc:sae:asseca'") == [(
+        "J. Asian Security", "article", "2347-7970",
+        "SAGE Publications", "RePEc:edi:sagepus", "SAGE Publications", "repec@example.org",
+        True,
+    )]  # fmt: skip
+
+
+def test_duplicate_handles_across_files_keep_the_first_and_are_counted(
+    data: DataDir, tmp_path: Path
+) -> None:
+    folder = tmp_path / "dup"
+    folder.mkdir()
+    paper = (
+        "Template-Type: ReDIF-Paper 1.0\nTitle: {}\nAuthor-Name: A B\nHandle: RePEc:tst:wpaper:1\n"
+    )
+    (folder / "a.rdf").write_text(paper.format("First"))
+    load_redif(data, folder)
+    (folder / "b.rdf").write_text(paper.format("Another paper"))
+    report = load_redif(data, folder)  # a.rdf is unchanged: it still holds the handle
+    assert (report.read, report.items, report.duplicates, report.quarantined) == (1, 0, 1, 1)
+    assert query(data, "SELECT title FROM articles") == [("First",)]
+    assert query(data, "SELECT reason FROM quarantine") == [(
+        "b.rdf:1: duplicate handle RePEc:tst:wpaper:1: the template at a.rdf holds it already "
+        "(the first template keeps a handle)",
+    )]  # fmt: skip

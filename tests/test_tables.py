@@ -54,6 +54,15 @@ def article_row(**overrides: Any) -> dict[str, Any]:
         "harvest_id": "oai.repec.org-oai_dc-all-0123456789",
         "harvested_at": datetime(2025, 11, 20, 10, 11, 12),
         "record_id": "page-1#00001",
+        "files": [
+            {
+                "url": "https://doi.org/10.1177/23477970251383994",
+                "format": "text/html",
+                "function": None,
+            }
+        ],
+        "number": None,
+        "related_handles": [],
     }
     row.update(overrides)
     return row

@@ -38,12 +38,11 @@ from warehouse.generations import (
 )
 from warehouse.locks import write_lock
 from warehouse.merge import (
-    ENTITY_TABLES,
     INSERT_AUTHOR_VERSIONS,
     MERGE,
-    UPSERT_ENTITIES,
     UPSERT_QUARANTINE,
     UPSERT_VERSIONS,
+    upsert_entities,
 )
 from warehouse.sandbox import check_read_only, lock_down
 from warehouse.statements import (
@@ -296,9 +295,7 @@ class Warehouse:
 
         def load(con: duckdb.DuckDBPyConnection) -> None:
             for table, path in (entities or {}).items():
-                if table not in ENTITY_TABLES:
-                    raise ValueError(table)
-                run_script(con, UPSERT_ENTITIES.format(table=table), {"path": str(path)})
+                run_script(con, upsert_entities(table), {"path": str(path)})
             if windows:
                 for script in (UPSERT_VERSIONS, INSERT_AUTHOR_VERSIONS, MERGE,
                                UPSERT_QUARANTINE):  # fmt: skip
@@ -335,7 +332,7 @@ class Warehouse:
 
         def replace(con: duckdb.DuckDBPyConnection) -> None:
             for path in series:
-                run_script(con, UPSERT_ENTITIES.format(table="series"), {"path": str(path)})
+                run_script(con, upsert_entities("series"), {"path": str(path)})
             for name, table in (("harvest_runs", runs), ("harvest_state", state)):
                 con.execute(f"DELETE FROM {name}")
                 insert_arrow(con, name, table)

@@ -15,7 +15,7 @@ Memory stays bounded whatever the batch: the temporary tables hold keys and reco
 
 from __future__ import annotations
 
-from schemas.tables import ARTICLES, MERGED_COLUMNS, SOURCE_PRECEDENCE
+from schemas.tables import ARTICLES, MERGED_COLUMNS, SOURCE_PRECEDENCE, TEMPLATE_ONLY
 
 
 def _rank(alias: str = "") -> str:
@@ -205,16 +205,29 @@ DELETE FROM quarantine WHERE record_id IN (
 INSERT INTO quarantine BY NAME SELECT * FROM read_parquet($quarantine, hive_partitioning = false);
 """
 
-UPSERT_ENTITIES = """
+
+def upsert_entities(table: str) -> str:
+    """The script that upserts a staged listing (``$path``) into ``table``: one row per
+    handle, the newest listing wins; the columns only a ReDIF template gives
+    (``TEMPLATE_ONLY``) keep their value when the newer listing (ListSets) lacks them."""
+    if table not in ENTITY_TABLES:
+        raise ValueError(table)
+    kept = ", ".join(f"coalesce(i.{c}, s.{c}) AS {c}" for c in TEMPLATE_ONLY.get(table, ()))
+    return f"""
 CREATE OR REPLACE TEMP TABLE incoming_entities AS
 SELECT * FROM read_parquet($path, hive_partitioning = false)
 QUALIFY row_number() OVER (PARTITION BY handle_key ORDER BY listed_at DESC) = 1;
-DELETE FROM {table} WHERE handle_key IN (
-    SELECT i.handle_key FROM incoming_entities i JOIN {table} s USING (handle_key)
-    WHERE i.listed_at >= s.listed_at);
+CREATE OR REPLACE TEMP TABLE replaced_entities AS
+SELECT s.* FROM {table} s JOIN incoming_entities i USING (handle_key)
+WHERE i.listed_at >= s.listed_at;
+DELETE FROM {table} WHERE handle_key IN (SELECT handle_key FROM replaced_entities);
 INSERT INTO {table} BY NAME
-SELECT * FROM incoming_entities i
-WHERE NOT EXISTS (SELECT 1 FROM {table} s WHERE s.handle_key = i.handle_key);
+SELECT i.*{f" REPLACE ({kept})" if kept else ""}
+FROM incoming_entities i LEFT JOIN replaced_entities s USING (handle_key)
+WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.handle_key = i.handle_key);
+DROP TABLE replaced_entities;
 """
+
+
 #: Tables of named things (one row per handle, the newest listing wins).
 ENTITY_TABLES = ("series", "archives", "persons", "institutions")
