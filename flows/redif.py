@@ -22,7 +22,14 @@ from harvesting.redif_files import FileRecord, RedifFile, RedifFileState, find_f
 from schemas.dates import utc_now
 from schemas.handles import handle_key
 from schemas.redif import decode, parse_templates
-from schemas.redif_rows import FileRows, HandleClaims, RedifContext, map_file, tombstones
+from schemas.redif_rows import (
+    MAPPING,
+    FileRows,
+    HandleClaims,
+    RedifContext,
+    map_file,
+    tombstones,
+)
 from warehouse.merge import ENTITY_TABLES
 from warehouse.staging import write_parquet
 
@@ -44,6 +51,7 @@ class RedifReport:
     tombstones: int = 0
     quarantined: int = 0
     duplicates: int = 0  # templates whose handle an earlier template holds (quarantined)
+    reread: bool = False  # every file read again: an older mapping read them
     errors_by_file: dict[str, int] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)
 
@@ -93,11 +101,12 @@ def load_redif(data: DataDir, path: str | Path) -> RedifReport:
         report = RedifReport(files=len(files))
         try:
             known = state.files(root)
+            report.reread = bool(known) and state.mapping(root) != MAPPING
             series_names = _series_names(data)
             claims = HandleClaims()  # the handles of files that will not be read again
             for file in files:
                 previous = known.get(file.relative)
-                if previous and _unchanged(file, previous):
+                if previous and not report.reread and _unchanged(file, previous):
                     claims.hold(previous.handles, file.relative)
             done: list[FileRecord] = []
             live: set[str] = set()  # every handle some file still holds
@@ -128,7 +137,7 @@ def load_redif(data: DataDir, path: str | Path) -> RedifReport:
                     batch.rows.articles.extend(tombstones(context, [handle], loaded_at))
                     report.tombstones += 1
             batch.flush()
-            state.save(root, done, list(known), loaded_at.isoformat())
+            state.save(root, done, list(known), loaded_at.isoformat(), mapping=MAPPING)
         finally:
             state.close()
             batch.warehouse.close()
@@ -140,7 +149,7 @@ def _read_if_changed(
     loaded_at: datetime, series_names: dict[str, str], claims: HandleClaims, batch: _Batch,
     report: RedifReport,
 ) -> FileRecord | None:  # fmt: skip
-    if previous and _unchanged(file, previous):
+    if previous and not report.reread and _unchanged(file, previous):
         report.unchanged += 1
         return None
     try:
@@ -149,7 +158,7 @@ def _read_if_changed(
         log.error("cannot read %s: %s", file.path, exc.strerror or exc)
         report.unreadable.append(file.relative)
         return previous
-    if previous and previous.sha256 == digest:  # touched, not changed
+    if previous and not report.reread and previous.sha256 == digest:  # touched, not changed
         report.unchanged += 1
         claims.hold(previous.handles, file.relative)
         return FileRecord(file.relative, file.size, file.mtime_ns, digest, previous.handles)

@@ -25,6 +25,10 @@ CREATE TABLE IF NOT EXISTS redif_files (
     loaded_at TEXT NOT NULL,
     PRIMARY KEY (root, relative)
 );
+CREATE TABLE IF NOT EXISTS redif_roots (
+    root TEXT PRIMARY KEY,
+    mapping TEXT NOT NULL
+);
 """
 
 
@@ -93,9 +97,24 @@ class RedifFileState:
             for r in rows
         }  # fmt: skip
 
-    def save(self, root: str, records: list[FileRecord], removed: list[str], when: str) -> None:
-        """Record files after their rows are loaded, all in one transaction."""
+    def mapping(self, root: str) -> str | None:
+        """The version of the mapping that last read every file of ``root``."""
+        row = self._db.execute("SELECT mapping FROM redif_roots WHERE root = ?", (root,)).fetchone()
+        return str(row["mapping"]) if row else None
+
+    def save(
+        self, root: str, records: list[FileRecord], removed: list[str], when: str,
+        mapping: str | None = None,
+    ) -> None:  # fmt: skip
+        """Record files after their rows are loaded, all in one transaction; ``mapping`` once
+        every file of the root has been read by it."""
         with self._db.transaction() as db:
+            if mapping is not None:
+                db.execute(
+                    "INSERT INTO redif_roots VALUES (?, ?)"
+                    " ON CONFLICT (root) DO UPDATE SET mapping = excluded.mapping",
+                    (root, mapping),
+                )
             for r in records:
                 db.execute(
                     "INSERT INTO redif_files VALUES (?, ?, ?, ?, ?, ?, ?)"

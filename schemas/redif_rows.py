@@ -16,6 +16,9 @@ from schemas.handles import handle_key
 from schemas.redif import ITEM_KINDS, Template, TemplateError, institution, text_of, to_item
 
 SOURCE = "redif"
+#: The version of this mapping. Files read by another version are read again (their rows
+#: would otherwise keep what an older mapping made of them); change it with the mapping.
+MAPPING = "2"
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,10 @@ from hypothesis import strategies as st
 from flows.cli import main
 from flows.datadir import DataDir
 from flows.redif import load_redif
+from harvesting.redif_files import RedifFileState
 from schemas import tables
 from schemas.errors import ConfigError
+from schemas.redif_rows import MAPPING
 from warehouse.staging import write_parquet
 
 SERIES = """Template-Type: ReDIF-Series 1.0
@@ -365,3 +367,17 @@ def test_duplicate_handles_across_files_keep_the_first_and_are_counted(
         "b.rdf:1: duplicate handle RePEc:tst:wpaper:1: the template at a.rdf holds it already "
         "(the first template keeps a handle)",
     )]  # fmt: skip
+
+
+def test_files_read_by_an_older_mapping_are_read_again(data: DataDir, tree: Path) -> None:
+    load_redif(data, tree)
+    state = RedifFileState(data.state_location)
+    root = tree.resolve().as_uri()
+    assert state.mapping(root) == MAPPING
+    state.save(root, [], [], "2025-01-01T00:00:00", mapping="1")  # an older version read them
+    state.close()
+
+    report = load_redif(data, tree)
+    assert (report.reread, report.read, report.unchanged, report.tombstones) == (True, 2, 0, 0)
+    again = load_redif(data, tree)
+    assert (again.reread, again.read, again.unchanged) == (False, 0, 2)
