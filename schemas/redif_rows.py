@@ -168,10 +168,14 @@ def tombstones(
     return out
 
 
+_EMPTY_ARTICLE = dict.fromkeys(tables.ARTICLES.names)
+_LIST_COLUMNS = tuple(f.name for f in tables.ARTICLES if pa.types.is_list(f.type))
+
+
 def _empty_article(context: RedifContext, handle: str, record_id: str) -> dict[str, Any]:
     return {
-        **dict.fromkeys(tables.ARTICLES.names),
-        **{f.name: [] for f in tables.ARTICLES if pa.types.is_list(f.type)},
+        **_EMPTY_ARTICLE,
+        **{name: [] for name in _LIST_COLUMNS},
         "handle": handle, "handle_key": handle_key(handle), "deleted": False,
         "datestamp": context.file_time, "set_specs": [], "oai_identifier": f"redif:{handle}",
         "metadata_prefix": SOURCE, "endpoint": context.root, "harvest_id": context.harvest_id,
