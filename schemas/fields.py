@@ -181,12 +181,19 @@ def item_type(values: Iterable[str | None]) -> str | None:
     return raw
 
 
+#: What follows the comma of ``"W. Dale Plummer, Jr."``: a suffix, not a given name.
+_NAME_SUFFIX = re.compile(r"^(?:jr|sr|ii|iii|iv|v|phd|md|esq)\.?$", re.IGNORECASE)
+_PARENTHESES = re.compile(r"\([^()]*\)")
+
+
 def name_parts(name: str) -> tuple[str, str | None, str | None]:
     """``"Family, Given"`` -> (``"Given Family"``, given, family); other forms are kept whole
-    with no guess at the parts (name order varies too much across cultures to guess)."""
+    with no guess at the parts (name order varies too much across cultures to guess): a comma
+    inside parentheses (``"Evaluator 1 (Unjournal, anonymous)"``) or before a suffix
+    (``"W. Dale Plummer, Jr."``) does not split a name."""
     name = clean(name) or ""
-    if name.count(",") == 1:
+    if name.count(",") == 1 and "," in _PARENTHESES.sub("", name):
         family, given = (p.strip() for p in name.split(","))
-        if family and given:
+        if family and given and not _NAME_SUFFIX.match(given):
             return f"{given} {family}", given, family
     return name, None, None

@@ -180,6 +180,10 @@ _KNOWN_FIELDS = frozenset(
         "chapter-handle",
         "software-handle",
         "haschapter",
+        "notification",
+        "followup",
+        "predecessor",
+        "deceased",
     ]
 )
 _KNOWN_PREFIXES = (
@@ -196,6 +200,7 @@ _KNOWN_PREFIXES = (
     "secondary-",
     "tertiary-",
     "quaternary-",
+    "sponsor-",
     "contact-",
     "order-",
     "classification-",
@@ -284,7 +289,9 @@ class Template:
 
     @property
     def handle(self) -> str:
-        return self.get("handle") or ""
+        """The handle as written, less HTML residue and white space (no handle holds any:
+        real files write ``RePEc:sae: ijcgvn`` and ``RePEc:ura<br />``)."""
+        return "".join((text_of(self.get("handle")) or "").split())
 
 
 @dataclass(frozen=True)
@@ -426,7 +433,7 @@ def _all(template: Template, name: str) -> list[str]:
 
 
 def _item(template: Template) -> dict[str, Any]:
-    handle = _first(template, "handle") or ""
+    handle = template.handle
     parsed = parse_handle(handle)
     year = (
         year_from(_first(template, "year"))
@@ -545,7 +552,7 @@ def institution(template: Template) -> dict[str, Any]:
         return _first(template, f"{deepest}-{field}")
 
     return {
-        "handle": _first(template, "handle") or "",
+        "handle": template.handle,
         "name": own("name") or own("name-english"),
         "name_english": own("name-english"),
         "url": own("homepage"),
@@ -570,7 +577,7 @@ def _series_type(value: str | None) -> str | None:
 
 
 def _entity(template: Template) -> dict[str, Any]:
-    handle = _first(template, "handle") or ""
+    handle = template.handle
     archive_code = parse_handle(handle).archive_code
     if archive_code is None and handle.lower().startswith("repec:"):
         archive_code = clean(handle.split(":")[1]) if template.kind == "archive" else None

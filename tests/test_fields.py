@@ -366,6 +366,10 @@ def test_item_type(values: list[str | None], expected: str | None) -> None:
         (" Doe ,  Jane ", ("Jane Doe", "Jane", "Doe")),
         ("Tatiana Belousova", ("Tatiana Belousova", None, None)),
         ("Smith, John, Jr.", ("Smith, John, Jr.", None, None)),
+        # real names from unjournal_bjn/eval*.rdf: a suffix, a comma inside parentheses
+        ("W. Dale Plummer, Jr.", ("W. Dale Plummer, Jr.", None, None)),
+        ("Evaluator 1 (Unjournal, anonymous)", ("Evaluator 1 (Unjournal, anonymous)", None, None)),
+        ("King, Martin Luther, III", ("King, Martin Luther, III", None, None)),
         (", John", (", John", None, None)),
         ("Doe,", ("Doe,", None, None)),
         ("Elif Şahin", ("Elif Şahin", None, None)),

@@ -886,3 +886,28 @@ def test_a_handle_held_by_another_file_is_a_duplicate_too() -> None:
     assert rows.articles == []
     assert rows.quarantine[0]["reason"] == ("test.rdf:1: duplicate handle repec:TST:wpaper:1: the "
         "template at old.rdf holds it already (the first template keeps a handle)")  # fmt: skip
+
+
+@pytest.mark.parametrize("field", ["Notification", "Followup", "Predecessor"])
+def test_every_series_field_of_the_specification_is_a_field(field: str) -> None:
+    """redif.spec's Series fields; read as continuations they glued themselves onto the
+    handle (``RePEc:kap:geneva Followup: RePEc:pal:genrir`` in the master list)."""
+    t = one(f"Template-Type: ReDIF-Series 1.0\nName: N\nHandle: RePEc:kap:geneva\n"
+            f"{field}: RePEc:pal:genrir\n")  # fmt: skip
+    assert (t.handle, to_item(t)["name"]) == ("RePEc:kap:geneva", "N")
+
+
+def test_every_handle_of_the_master_list_is_one_token(samples: Path) -> None:
+    """The 3,814 archive and series files of RePEc's master list: a field the parser did not
+    know would be read as a continuation and glued onto the value before it (32 handles
+    were, through ``Followup:``/``Predecessor:``)."""
+    tarball = samples / "repec_all_archive_series" / "repec_all_arch_seri_templates.tar.gz"
+    handles = []
+    with tarfile.open(tarball) as tar:
+        for member in tar.getmembers():
+            raw = tar.extractfile(member)
+            if raw is not None:
+                found = parse_templates(decode(raw.read()), member.name)
+                handles += [t.handle for t in found if isinstance(t, Template)]
+    assert len(handles) > 10_000
+    assert [h for h in handles if len(h.split()) != 1] == []
