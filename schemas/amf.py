@@ -151,12 +151,12 @@ def map_amf(metadata: etree._Element, handle: Handle) -> Mapped:
             "item_type": kind,
             "title": _first(text, "title"),
             "abstract": _first(text, "abstract"),
-            "journal": _first(serial, "journaltitle", "journalabbreviatedtitle")
+            "journal": (_first(serial, "journaltitle") or _first(serial, "journalabbreviatedtitle"))
             if serial is not None
             else None,
             "volume": (serial is not None and _first(serial, "volume"))
             or (handle.volume if article else None),
-            "issue": (serial is not None and _first(serial, "issue", "part"))
+            "issue": (serial is not None and (_first(serial, "issue") or _first(serial, "part")))
             or (handle.issue if article else None),
             "pages": _pages(serial) or (handle.pages if article else None),
             "year": f.year_from(date) or (handle.year if article else None),

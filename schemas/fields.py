@@ -101,12 +101,19 @@ def jel_codes_in(subject: str) -> list[str] | None:
     labelled = _JEL_WITH_LABEL.match(text)
     if labelled:
         return [labelled.group(1)]
-    tokens = [t for t in _JEL_SEPARATORS.split(text) if t]
-    if not tokens:
+    # a keyword in lower case is no code: only tokens written in capitals are read
+    codes = [_jel_code(t) if t[0].isupper() else None for t in _JEL_SEPARATORS.split(text) if t]
+    if not codes or None in codes:
         return None
-    if all(_JEL_CODE.match(t) for t in tokens) and (prefixed or any(len(t) > 1 for t in tokens)):
-        return tokens
+    if prefixed or any(len(c) > 1 for c in codes if c):
+        return [c for c in codes if c]
     return None
+
+
+def _jel_code(token: str) -> str | None:
+    """A JEL code as ReDIF-perl reads one (upper case; ``C120`` is ``C12``), else None."""
+    code = _JEL_TRAILING_ZERO.sub(r"\1", token.upper())
+    return code if _JEL_CODE.match(code) else None
 
 
 def split_subjects(subjects: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -140,8 +147,7 @@ def split_jel(text: str | None) -> list[str]:
     if not text:
         return []
     text = _JEL_PREFIX.sub("", text.strip())
-    tokens = (_JEL_TRAILING_ZERO.sub(r"\1", t) for t in _JEL_SEPARATORS.split(text.upper()))
-    return unique(t for t in tokens if _JEL_CODE.match(t))
+    return unique(_jel_code(t) for t in _JEL_SEPARATORS.split(text) if t)
 
 
 def year_from(date: str | None) -> int | None:
@@ -182,7 +188,7 @@ def item_type(values: Iterable[str | None]) -> str | None:
 
 
 #: What follows the comma of ``"W. Dale Plummer, Jr."``: a suffix, not a given name.
-_NAME_SUFFIX = re.compile(r"^(?:jr|sr|ii|iii|iv|v|phd|md|esq)\.?$", re.IGNORECASE)
+_NAME_SUFFIX = re.compile(r"^(?:jr|sr|ii|iii|iv|phd|esq)\.?$", re.IGNORECASE)
 _PARENTHESES = re.compile(r"\([^()]*\)")
 
 

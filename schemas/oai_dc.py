@@ -105,14 +105,13 @@ _NO_REF = JournalRef(journal=None)
 
 
 def _journal_ref(sources: tuple[str, ...] | list[str], kind: str | None) -> JournalRef:
-    """The first ``dc:source`` that is a journal reference. An unstructured one is the
-    journal itself, except for a working paper, whose source names its series."""
+    """The first ``dc:source`` that is a journal reference. A working paper's source names
+    its series and number, not a journal: it is not read."""
+    if kind == "paper":
+        return _NO_REF
     for value in sources:
         ref = parse_journal_ref(value)
-        if ref is None:
-            continue
-        structured = ref.volume or ref.issue or ref.pages
-        if structured or kind != "paper":
+        if ref is not None:
             return ref
     return _NO_REF
 

@@ -597,5 +597,9 @@ def _entity(template: Template) -> dict[str, Any]:
         "maintainer_email": _first(template, "maintainer-email"),
         "url": _first(template, "url", "homepage", "publisher-homepage"),
         "series_type": _series_type(_first(template, "type")),
+        "issn": _first(template, "issn"),
+        "provider_name": _first(template, "provider-name"),
+        "provider_handle": _first(template, "provider-institution"),
+        "email": _first(template, "email"),
         "archive_code": archive_code,
     }

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from schemas import tables
 from schemas.handles import handle_key
-from schemas.redif import ITEM_KINDS, Template, TemplateError, institution, text_of, to_item
+from schemas.redif import ITEM_KINDS, Template, TemplateError, institution, to_item
 
 SOURCE = "redif"
 #: The version of this mapping. Files read by another version are read again (their rows
@@ -219,9 +219,8 @@ def _series_row(context: RedifContext, template: Template) -> dict[str, Any]:
         "name": entity["name"], "description": entity["description"],
         "archive_code": entity["archive_code"], "endpoint": context.root,
         "listed_at": context.loaded_at, "series_type": entity["series_type"],
-        "issn": text_of(template.get("issn")),
-        "provider_name": text_of(template.get("provider-name")),
-        "provider_handle": text_of(template.get("provider-institution")),
+        "issn": entity["issn"], "provider_name": entity["provider_name"],
+        "provider_handle": entity["provider_handle"],
         "maintainer_name": entity["maintainer_name"],
         "maintainer_email": entity["maintainer_email"],
     }  # fmt: skip
@@ -244,7 +243,7 @@ def _entity_row(context: RedifContext, template: Template) -> dict[str, Any]:
     return {
         "handle": entity["handle"], "handle_key": handle_key(entity["handle"]),
         "name": entity["name"], "url": entity["url"],
-        "email": text_of(template.get("email")) or entity["maintainer_email"],
+        "email": entity["email"] or entity["maintainer_email"],
         "source": context.root, "listed_at": context.loaded_at,
     }  # fmt: skip
 

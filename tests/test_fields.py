@@ -206,6 +206,9 @@ def test_every_explicit_form_yields_the_same_doi(doi: str) -> None:
         ("Z1 - Cultural Economics ; Economic Sociology ; Economic Anthropology", ["Z1"]),
         ("Q16 - R&D ; Agricultural Technology ; Biofuels", ["Q16"]),
         ("R10 - General", ["R10"]),
+        ("E24, F50, F55.", ["E24", "F50", "F55"]),
+        ("D, D1, D14, J14,", ["D", "D1", "D14", "J14"]),
+        ("C120; D14", ["C12", "D14"]),
     ],
 )
 def test_jel_subjects(subject: str, codes: list[str]) -> None:
@@ -366,6 +369,8 @@ def test_item_type(values: list[str | None], expected: str | None) -> None:
         (" Doe ,  Jane ", ("Jane Doe", "Jane", "Doe")),
         ("Tatiana Belousova", ("Tatiana Belousova", None, None)),
         ("Smith, John, Jr.", ("Smith, John, Jr.", None, None)),
+        ("Chernozhukov, V.", ("V. Chernozhukov", "V.", "Chernozhukov")),
+        ("Hossain, Md", ("Md Hossain", "Md", "Hossain")),
         # real names from unjournal_bjn/eval*.rdf: a suffix, a comma inside parentheses
         ("W. Dale Plummer, Jr.", ("W. Dale Plummer, Jr.", None, None)),
         ("Evaluator 1 (Unjournal, anonymous)", ("Evaluator 1 (Unjournal, anonymous)", None, None)),

@@ -524,9 +524,20 @@ def test_the_issue_comes_from_serial_part_as_acis_reads_it() -> None:
         "J", "7", "3", "1-9")  # fmt: skip
 
 
-def test_serial_issue_wins_over_part() -> None:
-    article, _ = map_amf_text("<serial><issue>2</issue><part>Q1</part></serial>")
+@pytest.mark.parametrize(
+    "serial", ["<issue>2</issue><part>Q1</part>", "<part>Q1</part><issue>2</issue>"]
+)
+def test_serial_issue_wins_over_part_wherever_it_stands(serial: str) -> None:
+    article, _ = map_amf_text(f"<serial>{serial}</serial>")
     assert article["issue"] == "2"
+
+
+def test_the_journal_title_wins_over_its_abbreviation() -> None:
+    article, _ = map_amf_text(
+        "<serial><journalabbreviatedtitle>J. T.</journalabbreviatedtitle>"
+        "<journaltitle>Journal of Testing</journaltitle></serial>"
+    )
+    assert article["journal"] == "Journal of Testing"
 
 
 def test_status_is_the_publication_status() -> None:

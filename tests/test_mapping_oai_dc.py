@@ -469,9 +469,10 @@ def test_an_unstructured_dc_source_is_the_journal_verbatim() -> None:
     assert (article["journal"], article["volume"]) == ("Revue économique", None)
 
 
-def test_a_working_papers_unstructured_source_is_not_a_journal() -> None:
-    article, _ = map_dc("<dc:type>preprint</dc:type><dc:source>CEP Discussion Papers</dc:source>")
-    assert article["journal"] is None
+@pytest.mark.parametrize("source", ["CEP Discussion Papers", "Working Papers, No 2045"])
+def test_a_working_papers_source_is_not_a_journal(source: str) -> None:
+    article, _ = map_dc(f"<dc:type>preprint</dc:type><dc:source>{source}</dc:source>")
+    assert (article["journal"], article["issue"], article["year"]) == (None, None, None)
 
 
 def test_identifiers_in_dc_source_are_skipped() -> None:

@@ -414,6 +414,10 @@ class TestToItem:
             "maintainer_email": "m@x.org",
             "url": "http://x.org",
             "series_type": "paper",
+            "issn": None,
+            "provider_name": None,
+            "provider_handle": None,
+            "email": None,
             "archive_code": "abc",
         }
 
