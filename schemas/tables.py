@@ -98,7 +98,10 @@ SERIES = pa.schema(
         _f("maintainer_email", _str),
     ]
 )
-#: Entity table -> the columns a newer listing without them leaves as they were.
+#: Entity table -> what a ListSets listing may lack (``setDescription`` is optional): a
+#: listing without it leaves the value as it was.
+LISTING_OPTIONAL = {"series": ("description",)}
+#: Entity table -> the columns only a ReDIF template gives: a ListSets listing leaves them.
 TEMPLATE_ONLY = {
     "series": ("series_type", "issn", "provider_name", "provider_handle", "maintainer_name",
                "maintainer_email"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from flows.datadir import DataDir
 from flows.redif import load_redif
 from harvesting.redif_files import RedifFileState
 from schemas import tables
+from schemas.dates import utc_now
 from schemas.errors import ConfigError
 from schemas.redif_rows import MAPPING
 from warehouse.staging import write_parquet
@@ -318,7 +318,8 @@ def test_what_the_record_page_shows_comes_from_the_warehouse(
         "Name: Journal of Asian Security and International Affairs\n"
         "Provider-Name: SAGE Publications\nProvider-Institution: RePEc:edi:sagepus\n"
         "Maintainer-Name: SAGE Publications\nMaintainer-Email: repec@example.org\n"
-        "ISSN: 2347-7970\nType: ReDIF-Article\nHandle: RePEc:sae:asseca\n"
+        "ISSN: 2347-7970\nType: ReDIF-Article\nDescription: Security studies\n"
+        "Handle: RePEc:sae:asseca\n"
     )
     (folder / "asseca.rdf").write_text(
         "Template-Type: ReDIF-Article 1.0\nTitle: Embracing the Taliban\n"
@@ -334,7 +335,7 @@ def test_what_the_record_page_shows_comes_from_the_warehouse(
     write_parquet(listing, tables.to_table([{
         **dict.fromkeys(tables.SERIES.names), "handle": "RePEc:sae:asseca",
         "handle_key": "repec:sae:asseca", "name": "J. Asian Security", "endpoint": endpoint,
-        "listed_at": datetime(2100, 1, 1)}], tables.SERIES))  # fmt: skip
+        "listed_at": utc_now()}], tables.SERIES))  # fmt: skip
     with data.warehouse() as warehouse:
         warehouse.load_series(listing)
 
@@ -342,13 +343,23 @@ def test_what_the_record_page_shows_comes_from_the_warehouse(
         [{"url": "https://journals.sagepub.com/doi/10.1177/23477970251383994",
           "format": "text/html", "function": "Full text"}],
     )]  # fmt: skip
-    assert query(data, "SELECT name, series_type, issn, provider_name, provider_handle, "
-                 "maintainer_name, maintainer_email, endpoint LIKE 'http%' FROM series "
-                 "WHERE handle = 'RePEc:sae:asseca'") == [(
-        "J. Asian Security", "article", "2347-7970",
+    assert query(data, "SELECT name, description, series_type, issn, provider_name, "
+                 "provider_handle, maintainer_name, maintainer_email, endpoint LIKE 'http%' "
+                 "FROM series WHERE handle = 'RePEc:sae:asseca'") == [(
+        "J. Asian Security", "Security studies", "article", "2347-7970",
         "SAGE Publications", "RePEc:edi:sagepus", "SAGE Publications", "repec@example.org",
         True,
     )]  # fmt: skip
+
+    # a template read again replaces the row: what it no longer says is gone
+    (folder / "saeseri.rdf").write_text(
+        "Template-Type: ReDIF-Series 1.0\nName: JASIA\nMaintainer-Email: new@example.org\n"
+        "Handle: RePEc:sae:asseca\n"
+    )
+    load_redif(data, folder)
+    assert query(data, "SELECT name, issn, maintainer_name, maintainer_email FROM series "
+                 "WHERE handle = 'RePEc:sae:asseca'") == [
+        ("JASIA", None, None, "new@example.org")]  # fmt: skip
 
 
 def test_duplicate_handles_across_files_keep_the_first_and_are_counted(

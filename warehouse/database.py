@@ -318,7 +318,9 @@ class Warehouse:
         return {int(w): int(p) for w, p in rows}
 
     def load_series(self, path: Path) -> None:
-        self.load_entities("series", path)
+        """Upsert a ListSets listing into ``series`` (what only templates give is kept)."""
+        script = upsert_entities("series", listing=True)
+        self.write(lambda con: run_script(con, script, {"path": str(path)}))
 
     def load_entities(self, table: str, path: Path) -> None:
         """Upsert series, archives, persons or institutions by handle (newest listing wins)."""
@@ -332,7 +334,7 @@ class Warehouse:
 
         def replace(con: duckdb.DuckDBPyConnection) -> None:
             for path in series:
-                run_script(con, upsert_entities("series"), {"path": str(path)})
+                run_script(con, upsert_entities("series", listing=True), {"path": str(path)})
             for name, table in (("harvest_runs", runs), ("harvest_state", state)):
                 con.execute(f"DELETE FROM {name}")
                 insert_arrow(con, name, table)

@@ -15,7 +15,13 @@ Memory stays bounded whatever the batch: the temporary tables hold keys and reco
 
 from __future__ import annotations
 
-from schemas.tables import ARTICLES, MERGED_COLUMNS, SOURCE_PRECEDENCE, TEMPLATE_ONLY
+from schemas.tables import (
+    ARTICLES,
+    LISTING_OPTIONAL,
+    MERGED_COLUMNS,
+    SOURCE_PRECEDENCE,
+    TEMPLATE_ONLY,
+)
 
 
 def _rank(alias: str = "") -> str:
@@ -206,13 +212,18 @@ INSERT INTO quarantine BY NAME SELECT * FROM read_parquet($quarantine, hive_part
 """
 
 
-def upsert_entities(table: str) -> str:
-    """The script that upserts a staged listing (``$path``) into ``table``: one row per
-    handle, the newest listing wins; the columns only a ReDIF template gives
-    (``TEMPLATE_ONLY``) keep their value when the newer listing (ListSets) lacks them."""
+def upsert_entities(table: str, listing: bool = False) -> str:
+    """The script that upserts staged rows (``$path``) into ``table``: one row per handle,
+    the newest wins. A template replaces the row; a ``listing`` (ListSets: a name and a
+    description) leaves what only a template gives (``TEMPLATE_ONLY``) as it was."""
     if table not in ENTITY_TABLES:
         raise ValueError(table)
-    kept = ", ".join(f"coalesce(i.{c}, s.{c}) AS {c}" for c in TEMPLATE_ONLY.get(table, ()))
+    kept = ", ".join(
+        [f"s.{c} AS {c}" for c in TEMPLATE_ONLY.get(table, ())]
+        + [f"coalesce(i.{c}, s.{c}) AS {c}" for c in LISTING_OPTIONAL.get(table, ())]
+        if listing
+        else []
+    )
     return f"""
 CREATE OR REPLACE TEMP TABLE incoming_entities AS
 SELECT * FROM read_parquet($path, hive_partitioning = false)
