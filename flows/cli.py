@@ -486,7 +486,8 @@ def redif(path: str, data: DataDir) -> int:
 
     report = load_redif(data, path)
     if report.reread:
-        out.print("Every file is read again: an earlier version of repec-harvest read them.")
+        out.print(f"{report.reread:,} files read again: an earlier version of repec-harvest "
+                  "read them.")  # fmt: skip
     out.print(
         f"ReDIF: {report.files:,} files ({report.read:,} read, {report.unchanged:,} unchanged, "
         f"{report.removed:,} removed): {report.items:,} items, {report.series:,} series, "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from schemas.dates import utc_now
 from schemas.handles import handle_key
 from schemas.redif import decode, parse_templates
 from schemas.redif_rows import (
-    MAPPING,
+    MAPPING_VERSION,
     FileRows,
     HandleClaims,
     RedifContext,
@@ -51,7 +51,7 @@ class RedifReport:
     tombstones: int = 0
     quarantined: int = 0
     duplicates: int = 0  # templates whose handle an earlier template holds (quarantined)
-    reread: bool = False  # every file read again: an older mapping read them
+    reread: int = 0  # files read again because an earlier mapping read them
     errors_by_file: dict[str, int] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)
 
@@ -100,71 +100,114 @@ def load_redif(data: DataDir, path: str | Path) -> RedifReport:
         state = RedifFileState(data.state_location)
         report = RedifReport(files=len(files))
         try:
-            known = state.files(root)
-            report.reread = bool(known) and state.mapping(root) != MAPPING
-            series_names = _series_names(data)
-            claims = HandleClaims()  # the handles of files that will not be read again
-            for file in files:
-                previous = known.get(file.relative)
-                if previous and not report.reread and _unchanged(file, previous):
-                    claims.hold(previous.handles, file.relative)
-            done: list[FileRecord] = []
-            live: set[str] = set()  # every handle some file still holds
-            gone: dict[str, tuple[str, str]] = {}  # key -> (file it left, handle)
-            for file in files:
-                previous = known.pop(file.relative, None)
-                record = _read_if_changed(file, previous, root, harvest_id, loaded_at,
-                                          series_names, claims, batch, report)  # fmt: skip
-                holds = record.handles if record else previous.handles if previous else []
-                live.update(handle_key(h) for h in holds)
-                if previous and record:
-                    for h in previous.handles:
-                        gone.setdefault(handle_key(h), (file.relative, h))
-                if record is not None:
-                    done.append(record)
-                if len(batch.rows) >= BATCH_ROWS:
-                    batch.flush()
-                    state.save(root, done, [], loaded_at.isoformat())
-                    done = []
-            for removed in known.values():  # files removed from the tree: their items go too
-                report.removed += 1
-                for h in removed.handles:
-                    gone.setdefault(handle_key(h), (removed.relative, h))
-            # an item that moved to another file is not gone
-            for key, (relative, handle) in sorted(gone.items()):
-                if key not in live:
-                    context = RedifContext(root, harvest_id, relative, loaded_at, loaded_at)
-                    batch.rows.articles.extend(tombstones(context, [handle], loaded_at))
-                    report.tombstones += 1
-            batch.flush()
-            state.save(root, done, list(known), loaded_at.isoformat(), mapping=MAPPING)
+            _load(files, root, state, _Run(harvest_id, loaded_at, _series_names(data)), batch,
+                  report)  # fmt: skip
         finally:
             state.close()
             batch.warehouse.close()
         return report
 
 
-def _read_if_changed(
-    file: RedifFile, previous: FileRecord | None, root: str, harvest_id: str,
-    loaded_at: datetime, series_names: dict[str, str], claims: HandleClaims, batch: _Batch,
+@dataclass
+class _Run:
+    harvest_id: str
+    loaded_at: datetime
+    series_names: dict[str, str]
+    claims: HandleClaims = field(default_factory=HandleClaims)
+
+
+def _load(
+    files: list[RedifFile], root: str, state: RedifFileState, run: _Run, batch: _Batch,
+    report: RedifReport,
+) -> None:  # fmt: skip
+    """First every file that stays as it was holds its handles (same size and mtime, or the
+    same bytes, read by this mapping); then the others are read in order, claiming theirs."""
+    known = state.files(root)
+    kept: dict[str, tuple[RedifFile, FileRecord]] = {}  # files not read: what they hold
+    todo: list[tuple[RedifFile, FileRecord | None]] = []
+    done: list[FileRecord] = []
+    for file in files:
+        previous = known.pop(file.relative, None)
+        record = _unchanged(file, previous, report)
+        if record is None:
+            todo.append((file, previous))
+            continue
+        kept[file.relative] = (file, record)
+        run.claims.hold([("item", h) for h in record.handles] + record.entities, file.relative)
+        if record is not previous:
+            done.append(record)  # touched: its new size and mtime
+    live: set[str] = {handle_key(h) for _, r in kept.values() for h in r.handles}
+    gone: dict[str, tuple[str, str]] = {}  # key -> (file it left, handle)
+    for removed in known.values():  # files removed from the tree: their items go too
+        report.removed += 1
+        gone.update((handle_key(h), (removed.relative, h)) for h in removed.handles)
+    while todo:
+        for file, previous in todo:
+            record = _read(file, previous, root, run, batch, report)
+            if record is None:  # unreadable: what it held stays
+                record = previous
+            else:
+                done.append(record)
+            live.update(handle_key(h) for h in (record.handles if record else []))
+            for h in previous.handles if previous else []:
+                gone.setdefault(handle_key(h), (file.relative, h))
+            if len(batch.rows) >= BATCH_ROWS:
+                batch.flush()
+                state.save(root, done, [], run.loaded_at.isoformat())
+                done = []
+        # A handle whose keeper went may live on in a copy quarantined as its duplicate:
+        # the files holding such copies are read again, and the first copy keeps it.
+        lost = {key for key in gone if key not in live}
+        todo = [(file, record) for file, record in kept.values()
+                if lost.intersection(map(handle_key, record.duplicates))]  # fmt: skip
+        for file, _ in todo:
+            del kept[file.relative]
+            report.unchanged -= 1
+    for key, (relative, handle) in sorted(gone.items()):
+        if key not in live:  # an item that moved to another file is not gone
+            context = RedifContext(root, run.harvest_id, relative, run.loaded_at, run.loaded_at)
+            batch.rows.articles.extend(tombstones(context, [handle], run.loaded_at))
+            report.tombstones += 1
+    batch.flush()
+    state.save(root, done, list(known), run.loaded_at.isoformat())
+
+
+def _unchanged(
+    file: RedifFile, previous: FileRecord | None, report: RedifReport
+) -> FileRecord | None:
+    """The record of a file that need not be read: read by this mapping, with the same size
+    and mtime or the same bytes; None when it must be read."""
+    if previous is None or previous.mapping != MAPPING_VERSION:
+        report.reread += previous is not None
+        return None
+    if (previous.size, previous.mtime_ns) == (file.size, file.mtime_ns):
+        report.unchanged += 1
+        return previous
+    try:
+        _, digest = file.read()
+    except OSError:
+        return None  # reported when it is read
+    if digest != previous.sha256:
+        return None
+    report.unchanged += 1
+    return replace(previous, size=file.size, mtime_ns=file.mtime_ns)
+
+
+def _read(
+    file: RedifFile, previous: FileRecord | None, root: str, run: _Run, batch: _Batch,
     report: RedifReport,
 ) -> FileRecord | None:  # fmt: skip
-    if previous and not report.reread and _unchanged(file, previous):
-        report.unchanged += 1
-        return None
+    """Read and map one file into the batch; None when it cannot be read."""
     try:
         raw, digest = file.read()
     except OSError as exc:  # unreadable: reported, the others still load
         log.error("cannot read %s: %s", file.path, exc.strerror or exc)
         report.unreadable.append(file.relative)
-        return previous
-    if previous and not report.reread and previous.sha256 == digest:  # touched, not changed
-        report.unchanged += 1
-        claims.hold(previous.handles, file.relative)
-        return FileRecord(file.relative, file.size, file.mtime_ns, digest, previous.handles)
+        return None
     file_time = datetime.fromtimestamp(file.mtime_ns / 1e9, UTC).replace(tzinfo=None, microsecond=0)
-    context = RedifContext(root, harvest_id, file.relative, file_time, loaded_at)
-    rows = map_file(context, parse_templates(decode(raw), file.relative), series_names, claims)
+    context = RedifContext(root, run.harvest_id, file.relative, file_time, run.loaded_at)
+    rows = map_file(context, parse_templates(decode(raw), file.relative), run.series_names,
+                    run.claims)  # fmt: skip
     handles = sorted({a["handle"] for a in rows.articles})
     report.read += 1
     report.items += len(handles)
@@ -173,15 +216,12 @@ def _read_if_changed(
     report.persons += len(rows.persons)
     report.institutions += len(rows.institutions)
     report.quarantined += len(rows.quarantine)
-    report.duplicates += len(rows.duplicates)
+    report.duplicates += rows.duplicates
     if rows.quarantine:
         report.errors_by_file[file.relative] = len(rows.quarantine)
     batch.rows.extend(rows)
-    return FileRecord(file.relative, file.size, file.mtime_ns, digest, handles)
-
-
-def _unchanged(file: RedifFile, previous: FileRecord) -> bool:
-    return (previous.size, previous.mtime_ns) == (file.size, file.mtime_ns)
+    return FileRecord(file.relative, file.size, file.mtime_ns, digest, handles, MAPPING_VERSION,
+                      sorted(set(rows.duplicate_handles)), rows.entity_claims)  # fmt: skip
 
 
 def _series_names(data: DataDir) -> dict[str, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harvesting.statedb import StateDB
@@ -25,9 +25,13 @@ CREATE TABLE IF NOT EXISTS redif_files (
     loaded_at TEXT NOT NULL,
     PRIMARY KEY (root, relative)
 );
-CREATE TABLE IF NOT EXISTS redif_roots (
-    root TEXT PRIMARY KEY,
-    mapping TEXT NOT NULL
+CREATE TABLE IF NOT EXISTS redif_file_reads (
+    root TEXT NOT NULL,
+    relative TEXT NOT NULL,
+    mapping TEXT NOT NULL,
+    duplicates TEXT NOT NULL,
+    entities TEXT NOT NULL,
+    PRIMARY KEY (root, relative)
 );
 """
 
@@ -74,7 +78,10 @@ class FileRecord:
     size: int
     mtime_ns: int
     sha256: str
-    handles: list[str]
+    handles: list[str]  # the items it holds
+    mapping: str | None = None  # the version of the mapping that read it
+    duplicates: list[str] = field(default_factory=list)  # item handles it repeats (quarantined)
+    entities: list[tuple[str, str]] = field(default_factory=list)  # (table, handle) it holds
 
 
 class RedifFileState:
@@ -88,33 +95,23 @@ class RedifFileState:
 
     def files(self, root: str) -> dict[str, FileRecord]:
         rows = self._db.execute(
-            "SELECT relative, size, mtime_ns, sha256, handles FROM redif_files WHERE root = ?",
+            "SELECT f.relative, size, mtime_ns, sha256, handles, mapping, duplicates, entities"
+            " FROM redif_files f LEFT JOIN redif_file_reads r"
+            " ON r.root = f.root AND r.relative = f.relative WHERE f.root = ?",
             (root,),
         ).fetchall()
         return {
-            r["relative"]: FileRecord(r["relative"], r["size"], r["mtime_ns"], r["sha256"],
-                                      json.loads(r["handles"]))
+            r["relative"]: FileRecord(
+                r["relative"], r["size"], r["mtime_ns"], r["sha256"], json.loads(r["handles"]),
+                r["mapping"], json.loads(r["duplicates"] or "[]"),
+                [(t, h) for t, h in json.loads(r["entities"] or "[]")],
+            )
             for r in rows
         }  # fmt: skip
 
-    def mapping(self, root: str) -> str | None:
-        """The version of the mapping that last read every file of ``root``."""
-        row = self._db.execute("SELECT mapping FROM redif_roots WHERE root = ?", (root,)).fetchone()
-        return str(row["mapping"]) if row else None
-
-    def save(
-        self, root: str, records: list[FileRecord], removed: list[str], when: str,
-        mapping: str | None = None,
-    ) -> None:  # fmt: skip
-        """Record files after their rows are loaded, all in one transaction; ``mapping`` once
-        every file of the root has been read by it."""
+    def save(self, root: str, records: list[FileRecord], removed: list[str], when: str) -> None:
+        """Record files after their rows are loaded, all in one transaction."""
         with self._db.transaction() as db:
-            if mapping is not None:
-                db.execute(
-                    "INSERT INTO redif_roots VALUES (?, ?)"
-                    " ON CONFLICT (root) DO UPDATE SET mapping = excluded.mapping",
-                    (root, mapping),
-                )
             for r in records:
                 db.execute(
                     "INSERT INTO redif_files VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -123,7 +120,15 @@ class RedifFileState:
                     " handles = excluded.handles, loaded_at = excluded.loaded_at",
                     (root, r.relative, r.size, r.mtime_ns, r.sha256, json.dumps(r.handles), when),
                 )
-            for relative in removed:
                 db.execute(
-                    "DELETE FROM redif_files WHERE root = ? AND relative = ?", (root, relative)
-                )
+                    "INSERT INTO redif_file_reads VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (root, relative) DO UPDATE SET mapping = excluded.mapping,"
+                    " duplicates = excluded.duplicates, entities = excluded.entities",
+                    (root, r.relative, r.mapping or "", json.dumps(r.duplicates),
+                     json.dumps(r.entities)),
+                )  # fmt: skip
+            for relative in removed:
+                for table in ("redif_files", "redif_file_reads"):
+                    db.execute(
+                        f"DELETE FROM {table} WHERE root = ? AND relative = ?", (root, relative)
+                    )

@@ -18,7 +18,7 @@ from schemas.redif import ITEM_KINDS, Template, TemplateError, institution, to_i
 SOURCE = "redif"
 #: The version of this mapping. Files read by another version are read again (their rows
 #: would otherwise keep what an older mapping made of them); change it with the mapping.
-MAPPING = "2"
+MAPPING_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,18 @@ class FileRows:
     archives: list[dict[str, Any]] = field(default_factory=list)
     persons: list[dict[str, Any]] = field(default_factory=list)
     institutions: list[dict[str, Any]] = field(default_factory=list)
-    #: Handles met again after the first template that holds them (each one is quarantined).
-    duplicates: list[str] = field(default_factory=list)
+    #: Item handles met again after the template that holds them (each one quarantined).
+    duplicate_handles: list[str] = field(default_factory=list)
+    duplicate_entities: int = 0  # series, archive, person or institution templates likewise
+    #: (table, handle) of the series, archives, persons and institutions loaded
+    entity_claims: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.duplicate_handles) + self.duplicate_entities
 
     def extend(self, other: FileRows) -> None:
-        for name in self.__dataclass_fields__:
+        for name in _TABLES:
             getattr(self, name).extend(getattr(other, name))
 
     def __len__(self) -> int:
@@ -66,30 +73,41 @@ _TABLES = {"articles": tables.ARTICLES, "authors": tables.AUTHORS,
 class HandleClaims:
     """Which template holds each handle. RePEc's central check reports a handle met again,
     in another file or in the same one, as a duplicate: the first template keeps it, a later
-    one is quarantined (never merged into the first, never its replacement)."""
+    one is quarantined (never merged into the first, never its replacement). Handles are
+    claimed per table: a series and a paper under one handle do not collide."""
 
     def __init__(self) -> None:
         # (table, handle key) -> (place, content hash)
         self._places: dict[tuple[str, str], tuple[str, int | None]] = {}
 
-    def hold(self, handles: Iterable[str], relative: str) -> None:
-        """Item handles a file already holds (loaded by an earlier run, unchanged since)."""
-        for handle in handles:
-            self._places.setdefault(("item", handle_key(handle)), (relative, None))
+    def hold(self, claims: Iterable[tuple[str, str]], relative: str) -> None:
+        """(table, handle) pairs a file holds (loaded by an earlier run, unchanged since)."""
+        for table, handle in claims:
+            self._places.setdefault((table, handle_key(handle)), (relative, None))
 
-    def claim(self, template: Template, relative: str) -> str | None:
-        """Claim the template's handle; if an earlier template of the same table holds it,
-        say which. (A series and a paper under one handle land in different tables.)"""
-        place = f"{relative}:{template.start_line}"
-        content = hash(tuple((name, value) for name, value, _ in template.fields))
-        table = "item" if template.kind in ITEM_KINDS else template.kind
-        held, held_content = self._places.setdefault((table, handle_key(template.handle)),
-                                                     (place, content))  # fmt: skip
-        if held in (place, relative):
+    def holder(self, template: Template, relative: str) -> str | None:
+        """Who holds the template's handle already, if another template does."""
+        found = self._places.get(claim_of(template))
+        if found is None or found[0] in (f"{relative}:{template.start_line}", relative):
             return None
-        if held_content == content:
-            return f"an identical copy of the template at {held}"
-        return f"the template at {held} holds it already"
+        place, content = found
+        if content == _content(template):
+            return f"an identical copy of the template at {place}"
+        return f"the template at {place} holds it already"
+
+    def take(self, template: Template, relative: str) -> None:
+        self._places.setdefault(
+            claim_of(template), (f"{relative}:{template.start_line}", _content(template))
+        )
+
+
+def claim_of(template: Template) -> tuple[str, str]:
+    """The (table, handle key) a template claims: items share one table."""
+    return ("item" if template.kind in ITEM_KINDS else template.kind), handle_key(template.handle)
+
+
+def _content(template: Template) -> int:
+    return hash(tuple((name, value) for name, value, _ in template.fields))
 
 
 def map_file(
@@ -100,16 +118,20 @@ def map_file(
 ) -> FileRows:
     """Rows of one file. ``series_names`` (series handle key -> name) gives the journal of an
     article without ``Journal``; series templates met here are added to it. ``claims`` holds
-    the handles of the archive's other files (a file of its own when not given)."""
+    the handles of the other files (a file of its own when not given); a template claims its
+    handle once it is mapped, so a copy that cannot be mapped leaves it to the next one."""
     rows = FileRows()
     claims = claims or HandleClaims()
     for index, template in enumerate(templates, start=1):
         if isinstance(template, TemplateError):
             rows.quarantine.append(_error_row(context, template))
             continue
-        held = claims.claim(template, context.relative)
+        held = claims.holder(template, context.relative)
         if held is not None:
-            rows.duplicates.append(template.handle)
+            if template.kind in ITEM_KINDS:
+                rows.duplicate_handles.append(template.handle)
+            else:
+                rows.duplicate_entities += 1
             error = TemplateError(context.relative, template.start_line,
                                   f"duplicate handle {template.handle}: {held} (the first "
                                   "template keeps a handle)", _render(template))  # fmt: skip
@@ -123,6 +145,10 @@ def map_file(
                                   f"cannot be mapped: {type(exc).__name__}: {exc}",
                                   _render(template))  # fmt: skip
             rows.quarantine.append(_error_row(context, error))
+            continue
+        claims.take(template, context.relative)
+        if template.kind not in ITEM_KINDS:
+            rows.entity_claims.append((claim_of(template)[0], template.handle))
     return rows
 
 

@@ -876,7 +876,7 @@ def test_a_handle_met_again_in_a_file_is_quarantined_and_the_first_kept(samples:
     assert any(r.startswith(f"{relative}:266: duplicate handle RePEc:awu:journl:v:16:y:2022:"
                             f"i:2:p:103-132: an identical copy of the template at {relative}:245")
                for r in reasons)  # fmt: skip
-    assert len(rows.duplicates) == 3
+    assert rows.duplicates == 3
     assert len({a["handle_key"] for a in rows.articles}) == len(rows.articles)
     quarantined = next(q for q in rows.quarantine if "3051" in q["reason"])
     assert "George Argitis" in quarantined["raw_xml"]  # the other paper, kept whole
@@ -884,7 +884,7 @@ def test_a_handle_met_again_in_a_file_is_quarantined_and_the_first_kept(samples:
 
 def test_a_handle_held_by_another_file_is_a_duplicate_too() -> None:
     claims = HandleClaims()
-    claims.hold(["RePEc:tst:wpaper:1"], "old.rdf")
+    claims.hold([("item", "RePEc:tst:wpaper:1")], "old.rdf")
     text = "Template-Type: ReDIF-Paper 1.0\nTitle: T\nHandle: repec:TST:wpaper:1\n"
     rows = map_file(CONTEXT, parse(text), {}, claims)
     assert rows.articles == []
@@ -915,3 +915,13 @@ def test_every_handle_of_the_master_list_is_one_token(samples: Path) -> None:
                 handles += [t.handle for t in found if isinstance(t, Template)]
     assert len(handles) > 10_000
     assert [h for h in handles if len(h.split()) != 1] == []
+
+
+def test_a_copy_that_cannot_be_mapped_leaves_the_handle_to_the_next_one() -> None:
+    text = (
+        "Template-Type: ReDIF-Institution 1.0\nHandle: RePEc:edi:xyzabcd\n\n"
+        "Template-Type: ReDIF-Institution 1.0\nPrimary-Name: U\nHandle: RePEc:edi:xyzabcd\n"
+    )
+    rows = map_file(CONTEXT, parse(text), {})
+    assert [u["name"] for u in rows.institutions] == ["U"]
+    assert rows.duplicates == 0 and len(rows.quarantine) == 1

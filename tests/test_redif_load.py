@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from harvesting.redif_files import RedifFileState
 from schemas import tables
 from schemas.dates import utc_now
 from schemas.errors import ConfigError
-from schemas.redif_rows import MAPPING
+from schemas.redif_rows import MAPPING_VERSION
 from warehouse.staging import write_parquet
 
 SERIES = """Template-Type: ReDIF-Series 1.0
@@ -362,6 +363,9 @@ def test_what_the_record_page_shows_comes_from_the_warehouse(
         ("JASIA", None, None, "new@example.org")]  # fmt: skip
 
 
+PAPER = "Template-Type: ReDIF-Paper 1.0\nTitle: {}\nAuthor-Name: A B\nHandle: RePEc:tst:wpaper:1\n"
+
+
 def test_duplicate_handles_across_files_keep_the_first_and_are_counted(
     data: DataDir, tmp_path: Path
 ) -> None:
@@ -372,7 +376,7 @@ def test_duplicate_handles_across_files_keep_the_first_and_are_counted(
     )
     (folder / "a.rdf").write_text(paper.format("First"))
     load_redif(data, folder)
-    (folder / "b.rdf").write_text(paper.format("Another paper"))
+    (folder / "b.rdf").write_text(PAPER.format("Another paper"))
     report = load_redif(data, folder)  # a.rdf is unchanged: it still holds the handle
     assert (report.read, report.items, report.duplicates, report.quarantined) == (1, 0, 1, 1)
     assert query(data, "SELECT title FROM articles") == [("First",)]
@@ -386,11 +390,40 @@ def test_files_read_by_an_older_mapping_are_read_again(data: DataDir, tree: Path
     load_redif(data, tree)
     state = RedifFileState(data.state_location)
     root = tree.resolve().as_uri()
-    assert state.mapping(root) == MAPPING
-    state.save(root, [], [], "2025-01-01T00:00:00", mapping="1")  # an older version read them
+    records = state.files(root)
+    assert {r.mapping for r in records.values()} == {MAPPING_VERSION}
+    older = [replace(r, mapping="1") for r in records.values()][:1]  # an older version read it
+    state.save(root, older, [], "2025-01-01T00:00:00")
     state.close()
 
     report = load_redif(data, tree)
-    assert (report.reread, report.read, report.unchanged, report.tombstones) == (True, 2, 0, 0)
+    assert (report.reread, report.read, report.unchanged, report.tombstones) == (1, 1, 1, 0)
     again = load_redif(data, tree)
-    assert (again.reread, again.read, again.unchanged) == (False, 0, 2)
+    assert (again.reread, again.read, again.unchanged) == (0, 0, 2)
+
+
+def test_a_quarantined_copy_takes_over_when_the_keeper_goes(data: DataDir, tmp_path: Path) -> None:
+    folder = tmp_path / "dup"
+    folder.mkdir()
+    (folder / "a.rdf").write_text(PAPER.format("First"))
+    (folder / "z.rdf").write_text(PAPER.format("Copy"))
+    assert load_redif(data, folder).duplicates == 1
+    (folder / "a.rdf").write_text("Template-Type: ReDIF-Paper 1.0\nTitle: Other\n"
+                                  "Handle: RePEc:tst:wpaper:2\n")  # fmt: skip
+    report = load_redif(data, folder)  # z.rdf is unchanged, yet read again
+    assert (report.read, report.tombstones, report.duplicates) == (2, 0, 0)
+    assert query(data, "SELECT title, deleted FROM articles ORDER BY title") == [
+        ("Copy", False), ("Other", False)]  # fmt: skip
+
+
+def test_a_touched_keeper_still_keeps_its_handle(data: DataDir, tmp_path: Path) -> None:
+    folder = tmp_path / "dup"
+    folder.mkdir()
+    (folder / "z.rdf").write_text(PAPER.format("First"))
+    load_redif(data, folder)
+    (folder / "a.rdf").write_text(PAPER.format("Newcomer"))
+    stat = (folder / "z.rdf").stat()
+    os.utime(folder / "z.rdf", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # same bytes
+    report = load_redif(data, folder)
+    assert (report.read, report.unchanged, report.duplicates) == (1, 1, 1)
+    assert query(data, "SELECT title FROM articles") == [("First",)]
