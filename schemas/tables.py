@@ -220,6 +220,10 @@ MERGED_COLUMNS = (
     "series_handle", "archive_code",
 )  # fmt: skip
 
+#: Merged field by field too, but without a ``field_sources`` entry (added after it; a new
+#: entry would change that column's type in every warehouse).
+MERGED_LATER = ("files", "number", "related_handles")
+
 #: ``articles``: one row per handle, merged from the latest version of each source, with
 #: the sources that contributed and, per field, the source its value came from.
 MERGED_ARTICLES = ARTICLES.append(_f("sources", _strs)).append(

@@ -169,6 +169,9 @@ def test_redif_wins_over_amf_field_by_field(data: DataDir, endpoint: str, tmp_pa
     assert row == (
         "J. Asian Security & Int. Aff.", ["F51"], True, ["redif", "amf"], "redif", "amf", "redif",
     )  # fmt: skip
+    # the ReDIF template has no File-URL: links and their formats come from amf alike
+    [(urls, files)] = query(data, f"SELECT urls, files FROM articles WHERE handle = '{TALIBAN}'")
+    assert urls and [f["url"] for f in files] == urls
     assert query(data, "SELECT count(*) FROM articles WHERE handle_key = lower(?)".replace(
         "?", f"'{TALIBAN}'")) == [(1,)]  # fmt: skip
 

@@ -19,6 +19,7 @@ from schemas.tables import (
     ARTICLES,
     LISTING_OPTIONAL,
     MERGED_COLUMNS,
+    MERGED_LATER,
     SOURCE_PRECEDENCE,
     TEMPLATE_ONLY,
 )
@@ -153,8 +154,9 @@ def _only_source(column: str) -> str:
     return f"{column} := CASE WHEN {_present(column)} THEN metadata_prefix END"
 
 
-_TOP = [c for c in ARTICLES.names if c not in (*MERGED_COLUMNS, "handle_key", "deleted",
-                                                "datestamp", "harvested_at")]  # fmt: skip
+_MERGED = (*MERGED_COLUMNS, *MERGED_LATER)
+_TOP = [c for c in ARTICLES.names
+        if c not in (*_MERGED, "handle_key", "deleted", "datestamp", "harvested_at")]  # fmt: skip
 
 MERGE = f"""
 CREATE OR REPLACE TEMP TABLE affected AS
@@ -178,7 +180,7 @@ DELETE FROM articles WHERE handle_key IN (SELECT handle_key FROM affected);
 -- One version: the row as it is.
 INSERT INTO articles BY NAME
 SELECT v.handle_key, {", ".join(_TOP)},
-       {", ".join(_only(c) for c in MERGED_COLUMNS)},
+       {", ".join(_only(c) for c in _MERGED)},
        deleted, datestamp, harvested_at, [metadata_prefix] AS sources,
        struct_pack({", ".join(_only_source(c) for c in MERGED_COLUMNS)},
                    authors := b.authors_source) AS field_sources
@@ -189,7 +191,7 @@ WHERE v.handle_key IN (SELECT handle_key FROM affected WHERE versions = 1);
 INSERT INTO articles BY NAME
 SELECT v.handle_key,
        {", ".join(f"arg_min_null({c}, {_KEY}) AS {c}" for c in _TOP)},
-       {", ".join(_pick(c) for c in MERGED_COLUMNS)},
+       {", ".join(_pick(c) for c in _MERGED)},
        bool_and(deleted) AS deleted, max(datestamp) AS datestamp,
        max(harvested_at) AS harvested_at,
        list(metadata_prefix ORDER BY {_RANK}) AS sources,
