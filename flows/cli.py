@@ -451,7 +451,7 @@ def references(handles: tuple[str, ...], api: str, max_requests: int, refresh: b
     out.print(
         f"References of {report.fetched + report.cached} items ({report.fetched} fetched, "
         f"{report.cached} from the cache): {report.matched} matched to RePEc items, "
-        f"{report.unmatched} unmatched, {report.ignored} ignored (no reference string)."
+        f"{report.unmatched} unmatched, {report.ignored} ignored as ACIS ignores them."
     )
     if report.stopped:
         err.print(f"Error: {report.stopped}")

@@ -271,7 +271,15 @@ def test_a_warehouse_from_an_older_version_gains_the_new_columns(
     with harvested.warehouse().connect() as con:  # the tables an older version made
         con.execute("ALTER TABLE authors DROP COLUMN workplaces")
         con.execute("ALTER TABLE institutions DROP COLUMN part_of")
+        for column in ("files", "number", "related_handles"):
+            con.execute(f"ALTER TABLE articles DROP COLUMN {column}")
+            con.execute(f"ALTER TABLE article_versions DROP COLUMN {column}")
+        con.execute("ALTER TABLE series DROP COLUMN maintainer_name")
     assert run(capsys, "run", "--endpoint", endpoint, "--data-dir", str(harvested.root))[0] == 0
+    for view in ("live_articles", "article_authors", "live_authors", "series"):
+        code, out, _ = run(capsys, "sql", f"SELECT count(*) AS n FROM {view}", "--format", "csv",
+                           "--data-dir", str(harvested.root))  # fmt: skip
+        assert code == 0 and int(out.splitlines()[1]) > 0, view
     code, out, _ = run(capsys, "sql", "SELECT count(*) AS n FROM authors WHERE workplaces IS NULL",
                        "--format", "csv", "--data-dir", str(harvested.root))  # fmt: skip
     assert (code, out.splitlines()[0]) == (0, "n")  # rows loaded before read it as NULL
