@@ -136,13 +136,7 @@ PERSONS = pa.schema(
 #: ReDIF-Institution (EDIRC) templates, named for the deepest unit the handle stands for.
 INSTITUTIONS = pa.schema(
     [
-        _f("handle", _str, False),
-        _f("handle_key", _str, False),
-        _f("name", _str),
-        _f("url", _str),
-        _f("email", _str),
-        _f("source", _str, False),
-        _f("listed_at", _ts, False),
+        *PERSONS,
         _f("name_english", _str),
         _f("location", _str),
         _f("postal", _str),
