@@ -198,7 +198,7 @@ def name_parts(name: str) -> tuple[str, str | None, str | None]:
     inside parentheses (``"Evaluator 1 (Unjournal, anonymous)"``) or before a suffix
     (``"W. Dale Plummer, Jr."``) does not split a name."""
     name = clean(name) or ""
-    if name.count(",") == 1 and "," in _PARENTHESES.sub("", name):
+    if name.count(",") == 1 and ("(" not in name or "," in _PARENTHESES.sub("", name)):
         family, given = (p.strip() for p in name.split(","))
         if family and given and not _NAME_SUFFIX.match(given):
             return f"{given} {family}", given, family
