@@ -46,12 +46,16 @@ def test_killed_at_random_moments_it_ends_equal_to_a_clean_run(tmp_path: Path) -
     with serve(provider, before_response=chaos(provider, seed=3)) as url:
         command = [*COMMAND, "run", "--endpoint", url, "--data-dir", str(killed.root),
                    "--retries", "6", "--backoff", "0.02", "--timeout", "2"]  # fmt: skip
-        for _ in range(60):
+        for attempt in range(60):
             process = subprocess.Popen(
                 command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
             )
+            # killed at random moments for 30 runs; then left to finish (on a loaded machine
+            # a whole run may take longer than the window, and the point is what a killed
+            # run leaves behind, not whether one fits in 1.6 s)
+            timeout = rng.uniform(0.4, 1.6) if attempt < 30 else 300
             try:
-                code = process.wait(timeout=rng.uniform(0.4, 1.6))
+                code = process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 process.send_signal(signal.SIGKILL)
                 process.wait()
