@@ -14,8 +14,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from schemas.redif import decode, parse_templates
 from schemas.redif_rows import RedifContext, map_file
+from schemas.redif_templates import decode, parse_templates
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "repec-samples" / "redif"
 

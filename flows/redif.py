@@ -21,7 +21,6 @@ from harvesting.identity import new_run_id
 from harvesting.redif_files import FileRecord, RedifFile, RedifFileState, find_files
 from schemas.dates import utc_now
 from schemas.handles import handle_key
-from schemas.redif import decode, parse_templates
 from schemas.redif_rows import (
     MAPPING_VERSION,
     FileRows,
@@ -30,6 +29,7 @@ from schemas.redif_rows import (
     map_file,
     tombstones,
 )
+from schemas.redif_templates import decode, parse_templates
 from warehouse.merge import ENTITY_TABLES
 from warehouse.staging import write_parquet
 

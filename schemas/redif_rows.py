@@ -13,7 +13,8 @@ import pyarrow as pa
 
 from schemas import tables
 from schemas.handles import handle_key
-from schemas.redif import ITEM_KINDS, Template, TemplateError, institution, to_item
+from schemas.redif import institution, to_item
+from schemas.redif_templates import ITEM_KINDS, Template, TemplateError
 
 SOURCE = "redif"
 #: The version of this mapping. Files read by another version are read again (their rows

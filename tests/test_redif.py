@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.redif import Template, TemplateError, decode, institution, parse_templates, to_item
+from schemas.redif import institution, to_item
 from schemas.redif_rows import HandleClaims, RedifContext, map_file
+from schemas.redif_templates import Template, TemplateError, decode, parse_templates
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "repec-samples"
 
