@@ -133,7 +133,7 @@ def _load(
             todo.append((file, previous))
             continue
         kept[file.relative] = (file, record)
-        run.claims.hold([("item", h) for h in record.handles] + record.entities, file.relative)
+        run.claims.hold(file.relative, record.handles, record.entities)
         if record is not previous:
             done.append(record)  # touched: its new size and mtime
     live: set[str] = {handle_key(h) for _, r in kept.values() for h in r.handles}
@@ -143,7 +143,7 @@ def _load(
         gone.update((handle_key(h), (removed.relative, h)) for h in removed.handles)
     while todo:
         for file, previous in todo:
-            record = _read(file, previous, root, run, batch, report)
+            record = _read(file, root, run, batch, report)
             if record is None:  # unreadable: what it held stays
                 record = previous
             else:
@@ -194,9 +194,8 @@ def _unchanged(
 
 
 def _read(
-    file: RedifFile, previous: FileRecord | None, root: str, run: _Run, batch: _Batch,
-    report: RedifReport,
-) -> FileRecord | None:  # fmt: skip
+    file: RedifFile, root: str, run: _Run, batch: _Batch, report: RedifReport
+) -> FileRecord | None:
     """Read and map one file into the batch; None when it cannot be read."""
     try:
         raw, digest = file.read()

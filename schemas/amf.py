@@ -30,14 +30,14 @@ def _children(el: etree._Element, *names: str) -> Iterator[etree._Element]:
             yield child
 
 
-def text_of(el: etree._Element | None) -> str | None:
+def element_text(el: etree._Element | None) -> str | None:
     """An element's text, nested elements included, white space folded; empty is None."""
     return None if el is None else f.clean("".join(el.itertext()))
 
 
 def _first(el: etree._Element, *names: str) -> str | None:
     for child in _children(el, *names):
-        value = text_of(child)
+        value = element_text(child)
         if value:
             return value
     return None
@@ -93,7 +93,7 @@ def map_amf(metadata: etree._Element, handle: Handle) -> Mapped:
         raise RecordMappingError("amf record has no <text> element")
 
     serial = next(_children(text, "serial"), None)
-    kind = f.item_type(text_of(t) for t in _children(text, "type"))
+    kind = f.item_type(element_text(t) for t in _children(text, "type"))
     if kind is None:
         kind = "article" if serial is not None or handle.follows_article_convention else None
     article = kind == "article"
@@ -101,13 +101,13 @@ def map_amf(metadata: etree._Element, handle: Handle) -> Mapped:
 
     keywords: list[str] = []
     for el in _children(text, "keywords", "keyword"):
-        nested = [text_of(k) for k in _children(el, "keyword")]
+        nested = [element_text(k) for k in _children(el, "keyword")]
         keywords.extend(k for k in nested if k) if nested else keywords.extend(
-            f.split_keywords(text_of(el))
+            f.split_keywords(element_text(el))
         )
     jel: list[str] = []
     for el in _children(text, "classification"):
-        jel.extend(f.split_jel(text_of(el)))
+        jel.extend(f.split_jel(element_text(el)))
 
     doi = _first(text, "doi")
     files = [
@@ -118,7 +118,7 @@ def map_amf(metadata: etree._Element, handle: Handle) -> Mapped:
     urls = f.unique(file["url"] for file in files)
     urls += [
         u
-        for u in f.unique(text_of(u) for u in _children(text, "url", "displaypage"))
+        for u in f.unique(element_text(u) for u in _children(text, "url", "displaypage"))
         if u not in urls
     ]
     if doi is None:

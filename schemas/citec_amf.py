@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from schemas.amf import local_name, text_of
+from schemas.amf import element_text, local_name
 
 _STRINGS = ("referencestring", "literal")
 
@@ -66,7 +66,7 @@ def read_references(handle: str, root: etree._Element) -> References:
                     found.unmatched.append((position, string))
         else:  # <reference>: literals CitEc did not match
             for literal in el:
-                if local_name(literal) == "literal" and (string := text_of(literal)):
+                if local_name(literal) == "literal" and (string := element_text(literal)):
                     position += 1
                     found.unmatched.append((position, string))
     return found
@@ -79,11 +79,13 @@ def _is_target(el: etree._Element) -> bool:
 def _pair(references: etree._Element) -> tuple[str | None, str | None, int]:
     """The first string and the first target of a ``<references>``, and how many further
     targets ACIS would ignore (all of them when there is no string)."""
-    strings = [text_of(c) for c in references if local_name(c) in _STRINGS]
+    strings = [element_text(c) for c in references if local_name(c) in _STRINGS]
     targets = [c for c in references if _is_target(c)]
     string = next((s for s in strings if s), None)
     if string is None:  # the work-around layout: the string inside the cited text
-        inside = (text_of(s) for t in targets[:1] for s in t.iter() if local_name(s) in _STRINGS)
+        inside = (
+            element_text(s) for t in targets[:1] for s in t.iter() if local_name(s) in _STRINGS
+        )
         string = next((s for s in inside if s), None)
     if string is None:
         return None, None, len(targets)

@@ -43,12 +43,6 @@ FORMATS: dict[str, MetadataFormat] = {
     "amf": MetadataFormat(amf.map_amf, amf.find_handle),
 }
 
-_METADATA_COLUMNS = (
-    "item_type", "title", "abstract", "journal", "volume", "issue", "pages", "year", "date",
-    "doi", "keywords", "jel_codes", "urls", "language", "publisher", "publication_status",
-    "files", "number", "related_handles",
-)  # fmt: skip
-
 
 def format_for(prefix: str) -> MetadataFormat:
     """The format of a metadata prefix; a clear error for one we cannot map."""
@@ -172,14 +166,9 @@ def _map_record(
             handle = parse_handle(found) if found else handle
     key = handle.key
     row: dict[str, Any] = {
+        **tables.empty_article(),
         "handle": handle.handle,
         "handle_key": key,
-        **dict.fromkeys(_METADATA_COLUMNS),
-        "keywords": [],
-        "jel_codes": [],
-        "urls": [],
-        "files": [],
-        "related_handles": [],
         "series_handle": handle.series_handle,
         "archive_code": handle.archive_code,
         "deleted": header.deleted,

@@ -81,15 +81,18 @@ class HandleClaims:
         # (table, handle key) -> (place, content hash)
         self._places: dict[tuple[str, str], tuple[str, int | None]] = {}
 
-    def hold(self, claims: Iterable[tuple[str, str]], relative: str) -> None:
-        """(table, handle) pairs a file holds (loaded by an earlier run, unchanged since)."""
-        for table, handle in claims:
+    def hold(
+        self, relative: str, items: Iterable[str], entities: Iterable[tuple[str, str]]
+    ) -> None:
+        """The handles a file holds (loaded by an earlier run, unchanged since): its items,
+        and its series, archives, persons and institutions as (table, handle)."""
+        for table, handle in [*((_ITEMS, h) for h in items), *entities]:
             self._places.setdefault((table, handle_key(handle)), (relative, None))
 
     def holder(self, template: Template, relative: str) -> str | None:
         """Who holds the template's handle already, if another template does."""
         found = self._places.get(claim_of(template))
-        if found is None or found[0] in (f"{relative}:{template.start_line}", relative):
+        if found is None or found[0] == relative:  # none, or this file's own (read again)
             return None
         place, content = found
         if content == _content(template):
@@ -104,7 +107,11 @@ class HandleClaims:
 
 def claim_of(template: Template) -> tuple[str, str]:
     """The (table, handle key) a template claims: items share one table."""
-    return ("item" if template.kind in ITEM_KINDS else template.kind), handle_key(template.handle)
+    return (_ITEMS if template.kind in ITEM_KINDS else template.kind), handle_key(template.handle)
+
+
+#: The one table of claims that articles, papers, books, chapters and software share.
+_ITEMS = "item"
 
 
 def _content(template: Template) -> int:
@@ -195,14 +202,9 @@ def tombstones(
     return out
 
 
-_EMPTY_ARTICLE = dict.fromkeys(tables.ARTICLES.names)
-_LIST_COLUMNS = tuple(f.name for f in tables.ARTICLES if pa.types.is_list(f.type))
-
-
 def _empty_article(context: RedifContext, handle: str, record_id: str) -> dict[str, Any]:
     return {
-        **_EMPTY_ARTICLE,
-        **{name: [] for name in _LIST_COLUMNS},
+        **tables.empty_article(),
         "handle": handle, "handle_key": handle_key(handle), "deleted": False,
         "datestamp": context.file_time, "set_specs": [], "oai_identifier": f"redif:{handle}",
         "metadata_prefix": SOURCE, "endpoint": context.root, "harvest_id": context.harvest_id,

@@ -197,6 +197,18 @@ HARVEST_STATE = pa.schema(
     ]
 )
 
+_ARTICLE_LISTS = tuple(f.name for f in ARTICLES if pa.types.is_list(f.type))
+_ARTICLE_NULLS = dict.fromkeys(ARTICLES.names)
+
+
+def empty_article() -> dict[str, Any]:
+    """An ``articles`` row with nothing known: null, and an empty list for list columns."""
+    row = _ARTICLE_NULLS.copy()
+    for name in _ARTICLE_LISTS:
+        row[name] = []
+    return row
+
+
 #: Tables produced from harvested records, by name.
 RECORD_TABLES: dict[str, pa.Schema] = {
     "articles": ARTICLES,

@@ -885,7 +885,7 @@ def test_a_handle_met_again_in_a_file_is_quarantined_and_the_first_kept(samples:
 
 def test_a_handle_held_by_another_file_is_a_duplicate_too() -> None:
     claims = HandleClaims()
-    claims.hold([("item", "RePEc:tst:wpaper:1")], "old.rdf")
+    claims.hold("old.rdf", ["RePEc:tst:wpaper:1"], [])
     text = "Template-Type: ReDIF-Paper 1.0\nTitle: T\nHandle: repec:TST:wpaper:1\n"
     rows = map_file(CONTEXT, parse(text), {}, claims)
     assert rows.articles == []
