@@ -79,11 +79,11 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, wanted: str | None) -> str:
                     "recreates it"
                 )
     added = {
-        name: [(c, t) for c, t in wanted_types[name].items() if c not in present[name]]
+        name: new
         for name in ALL_TABLES
         if name in present
+        and (new := [(c, t) for c, t in wanted_types[name].items() if c not in present[name]])
     }
-    added = {name: columns for name, columns in added.items() if columns}
     set_options(con)
     missing_tables = [n for n in ALL_TABLES if n not in present]
     public = generation == (current or generation)

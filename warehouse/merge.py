@@ -220,12 +220,12 @@ def upsert_entities(table: str, listing: bool = False) -> str:
     description) leaves what only a template gives (``TEMPLATE_ONLY``) as it was."""
     if table not in ENTITY_TABLES:
         raise ValueError(table)
-    kept = ", ".join(
-        [f"s.{c} AS {c}" for c in TEMPLATE_ONLY.get(table, ())]
-        + [f"coalesce(i.{c}, s.{c}) AS {c}" for c in LISTING_OPTIONAL.get(table, ())]
-        if listing
-        else []
-    )
+    kept = ""
+    if listing:
+        kept = ", ".join(
+            [f"s.{c} AS {c}" for c in TEMPLATE_ONLY.get(table, ())]
+            + [f"coalesce(i.{c}, s.{c}) AS {c}" for c in LISTING_OPTIONAL.get(table, ())]
+        )
     return f"""
 CREATE OR REPLACE TEMP TABLE incoming_entities AS
 SELECT * FROM read_parquet($path, hive_partitioning = false)
