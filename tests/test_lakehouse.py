@@ -20,7 +20,7 @@ from flows.rebuild import rebuild
 from provider.server import Provider, serve
 from provider.store import RecordStore
 from schemas import tables
-from warehouse.maintenance import file_count, maintain
+from warehouse.maintenance import file_count, fragmented, maintain
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -132,6 +132,7 @@ def test_maintenance_keeps_the_file_count_bounded_and_the_content(
         report = maintain(warehouse)
         with warehouse.connect() as con:
             after = file_count(con)
+            assert fragmented(con) == [], "every table is left in large files, no deletes"
     assert report.files_before == before and report.files_after == after
     assert after < before
     assert query(data, "SELECT * EXCLUDE (field_sources) FROM articles ORDER BY handle_key") == (
