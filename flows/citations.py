@@ -23,8 +23,11 @@ from warehouse.citations import items_for_export, load_citation_graph, replace_r
 log = logging.getLogger(__name__)
 
 
-def load_citations(data: DataDir, source: str, contact: str | None = None) -> dict[str, Any]:
-    """Replace the citation graph with ``source`` (a path or URL of iscited.txt[.gz])."""
+def load_citations(
+    data: DataDir, source: str, contact: str | None = None, allow_empty: bool = False
+) -> dict[str, Any]:
+    """Replace the citation graph with ``source`` (a path or URL of iscited.txt[.gz]); a source
+    with no citation, or mostly malformed lines, is refused unless ``allow_empty``."""
     with data.writing(), data.harvesting("citations", "a citation load"):
         path, label = resolve_source(source, data.root / "citec", contact)
         stats = CitationStats()
@@ -36,6 +39,7 @@ def load_citations(data: DataDir, source: str, contact: str | None = None) -> di
                 source=label,
                 loaded_at=utc_now(),
                 stats=stats,
+                allow_empty=allow_empty,
             )
 
 

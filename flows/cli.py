@@ -404,13 +404,16 @@ def rebuild(data: DataDir) -> int:
 @click.argument("source", required=False)
 @click.option("--contact", envvar="REPEC_HARVEST_CONTACT", metavar="URL_OR_EMAIL",
               help="Operator contact put in the User-Agent of a download.")  # fmt: skip
+@click.option("--allow-empty", is_flag=True,
+              help="Load a source with no citation (an empty graph), not refuse it.")  # fmt: skip
 @_data_dir_option
-def citations(source: str | None, contact: str | None, data: DataDir) -> int:
-    """Load CitEc's citation graph (iscited.txt[.gz], a path or URL), replacing the last one."""
+def citations(source: str | None, contact: str | None, allow_empty: bool, data: DataDir) -> int:
+    """Load CitEc's citation graph (iscited.txt[.gz], a path or URL), replacing the last one.
+    A source with no citation or mostly malformed lines is refused; the last graph stays."""
     from flows.citations import load_citations
     from harvesting.citec import DEFAULT_ISCITED
 
-    log = load_citations(data, source or DEFAULT_ISCITED, contact)
+    log = load_citations(data, source or DEFAULT_ISCITED, contact, allow_empty)
     out.print(
         f"Loaded {log['edges']:,} citations from {log['source']}: {log['lines']:,} lines, "
         f"{log['duplicates']:,} duplicate and {log['self_citations']:,} self-citations dropped, "

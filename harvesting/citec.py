@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import shutil
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -25,6 +25,7 @@ import requests
 from harvesting.politeness import HostInterval, default_delay, user_agent
 from harvesting.responses import parse_xml
 from harvesting.retries import TRANSIENT_STATUS, RetryPolicy, call_with_retries
+from schemas.citations import MAX_LINE
 from schemas.citec_amf import References, read_references
 from schemas.errors import (
     ConfigError,
@@ -69,8 +70,10 @@ def download(source: str, target: Path, contact: str | None = None, timeout: flo
 
 
 @contextmanager
-def iscited_lines(path: Path) -> Iterator[Iterator[str]]:
-    """The lines of a local ``iscited.txt`` or ``iscited.txt.gz`` (gzip recognised by content)."""
+def iscited_lines(path: Path) -> Iterator[Iterator[str | None]]:
+    """The lines of a local ``iscited.txt`` or ``iscited.txt.gz`` (gzip recognised by content),
+    streamed: a line longer than ``MAX_LINE`` is skipped unread and given as None, so memory
+    stays bounded whatever the file (a gzip bomb of one endless line included)."""
     try:
         with open(path, "rb") as probe:
             gzipped = probe.read(2) == b"\x1f\x8b"
@@ -78,15 +81,24 @@ def iscited_lines(path: Path) -> Iterator[Iterator[str]]:
     except OSError as exc:
         raise ConfigError(f"cannot read citation file {path}: {exc.strerror or exc}") from None
     try:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline=None)
-        yield _checked(text, path)
+        yield _capped_lines(raw, path)
     finally:
         raw.close()
 
 
-def _checked(text: io.TextIOWrapper, path: Path) -> Iterator[str]:
+def _capped_lines(raw: IO[bytes], path: Path) -> Iterator[str | None]:
+    first = True
     try:
-        yield from text
+        while line := raw.readline(MAX_LINE + 1):
+            if len(line) > MAX_LINE and not line.endswith(b"\n"):
+                while (rest := raw.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass
+                yield None
+                continue
+            text = line.decode("utf-8", errors="replace")
+            if first:
+                text, first = text.removeprefix("\ufeff"), False
+            yield from text.rstrip("\r\n").split("\r")  # old Mac line ends too
     except (OSError, EOFError) as exc:  # a truncated or damaged gzip file
         raise ConfigError(f"citation file {path} is damaged: {exc}") from None
 
@@ -96,7 +108,13 @@ def resolve_source(source: str, folder: Path, contact: str | None = None) -> tup
     if _is_url(source):
         name = Path(urlsplit(source).path).name or "iscited.txt"
         return download(source, folder / name, contact), source
+    scheme = urlsplit(source).scheme
+    if len(scheme) > 1:  # not a Windows drive letter
+        raise ConfigError(f"citation source {source}: {scheme}:// is not supported "
+                          "(a local file, or an http, https or ftp URL)")  # fmt: skip
     path = Path(source).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"citation source {source} is a directory, not a file")
     if not path.is_file():
         raise ConfigError(f"citation file {source} does not exist")
     return path, str(path.resolve())

@@ -202,5 +202,9 @@ class ReadOnlyViolation(QueryError):
     exit_code = 2
 
 
+class CitationSourceError(RepecHarvestError):
+    """The citation source is not a citation file; the previous graph is kept."""
+
+
 class ArchiveError(RepecHarvestError):
     """The raw page archive is missing or damaged."""

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from flows.citations import export_items, fetch_references, load_citations
 from flows.cli import main
 from flows.datadir import DataDir
-from schemas.citations import CitationStats, parse_iscited
-from schemas.errors import ConfigError, WarehouseError
+from schemas.citations import MAX_MALFORMED_SHARE, CitationStats, parse_iscited
+from schemas.errors import CitationSourceError, ConfigError, WarehouseError
 from warehouse.citations import load_citation_graph
 
 MESSY = """\
@@ -113,7 +113,15 @@ def test_any_messy_file_loads_to_exactly_its_edges(tmp_path: Path, lines: list[A
         shown = [c.upper() if shout else c for c in citing]
         text += f"{cited} {separator.join(shown)}\n{noise}\n"
     data = DataDir(tmp_path / f"d{abs(hash(text))}")
-    log = load_citations(data, str(write(tmp_path / "f.txt", text)))
+    stats = CitationStats()
+    for _ in parse_iscited(text.splitlines(), stats):
+        pass
+    read = stats.lines - stats.blank_lines
+    if stats.malformed_lines > MAX_MALFORMED_SHARE * read:  # not a citation file: refused
+        with pytest.raises(CitationSourceError, match=r"does not look like iscited\.txt"):
+            load_citations(data, str(write(tmp_path / "f.txt", text)), allow_empty=True)
+        return
+    log = load_citations(data, str(write(tmp_path / "f.txt", text)), allow_empty=True)
     assert log["edges"] == len(edges_by_hand(text))
     got = set(query(data, "SELECT citing_key, cited_key FROM citations"))
     assert got == edges_by_hand(text)

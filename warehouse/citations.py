@@ -56,13 +56,17 @@ def load_citation_graph(
     loaded_at: datetime,
     stats: CitationStats | None = None,
     memory_limit: str = "600MB",
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
-    """Replace the graph with the edges of ``batches``; return the load's log row."""
+    """Replace the graph with the edges of ``batches``; return the load's log row. A source
+    that ``CitationStats.check`` refuses leaves the previous graph as it was."""
     staging.parent.mkdir(parents=True, exist_ok=True)
     try:
         with pq.ParquetWriter(staging, EDGES, compression="zstd") as writer:
             for batch in batches:
                 writer.write_batch(batch)
+        if stats is not None:
+            stats.check(source, allow_empty)
 
         def replace(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             con.execute(f"SET memory_limit = '{memory_limit}'")  # spills to disk beyond
