@@ -373,6 +373,7 @@ def status(data: DataDir) -> int:
             ("last complete harvest", f"{s.last_complete.isoformat()} (server clock)"
              if s.last_complete else "never"),
             ("next from", s.next_from or "earliestDatestamp"),
+            ("last bounded run", s.last_bounded or "-"),
             ("unfinished run", s.open_run or "-"), ("position", s.position or "-"),
             ("records", f"{s.records:,}"), ("deletions", f"{s.deleted:,}"),
             ("quarantined", f"{s.quarantined:,}"), ("last error", s.last_error or "-"),

@@ -187,6 +187,11 @@ class Pipeline:
         """Identify, choose the metadata prefix, list sets (-> ``series``), check the sets."""
         options = self.options
         identity, fetched = self.client.identify()
+        if fetched.page.clock_ahead is not None:
+            log.warning(
+                "%s says it is %s, ahead of this machine's clock: its responseDates are taken "
+                "as this machine's time", options.endpoint, fetched.page.clock_ahead.isoformat(),
+            )  # fmt: skip
         # to the microsecond: processes preparing at once keep their responses apart
         folder = endpoint_folder(options.endpoint, datetime.now(UTC))
         self.archive.store(folder, "Identify", fetched, endpoint=options.endpoint)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flows.datadir import DataDir
-from harvesting.state import StateStore
+from harvesting.state import COMPLETE, StateStore
 
 
 @dataclass
@@ -23,6 +23,9 @@ class HarvestStatus:
     deleted: int
     quarantined: int
     last_error: str | None
+    #: the dates the latest complete run with --until covered (it moves "next from" no
+    #: further than its --until)
+    last_bounded: str | None = None
 
 
 def harvest_status(data: DataDir) -> list[HarvestStatus]:
@@ -55,11 +58,20 @@ def harvest_status(data: DataDir) -> list[HarvestStatus]:
                     deleted=rows[1],
                     quarantined=rows[2],
                     last_error=h.last_error or (run.error if run else None),
+                    last_bounded=_last_bounded(state, h.harvest_id),
                 )
             )
         return statuses
     finally:
         state.close()
+
+
+def _last_bounded(state: StateStore, harvest_id: str) -> str | None:
+    bounded = [r for r in state.runs(harvest_id) if r.status == COMPLETE and r.until_date]
+    if not bounded:
+        return None
+    run = max(bounded, key=lambda r: r.run_id)
+    return f"{run.from_date or 'earliestDatestamp'} to {run.until_date} (run {run.run_id})"
 
 
 def _warehouse_counts(data: DataDir) -> dict[str, tuple[int, int, int]]:

@@ -40,6 +40,14 @@ def store_page(
 ) -> PageCounts:
     """Normalize one page of records and write it as page ``number`` of its window."""
     rows = map_page(context, records)
+    if rows.clamped:
+        identifier, datestamp = rows.clamped[0]
+        log.warning(
+            "%d record(s) of %s dated after the server's clock (%s: %s); their datestamp is "
+            "taken as the responseDate %s, so later corrections win",
+            len(rows.clamped), context.page_path, identifier, datestamp.isoformat(),
+            context.harvested_at.isoformat(),
+        )  # fmt: skip
     staging.write_page(context.harvest_id, run_id, window, number, rows.tables())
     received = len(rows.articles) + len(rows.quarantine)
     return PageCounts(received, rows.deleted, len(rows.quarantine))

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from lxml import etree
 
-from schemas.dates import parse_datestamp
+from schemas.dates import parse_datestamp, server_clock
 from schemas.errors import OAI_ERRORS_BY_CODE, HostileXML, NotOAIResponse, OAIError
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
@@ -76,6 +76,8 @@ class Page:
     complete_list_size: int | None = None
     cursor: int | None = None
     no_records_match: bool = False
+    #: the responseDate the server said, when its clock ran too far ahead of ours to be used
+    clock_ahead: datetime | None = None
 
 
 def parse_response(raw: bytes, verb: str) -> Page:
@@ -89,10 +91,12 @@ def parse_response(raw: bytes, verb: str) -> Page:
         raise NotOAIResponse(f"response root is {root.tag}, not OAI-PMH")
     stamp = root.findtext(f"{_Q}responseDate")
     try:
-        response_date = parse_datestamp(stamp or "")
+        said = parse_datestamp(stamp or "")
     except ValueError:
         raise NotOAIResponse(f"responseDate {stamp!r} is not a date") from None
-    page = Page(verb=verb, raw=raw, root=root, response_date=response_date)
+    response_date = server_clock(said)
+    page = Page(verb=verb, raw=raw, root=root, response_date=response_date,
+                clock_ahead=said if said != response_date else None)  # fmt: skip
 
     for error in root.iterfind(f"{_Q}error"):
         code = error.get("code", "unknown")

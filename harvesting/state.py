@@ -19,7 +19,7 @@ from typing import Any
 from harvesting.identity import HarvestSpec
 from harvesting.statedb import Row, StateDB
 from harvesting.windows import Window, windows_from_json, windows_to_json
-from schemas.dates import format_datestamp
+from schemas.dates import format_datestamp, parse_datestamp
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS harvests (
@@ -77,6 +77,24 @@ _ADDED_COLUMNS = [
 ]
 #: The overlap "next from" is computed with when no run recorded its own.
 DEFAULT_OVERLAP = timedelta(days=1)
+
+
+def checkpoint_after(run: Run, previous: datetime | None) -> datetime | None:
+    """Where a harvest's checkpoint stands after ``run`` completes (everything the server
+    held before it is harvested). A run reaches the server time it began at, or its
+    ``--until`` if that is earlier (a trial run never limits later ones); it moves the
+    checkpoint only when it began at or before it (a run ``--from`` a later date leaves a gap
+    behind) and never moves it back."""
+    reach = run.server_started_at
+    if run.until_date:
+        until = parse_datestamp(run.until_date)
+        reach = until if reach is None else min(reach, until)
+    if previous is None:
+        return reach
+    start = parse_datestamp(run.from_date) if run.from_date else None
+    if reach is None or (start is not None and start > previous) or reach <= previous:
+        return previous
+    return reach
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -272,17 +290,25 @@ class StateStore:
             )  # fmt: skip
 
     def complete_run(self, run: Run, finished_at: datetime) -> None:
-        """Close the run and move the harvest's checkpoint to the server time it began at."""
+        """Close the run and move the harvest's checkpoint as far as the run reached without
+        a gap (``checkpoint_after``)."""
         run.status, run.finished_at = COMPLETE, finished_at
+        record = self.harvest(run.harvest_id)
+        previous = record.last_complete_server_start if record else None
+        reached = checkpoint_after(run, previous)
         with self._tx() as db:
             db.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, error = NULL WHERE run_id = ?",
                 (COMPLETE, _iso(finished_at), run.run_id),
             )
+            if reached == previous:
+                db.execute("UPDATE harvests SET last_error = NULL WHERE harvest_id = ?",
+                           (run.harvest_id,))  # fmt: skip
+                return
             db.execute(
                 "UPDATE harvests SET last_complete_run = ?, last_complete_server_start = ?,"
                 " last_error = NULL WHERE harvest_id = ?",
-                (run.run_id, _iso(run.server_started_at), run.harvest_id),
+                (run.run_id, _iso(reached), run.harvest_id),
             )
 
     def fail_run(self, run: Run, error: str, finished_at: datetime, status: str = FAILED) -> None:

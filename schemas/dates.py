@@ -3,7 +3,7 @@ always UTC; held as naive UTC datetimes."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from schemas.errors import ConfigError
 
@@ -43,3 +43,15 @@ def parse_user_date(value: str, option: str) -> datetime:
 
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+#: How far a server's clock may run ahead of ours before its responseDate is not believed.
+CLOCK_TOLERANCE = timedelta(days=1)
+
+
+def server_clock(response_date: datetime, now: datetime | None = None) -> datetime:
+    """A server's responseDate as harvests use it (windows, checkpoints, ``harvested_at``):
+    a clock more than ``CLOCK_TOLERANCE`` ahead of ours is taken as ours, or a server that
+    says it is 2999 would plan centuries of windows and pin every checkpoint there."""
+    now = now or utc_now()
+    return now if response_date > now + CLOCK_TOLERANCE else response_date

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -72,6 +72,8 @@ class PageRows:
     articles: list[dict[str, Any]] = field(default_factory=list)
     authors: list[dict[str, Any]] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
+    #: records dated after the server's clock, their datestamp clamped (``clamp_datestamp``)
+    clamped: list[tuple[str, datetime]] = field(default_factory=list)
 
     @property
     def deleted(self) -> int:
@@ -127,6 +129,18 @@ def read_header(record: etree._Element) -> Header:
 _datestamp = lru_cache(maxsize=4096)(parse_datestamp)
 
 
+#: How far a datestamp may run ahead of the server's own clock (its responseDate): time
+#: zones of day-granularity datestamps, a clock a little fast.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def clamp_datestamp(datestamp: datetime, response_date: datetime) -> datetime:
+    """A record's datestamp as the merge compares it: one after the server's clock (plus the
+    tolerance) becomes the responseDate, so that a record once dated 2999 cannot outrank
+    every later correction of it."""
+    return response_date if datestamp > response_date + FUTURE_TOLERANCE else datestamp
+
+
 def map_page(context: PageContext, records: Iterable[etree._Element]) -> PageRows:
     """Map every record of a page; never raises for a bad record."""
     metadata_format = format_for(context.metadata_prefix)
@@ -140,6 +154,8 @@ def map_page(context: PageContext, records: Iterable[etree._Element]) -> PageRow
         except RecordMappingError as exc:
             rows.quarantine.append(_quarantine(context, record, header, record_id, str(exc)))
             continue
+        if article["datestamp"] != header.datestamp:
+            rows.clamped.append((header.identifier, header.datestamp))
         rows.articles.append(article)
         rows.authors.extend(authors)
     return rows
@@ -172,7 +188,7 @@ def _map_record(
         "series_handle": handle.series_handle,
         "archive_code": handle.archive_code,
         "deleted": header.deleted,
-        "datestamp": header.datestamp,
+        "datestamp": clamp_datestamp(header.datestamp, context.harvested_at),
         "set_specs": header.set_specs,
         "oai_identifier": header.identifier,
         "metadata_prefix": context.metadata_prefix,

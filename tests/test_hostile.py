@@ -192,3 +192,61 @@ def test_a_source_that_is_no_file_says_what_it_is(tmp_path: Path, source: str) -
     source = str(tmp_path) if source == "DIRECTORY" else source
     error = one_line_error(cli("citations", source, "--data-dir", str(tmp_path / "data")))
     assert ("is a directory" in error) if source == str(tmp_path) else ("gopher" in error), error
+
+
+# -- 4. a trial run with --until ---------------------------------------------------------------
+
+
+def test_a_bounded_trial_run_does_not_limit_later_runs(tmp_path: Path) -> None:
+    store, clock = RecordStore.sample(), Clock(datetime(2025, 12, 1, 12))
+    data = DataDir(tmp_path / "data")
+    with serve(Provider(store, page_size=5, clock=clock)) as url:
+        trial = cli("run", "--endpoint", url, "--delay", "0", "--until", "2025-07-01",
+                    "--data-dir", str(data.root))  # fmt: skip
+        assert trial.returncode == 0, trial.stderr
+        some = query(data, "SELECT count(*) FROM articles")[0][0]
+        assert 0 < some < SAMPLE_ITEMS
+        status = cli("status", "--data-dir", str(data.root))
+        assert "last bounded run" in status.stdout and "to 2025-07-01" in status.stdout
+        assert "2025-06-30" in status.stdout, status.stdout  # next from: --until - overlap
+        plain = cli("run", "--endpoint", url, "--delay", "0", "--data-dir", str(data.root))
+        assert plain.returncode == 0, plain.stderr
+    assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
+
+
+# -- 6 and 10. clocks in the future ------------------------------------------------------------
+
+
+def test_a_record_dated_in_the_future_does_not_outrank_its_correction(tmp_path: Path) -> None:
+    store, clock = RecordStore.sample(), Clock(datetime(2025, 12, 1, 12))
+    data = DataDir(tmp_path / "data")
+    record = store.records()[5]
+    record.datestamp = "2999-01-01"
+    with serve(Provider(store, page_size=10, clock=clock)) as url:
+        first = cli("run", "--endpoint", url, "--delay", "0", "--data-dir", str(data.root))
+        assert first.returncode == 0, first.stderr
+        assert "dated after the server's clock" in first.stderr, first.stderr
+        record.metadata["amf"] = record.metadata["amf"].replace("<title>", "<title>Fixed: ", 1)
+        record.datestamp, clock.now = "2025-12-02", datetime(2025, 12, 3, 12)
+        again = cli("run", "--endpoint", url, "--delay", "0", "--data-dir", str(data.root))
+        assert again.returncode == 0, again.stderr
+    titles = query(data, f"SELECT title, datestamp FROM articles WHERE oai_identifier = "
+                         f"'{record.identifier}'")  # fmt: skip
+    assert titles[0][0].startswith("Fixed: "), titles
+    assert titles[0][1] == datetime(2025, 12, 2)
+
+
+def test_a_server_whose_clock_says_2999_is_harvested_in_a_few_windows(tmp_path: Path) -> None:
+    store = RecordStore.sample()
+    data = DataDir(tmp_path / "data")
+    provider = Provider(store, page_size=10, clock=Clock(datetime(2999, 1, 1)))
+    with serve(provider) as url:
+        done = cli("run", "--endpoint", url, "--delay", "0", "--window", "year",
+                   "--data-dir", str(data.root), timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "ahead of this machine's clock" in done.stderr, done.stderr
+        requests = sum(1 for r in provider.requests if r.get("verb") == "ListRecords")
+    assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
+    assert requests < 40, requests  # years up to today, not to 2999
+    status = cli("status", "--data-dir", str(data.root))
+    assert "2999" not in status.stdout, status.stdout
