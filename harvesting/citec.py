@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -86,7 +86,11 @@ def iscited_lines(path: Path) -> Iterator[Iterator[str | None]]:
         raw.close()
 
 
-def _capped_lines(raw: IO[bytes], path: Path) -> Iterator[str | None]:
+class _Readable(Protocol):
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
+def _capped_lines(raw: _Readable, path: Path) -> Iterator[str | None]:
     first = True
     try:
         while line := raw.readline(MAX_LINE + 1):
