@@ -21,7 +21,9 @@ from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 import requests
+from lxml import etree
 
+from harvesting.bodies import read_body
 from harvesting.politeness import HostInterval, default_delay, user_agent
 from harvesting.responses import parse_xml
 from harvesting.retries import TRANSIENT_STATUS, RetryPolicy, call_with_retries
@@ -40,6 +42,9 @@ from schemas.files import atomic_path, write_atomically
 #: Where RePEc publishes the bulk citation file (its FTP mirror of RePEc/cit/conf/).
 DEFAULT_ISCITED = "ftp://ftp.repec.org/opt/ReDIF/RePEc/cit/conf/iscited.txt.gz"
 DEFAULT_API = "http://citec.repec.org/api"
+#: One item's references in AMF: a few hundred kB at most; more is refused.
+MAX_AMF_BYTES = 32 << 20
+READ_TIMEOUT = 120.0
 
 
 def _is_url(source: str) -> bool:
@@ -167,30 +172,35 @@ class CitecClient:
             raise RequestBudgetExhausted(
                 f"CitEc request budget of {self.budget} spent; fetched references are kept"
             )
-        raw = call_with_retries(self.retry, lambda: self._fetch(handle), self._sleep)
-        root = parse_xml(raw)
+        raw, root = call_with_retries(self.retry, lambda: self._fetch(handle), self._sleep)
         write_atomically(path, gzip.compress(raw, mtime=0))
         return read_references(handle, root), False
 
-    def _fetch(self, handle: str) -> bytes:
+    def _fetch(self, handle: str) -> tuple[bytes, etree._Element]:
         self.interval.wait()
         self.requests_made += 1
         url = f"{self.base_url}/amf/{quote(handle, safe=':')}"
         try:
-            response = requests.get(url, headers=self._headers, timeout=(15, 120))
+            response = requests.get(url, headers=self._headers, timeout=(15, READ_TIMEOUT),
+                                    stream=True)  # fmt: skip
         except requests.Timeout:
             raise TransientEndpointError(f"{url} timed out") from None
         except requests.ConnectionError:
             raise EndpointUnreachable(f"cannot connect to {self.base_url}") from None
         except requests.RequestException as exc:
             raise TransientEndpointError(f"{url}: {exc}") from None
-        if response.status_code in TRANSIENT_STATUS:
-            raise TransientEndpointError(f"{url} answered HTTP {response.status_code}")
-        if response.status_code != 200:
-            raise EndpointError(f"{url} answered HTTP {response.status_code}")
-        if not response.content.strip():
+        with response:
+            if response.status_code in TRANSIENT_STATUS:
+                raise TransientEndpointError(f"{url} answered HTTP {response.status_code}")
+            if response.status_code != 200:
+                raise EndpointError(f"{url} answered HTTP {response.status_code}")
+            body = read_body(response, MAX_AMF_BYTES, READ_TIMEOUT, url)
+        if not body.strip():
             raise NotOAIResponse(f"{url} answered with an empty body")
-        return response.content
+        try:
+            return body, parse_xml(body)
+        except NotOAIResponse as exc:
+            raise NotOAIResponse(f"{url} answered {exc.args[0]}, not CitEc's AMF") from None
 
 
 __all__ = [

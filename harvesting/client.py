@@ -20,6 +20,7 @@ from typing import Any
 import requests
 from sickle import Sickle
 
+from harvesting.bodies import read_body
 from harvesting.politeness import HostInterval, default_delay, user_agent
 from harvesting.responses import (
     Identity,
@@ -44,7 +45,6 @@ from schemas.errors import (
     NoSetHierarchy,
     NotOAIResponse,
     RepecHarvestError,
-    ResponseTooLarge,
     TransientEndpointError,
 )
 
@@ -80,6 +80,7 @@ class OAIClient:
         self.endpoint = endpoint
         self.retry = retry or RetryPolicy()
         self.max_bytes = max_bytes
+        self.read_timeout = timeout[1]
         self.interval = HostInterval.for_host(
             endpoint, default_delay(endpoint) if delay is None else delay
         )
@@ -139,7 +140,7 @@ class OAIClient:
             response = self._sickle.harvest(verb=verb, **params)  # streamed: headers only
             http = response.http_response
             try:
-                body = _read_capped(http, self.max_bytes, self.endpoint)
+                body = read_body(http, self.max_bytes, self.read_timeout, self.endpoint)
             finally:
                 http.close()
         except requests.HTTPError as exc:
@@ -165,20 +166,6 @@ class OAIClient:
                 ) from None
             raise NotOAIResponse(f"{self.endpoint} answered {verb}: {exc}") from None
         return Fetched(page=page, params={"verb": verb, **params}, url=http.url)
-
-
-def _read_capped(http: requests.Response, limit: int, endpoint: str) -> bytes:
-    """The (decompressed) body, refusing more than ``limit`` bytes: memory stays bounded
-    whatever the server sends, gzip bombs included."""
-    chunks, size = [], 0
-    for chunk in http.iter_content(chunk_size=1 << 16):
-        size += len(chunk)
-        if size > limit:
-            raise ResponseTooLarge(
-                f"{endpoint} sent a response larger than {limit // (1 << 20)} MiB; refused"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _http_error(endpoint: str, response: Any) -> RepecHarvestError:

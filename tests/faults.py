@@ -73,6 +73,7 @@ class Faults:
         self.kinds: dict[str, Callable[[Handler, dict[str, str], dict[str, Any]], None]] = {
             "http_error": self._http_error,
             "slow": self._slow,
+            "trickle": self._trickle,
             "reset": lambda h, p, o: reset(h),
             "html": self._html,
             "wrong_type": lambda h, p, o: send(
@@ -138,6 +139,25 @@ class Faults:
     def _slow(self, handler: Handler, params: dict[str, str], o: dict[str, Any]) -> None:
         time.sleep(o.get("seconds", 2.0))
         send(handler, 200, self._real(params))
+
+    def _trickle(self, handler: Handler, params: dict[str, str], o: dict[str, Any]) -> None:
+        """The real response, a byte every ``interval`` seconds (for at most ``seconds``)."""
+        body = self._real(params)
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/xml")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        stop = time.monotonic() + o.get("seconds", 60.0)
+        try:
+            for byte in body:
+                if time.monotonic() > stop:
+                    break
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(o.get("interval", 0.5))
+        except OSError:  # the client gave up
+            pass
+        handler.close_connection = True
 
     def _html(self, handler: Handler, params: dict[str, str], o: dict[str, Any]) -> None:
         page = b"<!DOCTYPE html><html><body><h1>Service temporarily unavailable</h1></body></html>"
