@@ -385,12 +385,15 @@ def status(data: DataDir) -> int:
 
 
 @cli.command()
+@click.option("--allow-missing", is_flag=True,
+              help="Rebuild even when pages the harvest state counts are missing from the "
+                   "raw archive (the warehouse then holds fewer records).")  # fmt: skip
 @_data_dir_option
-def rebuild(data: DataDir) -> int:
+def rebuild(allow_missing: bool, data: DataDir) -> int:
     """Rebuild Parquet and DuckDB from the raw page archive, with no network."""
     from flows.rebuild import rebuild as do_rebuild
 
-    report = do_rebuild(data)
+    report = do_rebuild(data, allow_missing=allow_missing)
     out.print(
         f"Rebuilt {data.catalog.label} from {report.pages:,} archived pages: "
         f"{report.records:,} records ({report.deleted:,} deleted, "

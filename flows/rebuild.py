@@ -26,7 +26,7 @@ from pathlib import Path
 
 from flows.datadir import DataDir
 from flows.storage import Storage, store_page
-from harvesting.archive import ArchivedPage, RawArchive
+from harvesting.archive import MANIFEST, ArchivedPage, RawArchive
 from harvesting.harvester import PageCounts, page_id
 from harvesting.responses import parse_response, read_sets
 from harvesting.state import StateStore
@@ -57,13 +57,18 @@ class RebuildReport:
     citations_kept: bool = False
 
 
-def rebuild(data: DataDir, workers: int | None = None) -> RebuildReport:
+def rebuild(
+    data: DataDir, workers: int | None = None, allow_missing: bool = False
+) -> RebuildReport:
     """Rebuild the warehouse of ``data`` from its raw archive. Pages are normalized by
     ``workers`` processes (0: in this one; default: one per core when the archive is large
-    enough to be worth starting them)."""
+    enough to be worth starting them). A run whose raw pages are missing is an error (the
+    rebuilt warehouse would silently hold less), unless ``allow_missing``."""
     with data.alone():
         archive = RawArchive(data.raw)
         manifests = archive.manifests()
+        if not allow_missing:
+            _check_complete(data, archive)
         legacy = data.is_legacy()
         legacy_redif = _legacy_redif_batches(data.legacy_lake) if legacy else []
         current = data.warehouse(check=False)
@@ -116,6 +121,31 @@ CARRIED_OVER = ("citations", "citation_counts", "citation_loads", "references")
 #: Rows of a ReDIF load (their harvest ids start so): carried over too.
 _REDIF_ROWS = "WHERE harvest_id LIKE 'redif-%'"
 _REDIF_ITEMS = "WHERE metadata_prefix = 'redif'"
+
+
+def _check_complete(data: DataDir, archive: RawArchive) -> None:
+    """Every page the harvest state counts as committed must be in the raw archive."""
+    if not data.has_state():
+        return
+    state = StateStore(data.state_location)
+    try:
+        runs = [r for r in state.runs() if r.pages > 0]
+    finally:
+        state.close()
+    for run in runs:
+        manifest = archive.root / run.harvest_id / run.run_id / MANIFEST
+        archived = (
+            sum(1 for e in archive.entries(manifest) if e.verb == "ListRecords")
+            if manifest.exists()
+            else 0
+        )
+        if archived < run.pages:
+            what = f"{archived:,} of its {run.pages:,} pages" if archived else "none of its pages"
+            raise ArchiveError(
+                f"the raw archive holds {what} of run {run.run_id} ({manifest} is "
+                f"{'incomplete' if archived else 'missing'}); a rebuild would hold fewer "
+                "records than were harvested: restore it, or `rebuild --allow-missing`"
+            )
 
 
 def _carry_over(current: Warehouse, new: Warehouse) -> int:

@@ -91,16 +91,30 @@ class RawArchive:
         return sorted(self.root.glob(f"**/{MANIFEST}")) if self.root.exists() else []
 
     def entries(self, manifest: Path) -> Iterator[ArchivedPage]:
-        """Entries of one manifest, one per page path (the last one wins), in order."""
+        """Entries of one manifest, one per page path (the last one wins), in order. A torn
+        last line (a crash mid-append) is skipped; any other line that cannot be read is an
+        ``ArchiveError`` naming it: pages would be left out without a word."""
         latest: dict[str, dict[str, Any]] = {}
-        with open(manifest, encoding="utf-8") as lines:
-            for line in lines:
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
+        try:
+            with open(manifest, "rb") as lines:
+                numbered = list(enumerate(lines, start=1))
+        except OSError as exc:
+            raise ArchiveError(f"manifest {manifest} cannot be read: {exc.strerror}") from None
+        for number, line in numbered:
+            try:
+                entry = json.loads(line)
+                path, verb = entry["path"], entry["verb"]
+                if not isinstance(path, str) or not isinstance(verb, str):
+                    raise TypeError
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+                if number == len(numbered) and not line.endswith(b"\n"):
                     continue  # a torn last line from a crash mid-append
-                latest.pop(entry["path"], None)
-                latest[entry["path"]] = entry
+                raise ArchiveError(
+                    f"line {number} of {manifest} is damaged: the pages it lists cannot be "
+                    "found; repair or remove the line, then rebuild again"
+                ) from None
+            latest.pop(path, None)
+            latest[path] = entry
         for path, entry in latest.items():
             yield ArchivedPage(path=path, verb=entry["verb"], entry=entry)
 

@@ -14,6 +14,7 @@ import hashlib
 import shutil
 import time
 import urllib.request
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,7 +109,7 @@ def _capped_lines(raw: _Readable, path: Path) -> Iterator[str | None]:
             if first:
                 text, first = text.removeprefix("\ufeff"), False
             yield from text.rstrip("\r\n").split("\r")  # old Mac line ends too
-    except (OSError, EOFError) as exc:  # a truncated or damaged gzip file
+    except (OSError, EOFError, zlib.error) as exc:  # a truncated or damaged gzip file
         raise ConfigError(f"citation file {path} is damaged: {exc}") from None
 
 

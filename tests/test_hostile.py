@@ -269,3 +269,52 @@ def test_a_trickling_server_hits_a_deadline_per_request(tmp_path: Path) -> None:
     error = one_line_error(done)
     assert "did not send its whole response within 4 s" in error, error
     assert time.monotonic() - started < 30
+
+
+# -- 2. rebuild never publishes less than the archive holds ------------------------------------
+
+
+def _harvested(tmp_path: Path) -> DataDir:
+    data = DataDir(tmp_path / "data")
+    with serve(Provider(RecordStore.sample(), page_size=10,
+                        clock=Clock(datetime(2025, 12, 1, 12)))) as url:  # fmt: skip
+        harvest(data, url)
+    return data
+
+
+def _manifest(data: DataDir) -> Path:
+    return next(m for m in data.raw.glob(f"*/*/{MANIFEST}") if "_endpoints" not in str(m))
+
+
+@pytest.mark.parametrize("damage", ["deleted", "garbled line", "lost lines"])
+def test_rebuild_refuses_to_publish_less_than_was_harvested(tmp_path: Path, damage: str) -> None:
+    data = _harvested(tmp_path)
+    manifest = _manifest(data)
+    lines = manifest.read_bytes().splitlines(keepends=True)
+    if damage == "deleted":
+        manifest.unlink()
+    elif damage == "garbled line":
+        manifest.write_bytes(b"".join([lines[0], b'{"path": "w0000/p00\\x00\n', *lines[2:]]))
+    else:
+        manifest.write_bytes(b"".join(lines[:2]))
+    error = one_line_error(cli("rebuild", "--data-dir", str(data.root)))
+    assert str(manifest) in error, error
+    assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
+    if damage != "garbled line":  # said, and done when the user says so
+        allowed = cli("rebuild", "--allow-missing", "--data-dir", str(data.root))
+        assert allowed.returncode == 0, allowed.stderr
+
+
+def test_a_rebuild_killed_midway_leaves_nothing_behind_the_next_one(tmp_path: Path) -> None:
+    data = _harvested(tmp_path)
+    with data.warehouse() as warehouse:
+        stale = warehouse.beside()  # what a killed rebuild leaves: a generation half built
+        with stale.connect() as con:
+            con.execute("SELECT 1").fetchall()
+        stale.close()
+    done = cli("rebuild", "--data-dir", str(data.root))
+    assert done.returncode == 0, done.stderr
+    schemas = query(data, "SELECT schema_name FROM duckdb_schemas() WHERE "
+                          "regexp_full_match(schema_name, 'g[0-9]+')")  # fmt: skip
+    assert len(schemas) == 1, schemas
+    assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]

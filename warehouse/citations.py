@@ -23,25 +23,26 @@ from warehouse.catalog import quote
 from warehouse.database import Warehouse
 from warehouse.statements import insert_arrow, run_script
 
+#: The graph replaced in one transaction, streaming from the staged edges: no table of
+#: the new edges is held in memory (a temporary table of six million edges outgrew the
+#: memory limit); the counts are read back from the transaction's own new rows.
 _REPLACE_GRAPH = """
-CREATE OR REPLACE TEMP TABLE new_citations AS
+DELETE FROM citations;
+INSERT INTO citations BY NAME
 SELECT any_value(citing) AS citing_handle, any_value(cited) AS cited_handle,
        lower(citing) AS citing_key, lower(cited) AS cited_key,
        $source AS source, $loaded_at::TIMESTAMP AS loaded_at
 FROM read_parquet($staging)
 GROUP BY lower(citing), lower(cited);
 
-DELETE FROM citations;
-INSERT INTO citations BY NAME SELECT * FROM new_citations;
-
 DELETE FROM citation_counts;
 INSERT INTO citation_counts BY NAME
 WITH cited AS (
     SELECT cited_key AS handle_key, any_value(cited_handle) AS handle, count(*) AS n
-    FROM new_citations GROUP BY cited_key),
+    FROM citations GROUP BY cited_key),
 citing AS (
     SELECT citing_key AS handle_key, any_value(citing_handle) AS handle, count(*) AS n
-    FROM new_citations GROUP BY citing_key)
+    FROM citations GROUP BY citing_key)
 SELECT coalesce(cited.handle, citing.handle) AS handle, handle_key,
        coalesce(cited.n, 0) AS cited_by, coalesce(citing.n, 0) AS cites
 FROM cited FULL OUTER JOIN citing USING (handle_key);

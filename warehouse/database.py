@@ -33,6 +33,7 @@ from warehouse.generations import (
     current_generation,
     drop_generation,
     ensure_schema,
+    generations,
     next_generation,
     publish_views,
 )
@@ -417,14 +418,16 @@ class Warehouse:
         return Warehouse(self.catalog, self.scratch, generation)
 
     def publish(self) -> None:
-        """Make this generation the one readers see, in one commit, and drop the previous one
-        (its files stay until ``maintain`` expires its snapshots: time travel still works)."""
+        """Make this generation the one readers see, in one commit, and drop every other one
+        (their files stay until ``maintain`` expires their snapshots: time travel still
+        works). Rebuilds run alone, so no other generation is being built."""
 
         def switch(con: duckdb.DuckDBPyConnection) -> None:
-            previous = current_generation(con)
             publish_views(con, str(self.generation))
-            if previous and previous != self.generation:
-                drop_generation(con, previous)
+            # the previous one, and any a killed rebuild left half built
+            for generation in generations(con):
+                if generation != self.generation:
+                    drop_generation(con, generation)
 
         self.write(switch)
 

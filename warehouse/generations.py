@@ -147,14 +147,18 @@ def drop_generation(con: duckdb.DuckDBPyConnection, generation: str) -> None:
     con.execute(f"DROP SCHEMA IF EXISTS {generation}")
 
 
-def next_generation(con: duckdb.DuckDBPyConnection) -> str:
-    """The name of a generation after every one the warehouse holds."""
-    names = [
-        r[0]
+def generations(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every generation the warehouse holds, in order."""
+    return sorted(
+        str(r[0])
         for r in con.execute(
             "SELECT schema_name FROM duckdb_schemas() WHERE database_name = ?"
             " AND regexp_full_match(schema_name, 'g[0-9]+')",
             [ALIAS],
         ).fetchall()
-    ]
-    return f"g{max((int(n[1:]) for n in names), default=0) + 1:04d}"
+    )
+
+
+def next_generation(con: duckdb.DuckDBPyConnection) -> str:
+    """The name of a generation after every one the warehouse holds."""
+    return f"g{max((int(n[1:]) for n in generations(con)), default=0) + 1:04d}"
