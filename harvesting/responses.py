@@ -1,7 +1,12 @@
 """Parsing OAI-PMH responses, once each, with a parser that cannot be turned against us.
 
 The parser resolves no entities, loads no DTD, touches no network and does not "recover"
-damaged XML: a page is either complete and well-formed or it is rejected.
+damaged XML. A ListRecords page that is not well-formed is salvaged record by record when the
+damage is inside records (a NUL, a control character, a byte that is not UTF-8): the page
+around them must parse on its own, each record is parsed in the page's namespaces, and a record
+that does not parse comes out as a ``DamagedRecord`` (its raw bytes and the parser's error) in
+its place among the items, for quarantine. Damage outside records (a truncated page) rejects
+the page as before.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from lxml import etree
 
 from schemas.dates import parse_datestamp, server_clock
 from schemas.errors import OAI_ERRORS_BY_CODE, HostileXML, NotOAIResponse, OAIError
+from schemas.records import DamagedRecord
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 _Q = f"{{{OAI_NS}}}"
@@ -63,6 +69,38 @@ def parse_xml(raw: bytes) -> etree._Element:
     return root
 
 
+_RECORD = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?record\b[^>]*>.*?</(?:[A-Za-z_][\w.-]*:)?record\s*>",
+                     re.S)  # fmt: skip
+_ROOT = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?OAI-PMH)\b[^>]*>")
+
+
+def _salvage(raw: bytes) -> tuple[etree._Element, list[etree._Element | DamagedRecord]] | None:
+    """The root of the page without its records, and each record parsed on its own (or
+    damaged); None when the damage is not inside records."""
+    spans = [m.span() for m in _RECORD.finditer(raw)]
+    root_tag = _ROOT.search(raw)
+    if not spans or root_tag is None:
+        return None
+    kept, at = [], 0
+    for start, end in spans:
+        kept.append(raw[at:start])
+        at = end
+    kept.append(raw[at:])
+    try:
+        root = parse_xml(b"".join(kept))
+    except NotOAIResponse:
+        return None
+    opening, closing = root_tag.group(0), b"</" + root_tag.group(1) + b">"
+    items: list[etree._Element | DamagedRecord] = []
+    for start, end in spans:
+        chunk = raw[start:end]
+        try:
+            items.append(parse_xml(opening + chunk + closing)[0])
+        except (NotOAIResponse, IndexError) as exc:
+            items.append(DamagedRecord(chunk, str(exc) or "record is not well-formed XML"))
+    return root, items
+
+
 @dataclass
 class Page:
     """One OAI-PMH response, parsed once."""
@@ -71,7 +109,13 @@ class Page:
     raw: bytes
     root: etree._Element
     response_date: datetime
-    items: list[etree._Element] = field(default_factory=list)
+    items: list[etree._Element | DamagedRecord] = field(default_factory=list)
+
+    @property
+    def elements(self) -> list[etree._Element]:
+        """The items that parsed (all of them, except on a salvaged ListRecords page)."""
+        return [i for i in self.items if isinstance(i, etree._Element)]
+
     token: str | None = None
     complete_list_size: int | None = None
     cursor: int | None = None
@@ -86,7 +130,14 @@ def parse_response(raw: bytes, verb: str) -> Page:
     ``noRecordsMatch`` is an empty page; every other OAI error is raised as its exception
     class; a response that is not OAI-PMH at all is ``NotOAIResponse``.
     """
-    root = parse_xml(raw)
+    salvaged: list[etree._Element | DamagedRecord] | None = None
+    try:
+        root = parse_xml(raw)
+    except NotOAIResponse:
+        rescue = _salvage(raw) if verb == "ListRecords" else None
+        if rescue is None:
+            raise
+        root, salvaged = rescue
     if root.tag != f"{_Q}OAI-PMH":
         raise NotOAIResponse(f"response root is {root.tag}, not OAI-PMH")
     stamp = root.findtext(f"{_Q}responseDate")
@@ -113,7 +164,7 @@ def parse_response(raw: bytes, verb: str) -> Page:
     item = LIST_ITEMS.get(verb)
     if item is None:
         return page
-    page.items = list(body.iterfind(f"{_Q}{item}"))
+    page.items = salvaged if salvaged is not None else list(body.iterfind(f"{_Q}{item}"))
     token = body.find(f"{_Q}resumptionToken")
     if token is not None:
         page.token = (token.text or "").strip() or None
@@ -162,7 +213,7 @@ def read_identity(page: Page) -> Identity:
 
 def read_formats(page: Page) -> list[str]:
     return [
-        prefix.strip() for item in page.items if (prefix := item.findtext(f"{_Q}metadataPrefix"))
+        prefix.strip() for item in page.elements if (prefix := item.findtext(f"{_Q}metadataPrefix"))
     ]
 
 
@@ -175,7 +226,7 @@ class SetInfo:
 
 def read_sets(page: Page) -> list[SetInfo]:
     sets = []
-    for item in page.items:
+    for item in page.elements:
         spec = (item.findtext(f"{_Q}setSpec") or "").strip()
         if not spec:
             continue

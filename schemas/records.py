@@ -6,6 +6,7 @@ the rest of the page is unaffected. A deleted record becomes a tombstone row.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -65,6 +66,15 @@ class PageContext:
     harvested_at: datetime
     page_id: str
     page_path: str
+
+
+@dataclass(frozen=True)
+class DamagedRecord:
+    """A record of a salvaged page that is not well-formed XML: its bytes, and why
+    (``harvesting.responses`` finds them)."""
+
+    raw: bytes
+    error: str
 
 
 @dataclass
@@ -141,12 +151,16 @@ def clamp_datestamp(datestamp: datetime, response_date: datetime) -> datetime:
     return response_date if datestamp > response_date + FUTURE_TOLERANCE else datestamp
 
 
-def map_page(context: PageContext, records: Iterable[etree._Element]) -> PageRows:
-    """Map every record of a page; never raises for a bad record."""
+def map_page(context: PageContext, records: Iterable[etree._Element | DamagedRecord]) -> PageRows:
+    """Map every record of a page; never raises for a bad record. A record that is not
+    well-formed XML (``DamagedRecord``: its bytes and the parser's error) goes to quarantine."""
     metadata_format = format_for(context.metadata_prefix)
     rows = PageRows()
     for ordinal, record in enumerate(records, start=1):
         record_id = f"{context.page_id}#{ordinal:05d}"
+        if not isinstance(record, etree._Element):
+            rows.quarantine.append(_damaged(context, record, record_id))
+            continue
         header: Header | None = None
         try:
             header = read_header(record)
@@ -229,6 +243,27 @@ def _map_record(
             }
         )
     return row, authors
+
+
+_IDENTIFIER_TEXT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?identifier>([^<]{1,1000})<")
+
+
+def _damaged(context: PageContext, record: DamagedRecord, record_id: str) -> dict[str, Any]:
+    """A quarantine row for a damaged record: its bytes as text, every byte that is not
+    UTF-8 written as \\xNN and NUL as \\x00, so nothing of it is lost."""
+    found = _IDENTIFIER_TEXT.search(record.raw)
+    identifier = found.group(1).decode("utf-8", "replace").strip() if found else None
+    return {
+        "record_id": record_id,
+        "harvest_id": context.harvest_id,
+        "endpoint": context.endpoint,
+        "metadata_prefix": context.metadata_prefix,
+        "oai_identifier": identifier or None,
+        "reason": f"record is not well-formed XML: {record.error}",
+        "raw_xml": record.raw.decode("utf-8", "backslashreplace").replace("\x00", "\\x00"),
+        "page_path": context.page_path,
+        "quarantined_at": context.harvested_at,
+    }
 
 
 def _quarantine(

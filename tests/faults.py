@@ -90,6 +90,7 @@ class Faults:
             "hostile": lambda h, p, o: send(h, 200, o.get("body", BILLION_LAUGHS)),
             "huge": lambda h, p, o: send(h, 200, b"<a>" + b"x" * o["size"] + b"</a>"),
             "bad_record": self._bad_record,
+            "bad_bytes": self._bad_bytes,
         }
 
     def on(self, name: str, **switch: Any) -> Faults:
@@ -222,6 +223,16 @@ class Faults:
         body = re.sub(r"<datestamp>[^<]*</datestamp>", "<datestamp>not-a-date</datestamp>", body,
                       count=1)  # fmt: skip
         send(handler, 200, body.encode())
+
+    def _bad_bytes(self, handler: Handler, params: dict[str, str], o: dict[str, Any]) -> None:
+        """The real page with ``bytes`` put into the title of its ``record``-th record (every
+        time the page is asked for: the damage is in the data, not in transit)."""
+        body = self._real(params)
+        at = -1
+        for _ in range(o.get("record", 1)):
+            at = body.index(b"<title", at + 1)
+        at = body.index(b">", at) + 1
+        send(handler, 200, body[:at] + o["bytes"] + body[at:])
 
 
 def _wide(params: dict[str, str], options: dict[str, Any], now: datetime) -> bool:

@@ -318,3 +318,29 @@ def test_a_rebuild_killed_midway_leaves_nothing_behind_the_next_one(tmp_path: Pa
                           "regexp_full_match(schema_name, 'g[0-9]+')")  # fmt: skip
     assert len(schemas) == 1, schemas
     assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
+
+
+# -- 5. one bad byte in one record -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [b"\x00", b"\x0b", b"\xff\xfe"], ids=["NUL", "control", "utf8"])
+def test_one_bad_byte_quarantines_one_record_and_the_harvest_goes_on(
+    tmp_path: Path, bad: bytes
+) -> None:
+    store = RecordStore.sample()
+    provider = Provider(store, page_size=10, clock=Clock(datetime(2025, 12, 1, 12)))
+    # the third record of every page of the first window that has a third record
+    faults = Faults(provider).on("bad_bytes", bytes=bad, record=3, times=1)
+    data = DataDir(tmp_path / "data")
+    with serve(provider, before_response=faults) as url:
+        done = cli("run", "--endpoint", url, "--delay", "0", "--data-dir", str(data.root))
+        assert done.returncode == 0, done.stderr
+        again = cli("run", "--endpoint", url, "--delay", "0", "--data-dir", str(data.root))
+        assert again.returncode == 0, again.stderr
+    assert faults.injected["bad_bytes"] == 1
+    (reason, raw), *rest = query(data, "SELECT reason, raw_xml FROM quarantine")
+    assert not rest and "not well-formed" in reason
+    escaped = bad.decode("latin-1").encode("unicode_escape").decode()  # \x00, \x0b, \xff\xfe
+    assert escaped in raw or bad.decode("utf-8", "ignore") in raw, raw[:300]
+    # every other record is there: one item short of a clean run, until the next correction
+    assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS - 1,)]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harvesting.responses import (
+    OAI_NS,
     Identity,
     SetInfo,
     parse_response,
@@ -29,6 +30,7 @@ from schemas.errors import (
     NotOAIResponse,
     OAIError,
 )
+from schemas.records import DamagedRecord
 
 OAI = "http://www.openarchives.org/OAI/2.0/"
 
@@ -477,15 +479,31 @@ def test_deeply_nested_xml_is_refused() -> None:
         parse_response(raw, "ListRecords")
 
 
-def test_an_enormous_text_node_is_refused() -> None:
+def test_an_enormous_text_node_is_refused_and_its_record_set_apart() -> None:
+    """libxml2 refuses a text node over 10 MB; the page is salvaged, that record is damaged."""
     raw = (
         b'<?xml version="1.0"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
         b"<responseDate>2025-01-01T00:00:00Z</responseDate><ListRecords><record><header>"
         b"<identifier>" + b"x" * (12 << 20) + b"</identifier></header></record>"
-        b"</ListRecords></OAI-PMH>"
+        b"<record><header><identifier>RePEc:a:b:1</identifier><datestamp>2025-01-01"
+        b"</datestamp></header></record></ListRecords></OAI-PMH>"
+    )
+    damaged, good = parse_response(raw, "ListRecords").items
+    assert isinstance(damaged, DamagedRecord) and "too long" in damaged.error.lower()
+    assert good.findtext(f"{{{OAI_NS}}}header/{{{OAI_NS}}}identifier") == "RePEc:a:b:1"
+
+
+def test_damage_outside_records_still_rejects_the_page() -> None:
+    raw = (
+        b'<?xml version="1.0"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+        b"<responseDate>2025-01-01T00:00:00Z</responseDate><ListRecords><record><header>"
+        b"<identifier>RePEc:a:b:1</identifier></header></record><resumptionToken>\x00"
+        b"</resumptionToken></ListRecords></OAI-PMH>"
     )
     with pytest.raises(NotOAIResponse):
         parse_response(raw, "ListRecords")
+    with pytest.raises(NotOAIResponse):  # cut after a whole record
+        parse_response(raw[: raw.index(b"</record>") + 9], "ListRecords")
 
 
 def test_an_html_outage_page_is_not_oai_and_is_retried() -> None:
