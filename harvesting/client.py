@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from sickle import Sickle
@@ -49,6 +50,9 @@ from schemas.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Longer query strings go by POST: servers refuse URLs of a few kB (HTTP 414).
+MAX_QUERY_LENGTH = 2000
 
 
 @dataclass
@@ -136,9 +140,13 @@ class OAIClient:
 
     def _request_once(self, verb: str, params: dict[str, str]) -> Fetched:
         self.interval.wait()
+        # OAI-PMH allows POST: a long resumption token does not fit in a URL (HTTP 414)
+        long = len(urlencode({"verb": verb, **params})) > MAX_QUERY_LENGTH
+        self._sickle.http_method = "POST" if long else "GET"
         try:
             response = self._sickle.harvest(verb=verb, **params)  # streamed: headers only
             http = response.http_response
+            _check_redirect(self.endpoint, http)
             try:
                 body = read_body(http, self.max_bytes, self.read_timeout, self.endpoint)
             finally:
@@ -166,6 +174,19 @@ class OAIClient:
                 ) from None
             raise NotOAIResponse(f"{self.endpoint} answered {verb}: {exc}") from None
         return Fetched(page=page, params={"verb": verb, **params}, url=http.url)
+
+
+def _check_redirect(endpoint: str, http: requests.Response) -> None:
+    """A redirect to another host is refused: the rows would be labelled with an endpoint
+    that did not serve them, and the politeness interval kept for the wrong host."""
+    asked, served = urlsplit(endpoint).hostname, urlsplit(http.url).hostname
+    if http.history and asked != served:
+        http.close()
+        where = http.url.split("?", 1)[0]
+        raise ConfigError(
+            f"{endpoint} redirects to another host ({where}): harvest that endpoint with "
+            f"--endpoint {where} if it is the same repository"
+        )
 
 
 def _http_error(endpoint: str, response: Any) -> RepecHarvestError:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from typing import ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from schemas.errors import ConfigError
 
@@ -20,7 +20,11 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 def user_agent(contact: str | None) -> str:
-    """``repec-harvest/0.1.0 (+contact)``: who we are and how to reach the operator."""
+    """``repec-harvest/0.1.0 (+contact)``: who we are and how to reach the operator. HTTP
+    headers are Latin-1 at best: anything beyond ASCII in the contact is percent-encoded
+    (``José`` -> ``Jos%C3%A9``), control characters included."""
+    if contact:
+        contact = quote(contact, safe="".join(chr(c) for c in range(0x20, 0x7F) if c != 0x25))
     who = f"+{contact}" if contact else "OAI-PMH harvester; operator contact not configured"
     return f"{TOOL}/{VERSION} ({who})"
 

@@ -65,11 +65,17 @@ def find_files(root: Path) -> list[RedifFile]:
     found = []
     for path in paths:
         stat = path.stat()
-        found.append(RedifFile(path, path.relative_to(base).as_posix(), stat.st_size,
-                               stat.st_mtime_ns))  # fmt: skip
+        found.append(RedifFile(path, _printable(path.relative_to(base).as_posix()),
+                               stat.st_size, stat.st_mtime_ns))  # fmt: skip
     if not found:
         raise ConfigError(f"no .rdf or .redif files under {root}")
     return sorted(found, key=lambda f: (not f.describes_series, f.relative))
+
+
+def _printable(name: str) -> str:
+    """A file name as stored and shown: bytes of it that are not UTF-8 (Python keeps them as
+    surrogates, which nothing can store) written as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,8 @@ class Provider:
     repository_name: str = "repec-harvest sample provider"
     clock: Callable[[], datetime] = _now
     requests: list[dict[str, str]] = field(default_factory=list)
+    #: characters of padding in every resumption token (servers with huge tokens exist)
+    token_padding: int = 0
 
     def respond(self, params: dict[str, str]) -> str:
         self.requests.append(dict(params))
@@ -217,7 +219,9 @@ class Provider:
         if following >= total:
             return f"<resumptionToken {attrs}/>"
         token = base64.urlsafe_b64encode(
-            json.dumps({**query, "offset": following}, sort_keys=True).encode()
+            json.dumps(
+                {**query, "offset": following, "pad": "x" * self.token_padding}, sort_keys=True
+            ).encode()
         ).decode()
         return f"<resumptionToken {attrs}>{token}</resumptionToken>"
 
@@ -225,6 +229,7 @@ class Provider:
         try:
             query = json.loads(base64.urlsafe_b64decode(token.encode()))
             int(query["offset"])
+            query.pop("pad", None)
             return dict(query)
         except (ValueError, KeyError, TypeError):
             raise OAIFailure("badResumptionToken", "invalid resumption token") from None

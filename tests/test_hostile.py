@@ -344,3 +344,85 @@ def test_one_bad_byte_quarantines_one_record_and_the_harvest_goes_on(
     assert escaped in raw or bad.decode("utf-8", "ignore") in raw, raw[:300]
     # every other record is there: one item short of a clean run, until the next correction
     assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS - 1,)]
+
+
+# -- 11 and 13. long tokens, other hosts -------------------------------------------------------
+
+
+def test_a_megabyte_resumption_token_goes_by_post(tmp_path: Path) -> None:
+    store = RecordStore.sample()
+    provider = Provider(store, page_size=10, clock=Clock(datetime(2025, 12, 1, 12)),
+                        token_padding=1 << 20)  # fmt: skip
+    data = DataDir(tmp_path / "data")
+    with serve(provider) as url:
+        done = cli("run", "--endpoint", url, "--delay", "0", "--window", "none",
+                   "--data-dir", str(data.root))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
+
+
+def test_a_redirect_to_another_host_is_refused(tmp_path: Path) -> None:
+    store = RecordStore.sample()
+    provider = Provider(store, page_size=10, clock=Clock(datetime(2025, 12, 1, 12)))
+    with serve(provider) as real:
+        elsewhere = real.replace("127.0.0.1", "localhost")
+
+        class Redirect(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(302)
+                self.send_header("Location", elsewhere + self.path[self.path.index("?") :])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}/oai"
+            error = one_line_error(cli("run", "--endpoint", url, "--delay", "0",
+                                       "--data-dir", str(tmp_path / "data")))  # fmt: skip
+        finally:
+            server.shutdown()
+            server.server_close()
+    assert "redirects to another host" in error and "localhost" in error, error
+
+
+# -- crashes that must be one line, or no error at all ----------------------------------------
+
+REDIF = """Template-Type: ReDIF-Article 1.0
+Title: A File Whose Name Is Not UTF-8
+Author-Name: Byte, Ann
+Journal: Journal of Names
+Year: 2025
+Handle: RePEc:tst:jonam:v:1:y:2025:i:1:p:1-2
+"""
+
+
+def test_a_redif_file_whose_name_is_not_utf8_loads(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    Path(os.fsdecode(os.fsencode(tree) + b"/\xffname.rdf")).write_text(REDIF)
+    data = DataDir(tmp_path / "data")
+    done = cli("redif", str(tree), "--data-dir", str(data.root))
+    assert done.returncode == 0, done.stderr
+    assert query(data, "SELECT title FROM articles") == [("A File Whose Name Is Not UTF-8",)]
+
+
+def test_a_contact_beyond_latin1_is_sent_percent_encoded(tmp_path: Path) -> None:
+    store = RecordStore.sample()
+    provider = Provider(store, page_size=20, clock=Clock(datetime(2025, 12, 1, 12)))
+    with serve(provider) as url:
+        done = cli("run", "--endpoint", url, "--delay", "0", "--contact", "José 李 <a@b.c>",
+                   "--data-dir", str(tmp_path / "data"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_demo_on_a_taken_port_says_so(tmp_path: Path) -> None:
+    with serve(Provider(RecordStore.sample())) as url:
+        port = url.split(":")[2].split("/")[0]
+        for serve_only in ([], ["--serve"]):
+            error = one_line_error(cli("demo", "--port", port, *serve_only,
+                                       "--data-dir", str(tmp_path / "data")))  # fmt: skip
+            assert f"port {port} is taken" in error, error
