@@ -8,6 +8,7 @@ import functools
 import io
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
@@ -558,14 +559,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         err.print(f"Error: {exc.format_message()}")
         code = exc.exit_code
-    except click.exceptions.Abort:
-        err.print("Aborted.")
+    except click.exceptions.Abort:  # click's name for Ctrl-C
+        err.print(INTERRUPTED)
         code = 130
     except RepecHarvestError as exc:
         err.print(f"Error: {exc}")
         code = exc.exit_code
     except KeyboardInterrupt:
-        err.print("Interrupted: every committed page is kept; run again to resume.")
+        err.print(INTERRUPTED)
         code = 130
     except Exception as exc:
         if debug:
@@ -577,5 +578,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code if isinstance(code, int) else 0
 
 
+INTERRUPTED = "Interrupted: every committed page is kept; run again to resume."
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """Ctrl-C or SIGTERM: stop at the next Python instruction, once. Signals after the first
+    are ignored while the command records where it stopped (a second Ctrl-C used to cut
+    that short and leave the run marked running)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def entry() -> None:
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     sys.exit(main())

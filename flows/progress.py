@@ -63,6 +63,10 @@ class HarvestProgress:
         elapsed = max(time.monotonic() - self._started[spec.harvest_id], 1e-6)
         size = page.fetched.page.complete_list_size
         window = run.window
+        if not size:  # rich keeps the last total when given None: this window announced none
+            for shown in self._progress.tasks:
+                if shown.id == task:
+                    shown.total = None
         self._progress.update(
             task,
             completed=run.records,

@@ -31,7 +31,7 @@ class HarvestStatus:
 def harvest_status(data: DataDir) -> list[HarvestStatus]:
     if not data.has_state():
         return []
-    state = StateStore(data.state_location)
+    state = StateStore(data.state_location, read_only=not data.catalog_url)
     try:
         counts = _warehouse_counts(data)
         statuses = []

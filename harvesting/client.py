@@ -41,8 +41,10 @@ from harvesting.retries import (
 )
 from schemas.errors import (
     ConfigError,
+    ConnectionRefused,
     EndpointError,
     EndpointUnreachable,
+    HTMLPage,
     NoSetHierarchy,
     NotOAIResponse,
     RepecHarvestError,
@@ -81,6 +83,11 @@ class OAIClient:
     ) -> None:
         if not endpoint.lower().startswith(("http://", "https://")):
             raise ConfigError(f"endpoint {endpoint!r} is not an http(s) URL")
+        if urlsplit(endpoint).query:
+            raise ConfigError(
+                f"endpoint {endpoint!r} has a query string: give the base URL, without "
+                f"'?{urlsplit(endpoint).query}'"
+            )
         self.endpoint = endpoint
         self.retry = retry or RetryPolicy()
         self.max_bytes = max_bytes
@@ -111,7 +118,15 @@ class OAIClient:
         )
 
     def identify(self) -> tuple[Identity, Fetched]:
-        fetched = self.request("Identify")
+        """Identify, the first request of a run: a refused connection or an HTML page means
+        the endpoint is wrong, and is said at once; everything else transient (timeouts,
+        resets, 5xx) is retried like any request."""
+        try:
+            fetched = self._request_once("Identify", {})
+        except (ConnectionRefused, HTMLPage) as exc:
+            raise ConfigError(f"{exc}: is {self.endpoint} an OAI-PMH base URL?") from None
+        except TransientEndpointError:
+            fetched = self.request("Identify")
         return read_identity(fetched.page), fetched
 
     def list_metadata_formats(self) -> tuple[list[str], Fetched]:
@@ -169,10 +184,10 @@ class OAIClient:
             # The body decides (some servers mislabel good XML); the label explains failures.
             content_type = http.headers.get("Content-Type", "").split(";")[0].strip()
             if content_type and "xml" not in content_type.lower():
-                raise NotOAIResponse(
+                raise type(exc)(
                     f"{self.endpoint} answered {verb} with {content_type}, not OAI-PMH XML"
                 ) from None
-            raise NotOAIResponse(f"{self.endpoint} answered {verb}: {exc}") from None
+            raise type(exc)(f"{self.endpoint} answered {verb}: {exc}") from None
         return Fetched(page=page, params={"verb": verb, **params}, url=http.url)
 
 
@@ -207,4 +222,6 @@ def _connection_error(endpoint: str, exc: requests.ConnectionError) -> RepecHarv
         or ("nodename nor servname" in text)
     ):
         return EndpointError(f"cannot resolve the host of {endpoint}")
+    if "refused" in text.lower():
+        return ConnectionRefused(f"cannot connect to {endpoint}")
     return EndpointUnreachable(f"cannot connect to {endpoint}")

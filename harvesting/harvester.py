@@ -24,6 +24,7 @@ from harvesting.state import SUPERSEDED, Run, StateStore
 from harvesting.windows import Window, split_windows
 from schemas.dates import SECONDS, format_datestamp, parse_datestamp, utc_now
 from schemas.errors import (
+    BadArgument,
     BadResumptionToken,
     ErrorBudgetExceeded,
     IncompleteHarvest,
@@ -151,6 +152,8 @@ class Harvester:
         self.archive = archive
         self.sink = sink
         self.progress = progress
+        #: the server refused from/until with a time of day: dates only, for this run
+        self._by_day = False
 
     def harvest(
         self,
@@ -273,10 +276,20 @@ class Harvester:
                 params = {"resumptionToken": run.token}
             else:
                 params = {"metadataPrefix": spec.metadata_prefix, **window.params()}
+                if self._by_day:
+                    params = {k: v[:10] if k in ("from", "until") else v for k, v in params.items()}
                 if spec.set_spec:
                     params["set"] = spec.set_spec
             try:
                 fetched = self.client.request("ListRecords", **params)
+            except BadArgument as exc:
+                timed = any("T" in params.get(k, "") for k in ("from", "until"))
+                if run.token or self._by_day or not timed:
+                    raise
+                self._by_day = True  # days cover the same records, and a few more
+                log.warning("%s refuses a time of day in from/until (%s); asking by day",
+                            spec.endpoint, exc)  # fmt: skip
+                continue
             except BadResumptionToken:
                 if not run.token or restarts >= MAX_WINDOW_RESTARTS:
                     raise

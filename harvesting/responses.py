@@ -18,7 +18,7 @@ from datetime import datetime
 from lxml import etree
 
 from schemas.dates import parse_datestamp, server_clock
-from schemas.errors import OAI_ERRORS_BY_CODE, HostileXML, NotOAIResponse, OAIError
+from schemas.errors import OAI_ERRORS_BY_CODE, HostileXML, HTMLPage, NotOAIResponse, OAIError
 from schemas.records import DamagedRecord
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
@@ -56,7 +56,7 @@ def parse_xml(raw: bytes) -> etree._Element:
     if not raw.strip():
         raise NotOAIResponse("empty response body")
     if _HTML.match(raw[:4096]):
-        raise NotOAIResponse("an HTML page, not OAI-PMH XML")
+        raise HTMLPage("an HTML page, not OAI-PMH XML")
     if _DOCTYPE.search(raw):
         raise HostileXML()
     try:

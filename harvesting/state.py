@@ -20,6 +20,7 @@ from harvesting.identity import HarvestSpec
 from harvesting.statedb import Row, StateDB
 from harvesting.windows import Window, windows_from_json, windows_to_json
 from schemas.dates import format_datestamp, parse_datestamp
+from schemas.errors import DataDirError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS harvests (
@@ -162,13 +163,18 @@ class HarvestRecord:
 class StateStore:
     """Checkpoints and the run log of every harvest of one warehouse."""
 
-    def __init__(self, location: str | Path) -> None:
-        """``location``: the SQLite file, or the PostgreSQL URL of a shared catalog."""
+    def __init__(self, location: str | Path, read_only: bool = False) -> None:
+        """``location``: the SQLite file, or the PostgreSQL URL of a shared catalog.
+        ``read_only``: only read (a read-only data dir)."""
         self.location = location
-        self._db = StateDB(location, _SCHEMA)
+        self._db = StateDB(location, _SCHEMA, read_only=read_only)
         present = self._db.columns("runs")
         for name, declaration in _ADDED_COLUMNS:
             if name not in present:
+                if read_only:
+                    self._db.close()
+                    raise DataDirError(f"the harvest state {location} was made by an earlier "
+                                       "version; a run with write access upgrades it")  # fmt: skip
                 self._db.execute(f"ALTER TABLE runs ADD COLUMN {name} {declaration}")
 
     def close(self) -> None:

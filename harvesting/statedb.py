@@ -30,13 +30,18 @@ def is_postgres(location: str | Path) -> bool:
 
 
 class StateDB:
-    def __init__(self, location: str | Path, schema: str) -> None:
-        """Open ``location`` (a path or a PostgreSQL URL) and create ``schema``'s tables."""
+    def __init__(self, location: str | Path, schema: str, read_only: bool = False) -> None:
+        """Open ``location`` (a path or a PostgreSQL URL) and create ``schema``'s tables;
+        ``read_only``: a SQLite file only read (``status`` on a read-only data dir), nothing
+        created."""
         self.location = location
         self.postgres = is_postgres(location)
         try:
             if self.postgres:
                 self._open_postgres(str(location))
+            elif read_only:
+                self._open_sqlite_read_only(Path(location))
+                return
             else:
                 self._open_sqlite(Path(location))
         except (sqlite3.Error, OSError) as exc:
@@ -65,6 +70,18 @@ class StateDB:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         self._db: Any = db
+
+    def _open_sqlite_read_only(self, path: Path) -> None:
+        """Read-only; where even SQLite's shared-memory file cannot be made (a read-only
+        folder), as an immutable file."""
+        uri = path.resolve().as_uri()
+        try:
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        except sqlite3.OperationalError:
+            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        self._db = db
 
     def _open_postgres(self, url: str) -> None:
         import psycopg

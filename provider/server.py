@@ -73,6 +73,8 @@ class Provider:
     requests: list[dict[str, str]] = field(default_factory=list)
     #: characters of padding in every resumption token (servers with huge tokens exist)
     token_padding: int = 0
+    #: False: a server that announces seconds but refuses a time of day in from/until
+    accepts_times: bool = True
 
     def respond(self, params: dict[str, str]) -> str:
         self.requests.append(dict(params))
@@ -195,8 +197,9 @@ class Provider:
         return body + self._resumption(query, offset, len(chunk), len(matches))
 
     def _matching(self, query: dict[str, Any]) -> Iterator[StoredRecord]:
-        start = _parse_stamp(query["from"], self.granularity) if query.get("from") else None
-        end = _parse_stamp(query["until"], self.granularity) if query.get("until") else None
+        accepted = self.granularity if self.accepts_times else DAY
+        start = _parse_stamp(query["from"], accepted) if query.get("from") else None
+        end = _parse_stamp(query["until"], accepted) if query.get("until") else None
         if end is not None and query.get("until") and len(query["until"]) == 10:
             end = end.replace(hour=23, minute=59, second=59)
         if start and end and start > end:

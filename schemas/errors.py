@@ -76,6 +76,14 @@ class NotOAIResponse(TransientEndpointError):
     """The endpoint answered with something that is not a complete OAI-PMH response."""
 
 
+class HTMLPage(NotOAIResponse):
+    """The endpoint answered with an HTML page (an outage page later; a wrong URL at first)."""
+
+
+class ConnectionRefused(EndpointUnreachable):
+    """Nothing listens at the endpoint (retried later in a run; a wrong URL at first)."""
+
+
 class HostileXML(EndpointError):
     """The response contains a DTD or entity declarations, which are refused."""
 

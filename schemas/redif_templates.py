@@ -298,7 +298,7 @@ class TemplateError:
 class _Pending:
     start_line: int
     lines: list[str] = field(default_factory=list)
-    # [lower-case name, value, line]
+    # [lower-case name, value, line(, continuation lines)]
     fields: list[list[Any]] = field(default_factory=list)
 
 
@@ -333,8 +333,10 @@ def parse_templates(text: str, source: str = "") -> Iterator[Template | Template
         is_field = match is not None and (is_known_field(name) or previous[0] == "template-type")
         if match and is_field:
             current.fields.append([name, match.group(2).strip(), number])
+        elif len(previous) == 3:
+            previous.append([line.strip()])  # continuation lines, joined once in _finish
         else:
-            previous[1] = f"{previous[1]} {line.strip()}".strip()
+            previous[3].append(line.strip())
     if orphan is not None:
         yield _orphan_error(orphan, source)
     if current is not None:
@@ -349,6 +351,9 @@ def _orphan_error(orphan: _Pending, source: str) -> TemplateError:
 
 def _finish(pending: _Pending, source: str) -> Template | TemplateError:
     raw_text = "\n".join(pending.lines)
+    for entry in pending.fields:
+        if len(entry) > 3:  # a value continued on later lines
+            entry[1] = " ".join([entry[1], *entry.pop()]).strip()
 
     def error(line: int, reason: str) -> TemplateError:
         return TemplateError(source, line, reason, raw_text)

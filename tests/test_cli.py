@@ -147,11 +147,9 @@ def test_errors_from_the_server_side(
 
 def test_an_unreachable_endpoint(capsys: pytest.CaptureFixture[str], data: DataDir) -> None:
     url = f"http://127.0.0.1:{free_port()}/oai"
-    code, _, err = run(
-        capsys, "run", "--endpoint", url, "--retries", "0", "--data-dir", str(data.root)
-    )
-    assert code == 1
-    assert err.strip() == f"Error: cannot connect to {url}"
+    code, _, err = run(capsys, "run", "--endpoint", url, "--data-dir", str(data.root))
+    assert code == 2  # at once, not after retries: nothing listens there
+    assert err.strip() == f"Error: cannot connect to {url}: is {url} an OAI-PMH base URL?"
 
 
 def test_sql_errors(capsys: pytest.CaptureFixture[str], harvested: DataDir, tmp_path: Path) -> None:

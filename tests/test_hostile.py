@@ -26,7 +26,7 @@ from faults import Faults, send
 from flows.citations import load_citations
 from flows.datadir import DataDir
 from harvesting.archive import MANIFEST
-from provider.server import Provider, serve
+from provider.server import SECONDS, Provider, serve
 from provider.store import RecordStore
 from schemas.citations import MAX_LINE
 
@@ -426,3 +426,67 @@ def test_the_demo_on_a_taken_port_says_so(tmp_path: Path) -> None:
             error = one_line_error(cli("demo", "--port", port, *serve_only,
                                        "--data-dir", str(tmp_path / "data")))  # fmt: skip
             assert f"port {port} is taken" in error, error
+
+
+# -- 12. a server that claims seconds but takes only days ---------------------------------------
+
+
+def test_a_server_refusing_times_of_day_is_asked_by_day(tmp_path: Path) -> None:
+    store = RecordStore.sample()
+    provider = Provider(store, page_size=10, clock=Clock(datetime(2025, 12, 1, 12)),
+                        granularity=SECONDS, accepts_times=False)  # fmt: skip
+    data = DataDir(tmp_path / "data")
+    with serve(provider) as url:
+        for _ in range(2):  # the first run and an incremental one
+            done = cli("run", "--endpoint", url, "--delay", "0", "--data-dir", str(data.root))
+            assert done.returncode == 0, done.stderr
+            assert "asking by day" in done.stderr
+    assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
+
+
+# -- interruptions -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "signals", [[signal.SIGINT], [signal.SIGTERM], [signal.SIGINT, signal.SIGINT]],
+    ids=["ctrl-c", "sigterm", "ctrl-c-twice"],
+)  # fmt: skip
+def test_an_interrupted_run_says_so_and_records_where_it_stopped(
+    tmp_path: Path, signals: list[signal.Signals]
+) -> None:
+    store = RecordStore.sample()
+    provider = Provider(store, page_size=2, clock=Clock(datetime(2025, 12, 1, 12)))
+    data = DataDir(tmp_path / "data")
+    with serve(provider, before_response=slow_pages(provider)) as url:
+        command = [*COMMAND, "run", "--endpoint", url, "--delay", "0",
+                   "--data-dir", str(data.root)]  # fmt: skip
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   env=ENV)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while archived_pages(data) < 3:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.01)
+        for number, sig in enumerate(signals):
+            if number:
+                time.sleep(0.1)
+            process.send_signal(sig)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Interrupted: every committed page is kept" in stderr.decode(), stderr
+    status = cli("status", "--data-dir", str(data.root)).stdout
+    assert "(failed)" in status and "interrupted" in status, status
+
+
+def test_an_endpoint_with_a_query_string_is_refused(tmp_path: Path) -> None:
+    error = one_line_error(cli("run", "--endpoint", "http://127.0.0.1:9/oai?verb=Identify",
+                               "--data-dir", str(tmp_path / "data")))  # fmt: skip
+    assert "has a query string" in error and "?verb=Identify" in error, error
+
+
+def test_an_html_page_at_identify_is_a_configuration_error_said_at_once(tmp_path: Path) -> None:
+    started = time.monotonic()
+    with static(JUNK["error.html"]) as url:
+        error = one_line_error(cli("run", "--endpoint", url.rsplit("/", 1)[0] + "/oai",
+                                   "--data-dir", str(tmp_path / "data")))  # fmt: skip
+    assert "html" in error.lower() and "OAI-PMH base URL" in error, error
+    assert time.monotonic() - started < 15  # no retries (they took 21 s)
