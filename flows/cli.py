@@ -379,9 +379,13 @@ def status(data: DataDir) -> int:
             ("records", f"{s.records:,}"), ("deletions", f"{s.deleted:,}"),
             ("quarantined", f"{s.quarantined:,}"), ("last error", s.last_error or "-"),
         ):  # fmt: skip
+            if s.counts_missing and label in ("records", "deletions", "quarantined"):
+                value = "unknown (the warehouse cannot be opened)"
             table.add_row(label, value)
         out.print(table)
         out.print()
+    if statuses[0].counts_missing:
+        err.print(f"Warning: counts not shown: {statuses[0].counts_missing}")
     return 0
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from flows.datadir import DataDir
 from harvesting.state import COMPLETE, StateStore
+from schemas.errors import WarehouseError
 
 
 @dataclass
@@ -26,6 +27,8 @@ class HarvestStatus:
     #: the dates the latest complete run with --until covered (it moves "next from" no
     #: further than its --until)
     last_bounded: str | None = None
+    #: why the warehouse's counts are missing (it could not be opened), if they are
+    counts_missing: str | None = None
 
 
 def harvest_status(data: DataDir) -> list[HarvestStatus]:
@@ -33,7 +36,10 @@ def harvest_status(data: DataDir) -> list[HarvestStatus]:
         return []
     state = StateStore(data.state_location, read_only=not data.catalog_url)
     try:
-        counts = _warehouse_counts(data)
+        try:
+            counts, missing = _warehouse_counts(data), None
+        except WarehouseError as exc:  # the state can still be shown (read-only media, ...)
+            counts, missing = {}, str(exc)
         statuses = []
         for h in state.harvests():
             run = state.open_run(h.harvest_id)
@@ -59,6 +65,7 @@ def harvest_status(data: DataDir) -> list[HarvestStatus]:
                     quarantined=rows[2],
                     last_error=h.last_error or (run.error if run else None),
                     last_bounded=_last_bounded(state, h.harvest_id),
+                    counts_missing=missing,
                 )
             )
         return statuses

@@ -490,3 +490,28 @@ def test_an_html_page_at_identify_is_a_configuration_error_said_at_once(tmp_path
                                    "--data-dir", str(tmp_path / "data")))  # fmt: skip
     assert "html" in error.lower() and "OAI-PMH base URL" in error, error
     assert time.monotonic() - started < 15  # no retries (they took 21 s)
+
+
+@contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """``folder`` mounted read-only over itself (root only), as a data dir on read-only media."""
+    bind = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True,
+                          check=False)  # fmt: skip
+    if bind.returncode != 0:
+        pytest.skip(f"a read-only bind mount needs root: {bind.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(folder)], check=True)
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_status_works_on_a_read_only_data_dir(tmp_path: Path) -> None:
+    """The harvest state is read read-only. (DuckLake's SQLite catalog, in WAL mode, cannot
+    be opened where SQLite cannot make its shared-memory file: status says so and shows
+    the rest.)"""
+    data = _harvested(tmp_path)
+    with read_only(data.root):
+        status = cli("status", "--data-dir", str(data.root))
+    assert status.returncode == 0, status.stderr
+    assert "last complete harvest" in status.stdout and "never" not in status.stdout
