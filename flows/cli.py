@@ -10,7 +10,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -236,7 +236,13 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+#: Rows a table shows: more is for --format csv or json, which stream.
+TABLE_ROWS = 1_000
+
+
+def _print_rows(columns: list[str], rows: Iterable[tuple[Any, ...]], fmt: str) -> None:
+    """Rows in ``fmt``; csv, json and line stream as the rows come (a table is drawn whole,
+    so it shows ``TABLE_ROWS`` at most, every value in full, folded where it is wide)."""
     if fmt == "line":
         width = max((len(c) for c in columns), default=0)
         for number, row in enumerate(rows):
@@ -248,17 +254,37 @@ def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> No
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([_cell(v) for v in row] for row in rows)
+        for number, row in enumerate(rows, start=1):
+            writer.writerow([_cell(v) for v in row])
+            if number % 10_000 == 0:  # out in pieces: the first rows come at once
+                sys.stdout.write(buffer.getvalue())
+                buffer.seek(0)
+                buffer.truncate()
         sys.stdout.write(buffer.getvalue())
     elif fmt == "json":
-        records = [dict(zip(columns, map(_jsonable, row), strict=True)) for row in rows]
-        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=2, default=str) + "\n")
+        sys.stdout.write("[")
+        for number, row in enumerate(rows):
+            record = dict(zip(columns, map(_jsonable, row), strict=True))
+            text = json.dumps(record, ensure_ascii=False, indent=2, default=str)
+            sys.stdout.write(("," if number else "") + "\n  " + text.replace("\n", "\n  "))
+        sys.stdout.write("\n]\n")
     else:
-        table = Table(*columns, show_lines=False)
+        table = Table(show_lines=False)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        shown = 0
+        more = False
         for row in rows:
+            if shown == TABLE_ROWS:
+                more = True
+                break
             table.add_row(*(_cell(v) for v in row))
+            shown += 1
         out.print(table)
-        out.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''}")
+        if more:
+            out.print(f"the first {shown:,} rows: --format csv or json gives them all")
+        else:
+            out.print(f"{shown} row{'s' if shown != 1 else ''}")
 
 
 def _snapshot(text: str | None) -> int | str | None:
@@ -290,8 +316,9 @@ def _snapshot(text: str | None) -> int | str | None:
 @_data_dir_option
 def sql(query: str, fmt: str, at: str | None, data: DataDir) -> int:
     """Run one SELECT against the warehouse, read-only (works while harvests load)."""
-    columns, rows = _query(data, query, _snapshot(at))
-    _print_rows(columns, rows, fmt)
+    with data.warehouse() as warehouse, warehouse.stream(query, _snapshot(at)) as result:
+        columns, batches = result
+        _print_rows(columns, (row for batch in batches for row in batch), fmt)
     return 0
 
 
@@ -560,6 +587,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = cli.main(args=args, prog_name="repec-harvest", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:  # `repec-harvest` alone: its help
+        err.print(exc.format_message())
+        code = exc.exit_code
+    except click.NoSuchOption as exc:
+        hint = ""
+        if exc.option_name in _COMMAND_OPTIONS and exc.ctx is not None and exc.ctx.parent is None:
+            hint = f"; it goes after the command: `repec-harvest run {exc.option_name} ...`"
+        err.print(
+            f"Error: {exc.format_message().rstrip('.') if hint else exc.format_message()}{hint}"
+        )
+        code = exc.exit_code
     except click.ClickException as exc:
         err.print(f"Error: {exc.format_message()}")
         code = exc.exit_code
@@ -582,6 +620,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code if isinstance(code, int) else 0
 
 
+#: Options every command takes, after its name (given before it, they get a hint).
+_COMMAND_OPTIONS = {"--data-dir", "--catalog", "--data-path"}
 INTERRUPTED = "Interrupted: every committed page is kept; run again to resume."
 
 

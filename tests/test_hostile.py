@@ -515,3 +515,29 @@ def test_status_works_on_a_read_only_data_dir(tmp_path: Path) -> None:
         status = cli("status", "--data-dir", str(data.root))
     assert status.returncode == 0, status.stderr
     assert "last complete harvest" in status.stdout and "never" not in status.stdout
+
+
+# -- rough edges of the command line ----------------------------------------------------------
+
+
+def test_the_command_alone_prints_its_help_without_calling_it_an_error() -> None:
+    done = cli()
+    assert done.returncode == 2
+    assert done.stderr.startswith("Usage: repec-harvest") and "Error" not in done.stderr
+
+
+def test_a_data_dir_before_the_command_gets_a_hint(tmp_path: Path) -> None:
+    error = one_line_error(cli("--data-dir", str(tmp_path), "status"))
+    assert "goes after the command" in error, error
+
+
+def test_sql_shows_long_values_whole_and_huge_results_without_waiting(tmp_path: Path) -> None:
+    data = _harvested(tmp_path)
+    long = "x" * 300
+    table = cli("sql", f"SELECT '{long}' AS v, * FROM range(5000)", "--data-dir", str(data.root))
+    assert table.returncode == 0, table.stderr
+    assert "".join(line.strip("│ ") for line in table.stdout.splitlines()[3:8]).count("x") >= 300
+    assert "the first 1,000 rows" in table.stdout
+    csv_out = cli("sql", "--format", "csv", "SELECT * FROM range(300000)",
+                  "--data-dir", str(data.root))  # fmt: skip
+    assert csv_out.returncode == 0 and len(csv_out.stdout.splitlines()) == 300_001

@@ -392,19 +392,37 @@ class Warehouse:
         """Run one SELECT, read-only for real: no file outside the warehouse is read, none
         written, no database attached, no extension loaded, no setting changed. ``snapshot``
         (an id or a timestamp) queries the warehouse as it was then."""
+        with self.stream(sql, snapshot) as (columns, batches):
+            return columns, [row for batch in batches for row in batch]
+
+    @contextmanager
+    def stream(
+        self, sql: str, snapshot: int | str | None = None, batch_rows: int = 10_000
+    ) -> Iterator[tuple[list[str], Iterator[list[tuple[Any, ...]]]]]:
+        """``query``, its rows in batches as DuckDB produces them: the first rows of a huge
+        result come at once, and memory holds one batch."""
         check_read_only(sql)
         with self.connect(read_only=True, snapshot=snapshot) as con:
             try:
                 cursor = con.execute(sql)
-                if cursor.description is None:
-                    return [], []
-                return [d[0] for d in cursor.description], cursor.fetchall()
             except duckdb.PermissionException as exc:
                 raise ReadOnlyViolation(
                     f"`sql` reads the warehouse and nothing else: {first_line(exc)}"
                 ) from None
             except duckdb.Error as exc:
                 raise QueryError(f"SQL error: {first_line(exc)}") from None
+            if cursor.description is None:
+                yield [], iter(())
+                return
+
+            def batches() -> Iterator[list[tuple[Any, ...]]]:
+                try:
+                    while batch := cursor.fetchmany(batch_rows):
+                        yield batch
+                except duckdb.Error as exc:
+                    raise QueryError(f"SQL error: {first_line(exc)}") from None
+
+            yield [d[0] for d in cursor.description], batches()
 
     # -- generations (``rebuild``) -------------------------------------------------------
 
