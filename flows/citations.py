@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,23 +24,32 @@ log = logging.getLogger(__name__)
 
 
 def load_citations(
-    data: DataDir, source: str, contact: str | None = None, allow_empty: bool = False
-) -> dict[str, Any]:
+    data: DataDir, source: str, contact: str | None = None, allow_empty: bool = False,
+    on_lines: Callable[[int], None] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Replace the citation graph with ``source`` (a path or URL of iscited.txt[.gz]); a source
-    with no citation, or mostly malformed lines, is refused unless ``allow_empty``."""
+    with no citation, or mostly malformed lines, is refused unless ``allow_empty``.
+    ``on_lines`` is told how many lines are read, every 100,000."""
     with data.writing(), data.harvesting("citations", "a citation load"):
         path, label = resolve_source(source, data.root / "citec", contact)
         stats = CitationStats()
         with iscited_lines(path) as lines, data.warehouse() as warehouse:
             return load_citation_graph(
                 warehouse,
-                parse_iscited(lines, stats),
+                parse_iscited(_counted(lines, on_lines) if on_lines else lines, stats),
                 staging=data.root / "citec" / "staging.parquet",
                 source=label,
                 loaded_at=utc_now(),
                 stats=stats,
                 allow_empty=allow_empty,
             )
+
+
+def _counted(lines: Iterator[str | None], tell: Callable[[int], None]) -> Iterator[str | None]:
+    for number, line in enumerate(lines, start=1):
+        if number % 100_000 == 0:
+            tell(number)
+        yield line
 
 
 @dataclass

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from flows.datadir import CATALOG_ENV_VAR, DATA_PATH_ENV_VAR, ENV_VAR, DataDir
 from flows.pipeline import DEFAULT_ENDPOINT, HarvestOptions, HarvestResult, Pipeline
-from flows.progress import HarvestProgress
+from flows.progress import CountProgress, HarvestProgress
 from harvesting.politeness import VERSION
 from harvesting.windows import SIZES
 from schemas.dates import parse_user_date
@@ -114,16 +114,20 @@ def _options(from_: str | None, until: str | None, **kwargs: Any) -> HarvestOpti
 
 
 def _setup_logging(verbose: int) -> None:
+    """-v: what each run and window did; -vv: every page; -vvv: HTTP too."""
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(
         level=level, format="%(message)s", force=True,
         handlers=[RichHandler(console=err, show_time=False, show_path=False)],
     )  # fmt: skip
+    if verbose < 3:
+        logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(VERSION, prog_name="repec-harvest")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-v", "--verbose", count=True,
+              help="More log output: -v runs and windows, -vv pages, -vvv HTTP.")  # fmt: skip
 def cli(verbose: int) -> None:
     """Harvest RePEc metadata over OAI-PMH into Parquet and DuckDB."""
     _setup_logging(verbose)
@@ -449,7 +453,9 @@ def citations(source: str | None, contact: str | None, allow_empty: bool, data: 
     from flows.citations import load_citations
     from harvesting.citec import DEFAULT_ISCITED
 
-    log = load_citations(data, source or DEFAULT_ISCITED, contact, allow_empty)
+    with CountProgress(err, "citations", "lines") as progress:
+        log = load_citations(data, source or DEFAULT_ISCITED, contact, allow_empty,
+                             progress.show)  # fmt: skip
     out.print(
         f"Loaded {log['edges']:,} citations from {log['source']}: {log['lines']:,} lines, "
         f"{log['duplicates']:,} duplicate and {log['self_citations']:,} self-citations dropped, "
@@ -523,7 +529,8 @@ def redif(path: str, data: DataDir) -> int:
     """Load a RePEc mirror tree or a folder of ReDIF files (.rdf, .redif), incrementally."""
     from flows.redif import load_redif
 
-    report = load_redif(data, path)
+    with CountProgress(err, "ReDIF", "files") as progress:
+        report = load_redif(data, path, progress.show)
     if report.reread:
         out.print(f"{report.reread:,} files read again: an earlier version of repec-harvest "
                   "read them.")  # fmt: skip

@@ -77,3 +77,35 @@ class HarvestProgress:
             if window
             else "",
         )
+
+
+class CountProgress:
+    """A live count on the terminal, for loads that are not harvests (the files of a ReDIF
+    load, the lines of a citation file); nothing is drawn when stderr is not a terminal."""
+
+    def __init__(self, console: Console, description: str, unit: str,
+                 total: int | None = None) -> None:  # fmt: skip
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn() if total else TextColumn("{task.completed:,}"),
+            TextColumn(unit),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not console.is_terminal,
+            transient=True,
+        )
+        self._task = self._progress.add_task(description, total=total)
+
+    def __enter__(self) -> CountProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def advance(self, count: int = 1) -> None:
+        self._progress.advance(self._task, count)
+
+    def show(self, done: int, total: int | None = None) -> None:
+        self._progress.update(self._task, completed=done, total=total)

@@ -11,7 +11,9 @@ read only after its rows are loaded, so an interrupted load is simply read again
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,13 +88,22 @@ class _Batch:
         self.rows = FileRows()
 
 
-def load_redif(data: DataDir, path: str | Path) -> RedifReport:
-    """Load every changed ReDIF file under ``path``; return what was done."""
+def load_redif(
+    data: DataDir, path: str | Path, on_file: Callable[[int, int], None] | None = None
+) -> RedifReport:
+    """Load every changed ReDIF file under ``path``; return what was done. ``on_file`` is
+    called with (files dealt with, files found) as each file is read or found unchanged."""
     target = Path(path).expanduser().resolve()
     root = target.as_uri()
     harvest_id = redif_harvest_id(root)
     with data.writing(), data.harvesting(harvest_id, f"a ReDIF load of {target}"):
         files = find_files(target)
+        done = itertools.count(1)
+
+        def tick() -> None:
+            if on_file:
+                on_file(next(done), len(files))
+
         loaded_at = utc_now()
         batch = _Batch(data, harvest_id, new_run_id(datetime.now(UTC).replace(tzinfo=None)))
         with batch.warehouse.connect():
@@ -101,7 +112,7 @@ def load_redif(data: DataDir, path: str | Path) -> RedifReport:
         report = RedifReport(files=len(files))
         try:
             _load(files, root, state, _Run(harvest_id, loaded_at, _series_names(data)), batch,
-                  report)  # fmt: skip
+                  report, tick)  # fmt: skip
         finally:
             state.close()
             batch.warehouse.close()
@@ -118,7 +129,7 @@ class _Run:
 
 def _load(
     files: list[RedifFile], root: str, state: RedifFileState, run: _Run, batch: _Batch,
-    report: RedifReport,
+    report: RedifReport, tick: Callable[[], None] = lambda: None,
 ) -> None:  # fmt: skip
     """First every file that stays as it was holds its handles (same size and mtime, or the
     same bytes, read by this mapping); then the others are read in order, claiming theirs."""
@@ -134,6 +145,7 @@ def _load(
             continue
         kept[file.relative] = (file, record)
         run.claims.hold(file.relative, record.handles, record.entities)
+        tick()
         if record is not previous:
             done.append(record)  # touched: its new size and mtime
     live: set[str] = {handle_key(h) for _, r in kept.values() for h in r.handles}
@@ -144,6 +156,7 @@ def _load(
     while todo:
         for file, previous in todo:
             record = _read(file, root, run, batch, report)
+            tick()
             if record is None:  # unreadable: what it held stays
                 record = previous
             else:

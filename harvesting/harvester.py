@@ -199,6 +199,11 @@ class Harvester:
         else:
             self.state.mark_running(run)
             self.sink.recover(spec, run)
+        log.info(
+            "%s run %s of %s: %d window(s) from %s", "resuming" if resumed else "starting",
+            run.run_id, spec.set_spec or "all sets", len(run.windows) - run.window_index,
+            run.from_date or "the earliest datestamp",
+        )  # fmt: skip
         if self.progress:
             self.progress.run_started(spec, run, resumed)
         try:
@@ -326,6 +331,9 @@ class Harvester:
                 run, page.token, counts.records, counts.deleted, counts.quarantined,
                 page.complete_list_size,
             )  # fmt: skip
+            log.debug("page %d of window %s: %d records (%d quarantined), token %s",
+                      number, window.label(), counts.records, counts.quarantined,
+                      page.token or "-")  # fmt: skip
             if self.progress:
                 self.progress.page_done(spec, run, harvested)
             self.budget.check(run)
@@ -337,6 +345,9 @@ class Harvester:
                 "(completeListSize)"
             )
         self.sink.window_done(spec, run, window)
+        log.info("window %s (%d/%d) harvested: %d pages, %d records", window.label(),
+                 window.index + 1, len(run.windows), run.window_pages,
+                 run.window_records)  # fmt: skip
         self.state.complete_window(run)
 
 

@@ -541,3 +541,13 @@ def test_sql_shows_long_values_whole_and_huge_results_without_waiting(tmp_path: 
     csv_out = cli("sql", "--format", "csv", "SELECT * FROM range(300000)",
                   "--data-dir", str(data.root))  # fmt: skip
     assert csv_out.returncode == 0 and len(csv_out.stdout.splitlines()) == 300_001
+
+
+def test_verbose_says_what_each_run_and_window_did(tmp_path: Path) -> None:
+    with serve(Provider(RecordStore.sample(), page_size=10,
+                        clock=Clock(datetime(2025, 12, 1, 12)))) as url:  # fmt: skip
+        done = cli("-v", "run", "--endpoint", url, "--delay", "0",
+                   "--data-dir", str(tmp_path / "data"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "starting run" in done.stderr and "harvested: 2 pages, 12 records" in done.stderr
+    assert "urllib3" not in done.stderr and "connectionpool" not in done.stderr
