@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flows.datadir import DataDir
-from harvesting.state import COMPLETE, StateStore
+from harvesting.state import COMPLETE, RUNNING, Run, StateStore
 from schemas.errors import WarehouseError
+from warehouse.locks import harvest_running
 
 
 @dataclass
@@ -58,7 +59,7 @@ def harvest_status(data: DataDir) -> list[HarvestStatus]:
                     set_spec=h.spec.set_spec,
                     last_complete=h.last_complete_server_start,
                     next_from=h.next_from(),  # with the overlap the last run used
-                    open_run=f"{run.run_id} ({run.status})" if run else None,
+                    open_run=_describe_open(data, run) if run else None,
                     position=position,
                     records=rows[0],
                     deleted=rows[1],
@@ -71,6 +72,14 @@ def harvest_status(data: DataDir) -> list[HarvestStatus]:
         return statuses
     finally:
         state.close()
+
+
+def _describe_open(data: DataDir, run: Run) -> str:
+    """The unfinished run and its status; a run marked running that no process holds was
+    stopped without recording why (killed, or the disk was full): the next run resumes it."""
+    if run.status == RUNNING and harvest_running(data.catalog, run.harvest_id) is False:
+        return f"{run.run_id} (stopped without recording why: killed, or the disk was full)"
+    return f"{run.run_id} ({run.status})"
 
 
 def _last_bounded(state: StateStore, harvest_id: str) -> str | None:
@@ -87,6 +96,12 @@ def _warehouse_counts(data: DataDir) -> dict[str, tuple[int, int, int]]:
     if not data.catalog.exists() and not data.is_legacy():
         return {}
     with data.warehouse() as warehouse:  # an earlier version's data dir: a one-line error
+        _, made = warehouse.query(
+            "SELECT count(*) FROM duckdb_views() WHERE view_name = 'article_versions'"
+            " AND database_name = current_database()"
+        )
+        if not made[0][0]:  # the first run was stopped before the tables were made
+            return {}
         _, rows = warehouse.query(
             """
             SELECT harvest_id, sum(live)::BIGINT, sum(dead)::BIGINT, sum(q)::BIGINT FROM (

@@ -551,3 +551,13 @@ def test_verbose_says_what_each_run_and_window_did(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "starting run" in done.stderr and "harvested: 2 pages, 12 records" in done.stderr
     assert "urllib3" not in done.stderr and "connectionpool" not in done.stderr
+
+
+def test_status_tells_a_killed_run_from_a_running_one(tmp_path: Path) -> None:
+    store = RecordStore.sample()
+    provider = Provider(store, page_size=2, clock=Clock(datetime(2025, 12, 1, 12)))
+    data = DataDir(tmp_path / "data")
+    with serve(provider, before_response=slow_pages(provider)) as url:
+        interrupted_run(data, url, pages=3, how=signal.SIGKILL)
+    status = cli("status", "--data-dir", str(data.root))
+    assert "stopped without recording why" in status.stdout, status.stdout

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from schemas.errors import DataDirLocked, WarehouseError
+from schemas.errors import DataDirLocked, RepecHarvestError, WarehouseError
 from warehouse.catalog import Catalog, connect_postgres
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,17 @@ def harvest_lock(catalog: Catalog, harvest_id: str, what: str) -> AbstractContex
     """Hold ``harvest_id`` for this process; raise DataDirLocked if another holds it."""
     busy = f"another repec-harvest process is running {what}; wait for it to finish"
     return _held(catalog, f"harvest-{harvest_id}", True, busy)
+
+
+def harvest_running(catalog: Catalog, harvest_id: str) -> bool | None:
+    """Whether a process holds ``harvest_id`` now (None: cannot tell, e.g. read-only)."""
+    try:
+        with _lock(catalog, f"harvest-{harvest_id}", exclusive=True, wait=False):
+            return False
+    except _Busy:
+        return True
+    except RepecHarvestError:
+        return None
 
 
 def shared_lock(catalog: Catalog) -> AbstractContextManager[None]:
