@@ -30,7 +30,7 @@ from harvesting.archive import MANIFEST, ArchivedPage, RawArchive
 from harvesting.harvester import PageCounts, page_id
 from harvesting.responses import parse_response, read_sets
 from harvesting.state import StateStore
-from schemas.errors import ArchiveError, WarehouseError
+from schemas.errors import ArchiveError, DataDirError, WarehouseError
 from schemas.records import PageContext
 from warehouse.database import Warehouse
 from warehouse.loader import WindowJob, loader_for
@@ -67,6 +67,7 @@ def rebuild(
     with data.alone():
         archive = RawArchive(data.raw)
         manifests = archive.manifests()
+        _set_aside_damaged_state(data)
         if not allow_missing:
             _check_complete(data, archive)
         legacy = data.is_legacy()
@@ -121,6 +122,23 @@ CARRIED_OVER = ("citations", "citation_counts", "citation_loads", "references")
 #: Rows of a ReDIF load (their harvest ids start so): carried over too.
 _REDIF_ROWS = "WHERE harvest_id LIKE 'redif-%'"
 _REDIF_ITEMS = "WHERE metadata_prefix = 'redif'"
+
+
+def _set_aside_damaged_state(data: DataDir) -> None:
+    """A SQLite harvest state that cannot be read is renamed ``state.sqlite.damaged``: the
+    warehouse is rebuilt from the raw archive alone, and the next run of each harvest starts
+    from the beginning (nothing is lost; what it finds again is merged as usual)."""
+    if data.catalog_url or not data.state_path.exists():
+        return
+    try:
+        StateStore(data.state_location).close()
+    except DataDirError as exc:
+        for path in (data.state_path, *(data.state_path.with_name(data.state_path.name + x)
+                                        for x in ("-wal", "-shm"))):  # fmt: skip
+            if path.exists():
+                os.replace(path, path.with_name(path.name + ".damaged"))
+        log.warning("%s; it is kept as state.sqlite.damaged, and the next run of each harvest "
+                    "starts from the beginning", exc)  # fmt: skip
 
 
 def _check_complete(data: DataDir, archive: RawArchive) -> None:

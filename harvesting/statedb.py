@@ -25,6 +25,14 @@ Row = Mapping[str, Any]
 _SCHEMA_LOCK = 0x7265706563
 
 
+def _hint(exc: Exception) -> str:
+    """What to do about a damaged SQLite file."""
+    damaged = isinstance(exc, sqlite3.DatabaseError) and any(
+        s in str(exc) for s in ("malformed", "not a database", "file is encrypted")
+    )
+    return " (damaged: `repec-harvest rebuild` sets it aside)" if damaged else ""
+
+
 def is_postgres(location: str | Path) -> bool:
     return str(location).startswith(POSTGRES_SCHEMES)
 
@@ -45,7 +53,9 @@ class StateDB:
             else:
                 self._open_sqlite(Path(location))
         except (sqlite3.Error, OSError) as exc:
-            raise DataDirError(f"cannot use harvest state {self.label}: {exc}") from None
+            raise DataDirError(
+                f"cannot use harvest state {self.label}: {exc}{_hint(exc)}"
+            ) from None
         try:
             with self.transaction():
                 if self.postgres:  # CREATE ... IF NOT EXISTS races in PostgreSQL: one at a time
@@ -107,7 +117,7 @@ class StateDB:
         try:
             return self._db.execute(self._sql(statement), tuple(params))
         except sqlite3.Error as exc:
-            raise DataDirError(f"harvest state {self.label} failed: {exc}") from None
+            raise DataDirError(f"harvest state {self.label} failed: {exc}{_hint(exc)}") from None
         except Exception as exc:
             if self.postgres and _is_psycopg_error(exc):
                 raise DataDirError(

@@ -561,3 +561,22 @@ def test_status_tells_a_killed_run_from_a_running_one(tmp_path: Path) -> None:
         interrupted_run(data, url, pages=3, how=signal.SIGKILL)
     status = cli("status", "--data-dir", str(data.root))
     assert "stopped without recording why" in status.stdout, status.stdout
+
+
+def test_a_garbled_state_is_one_line_and_rebuild_recovers(tmp_path: Path) -> None:
+    data = _harvested(tmp_path)
+    raw = bytearray(data.state_path.read_bytes())
+    raw[100:4096] = os.urandom(3996)  # the header's tail and the first page: garbled
+    data.state_path.write_bytes(bytes(raw))
+    error = one_line_error(cli("status", "--data-dir", str(data.root)))
+    assert "rebuild` sets it aside" in error, error
+    with serve(Provider(RecordStore.sample(), clock=Clock(datetime(2025, 12, 1, 12)))) as url:
+        error = one_line_error(cli("run", "--endpoint", url, "--data-dir", str(data.root)))
+        assert "rebuild` sets it aside" in error, error
+        rebuilt = cli("rebuild", "--data-dir", str(data.root))
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert "state.sqlite.damaged" in rebuilt.stderr
+        assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
+        again = cli("run", "--endpoint", url, "--delay", "0", "--data-dir", str(data.root))
+        assert again.returncode == 0, again.stderr
+    assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
