@@ -40,6 +40,8 @@ def harvest_status(data: DataDir) -> list[HarvestStatus]:
         try:
             counts, missing = _warehouse_counts(data), None
         except WarehouseError as exc:  # the state can still be shown (read-only media, ...)
+            if data.is_legacy():  # but an earlier version's data dir is converted first
+                raise
             counts, missing = {}, str(exc)
         statuses = []
         for h in state.harvests():
