@@ -23,26 +23,30 @@ from warehouse.catalog import quote
 from warehouse.database import Warehouse
 from warehouse.statements import insert_arrow, run_script
 
-#: The graph replaced in one transaction, streaming from the staged edges: no table of
-#: the new edges is held in memory (a temporary table of six million edges outgrew the
-#: memory limit); the counts are read back from the transaction's own new rows.
+#: Deduplication first, streamed from the staged edges into a second staged file (DuckDB
+#: spills the aggregation to disk): no table of the new edges is held in memory (a temporary
+#: table of six million distinct edges outgrew the memory limit, and so did an aggregation
+#: inserted straight into the warehouse at ten million).
+_DEDUPLICATE = """
+COPY (SELECT any_value(citing) AS citing_handle, any_value(cited) AS cited_handle,
+             lower(citing) AS citing_key, lower(cited) AS cited_key
+      FROM read_parquet({staging}) GROUP BY lower(citing), lower(cited))
+TO {edges} (FORMAT parquet, COMPRESSION zstd)
+"""
+#: Then the graph and its counts replaced in one transaction, from that file.
 _REPLACE_GRAPH = """
 DELETE FROM citations;
 INSERT INTO citations BY NAME
-SELECT any_value(citing) AS citing_handle, any_value(cited) AS cited_handle,
-       lower(citing) AS citing_key, lower(cited) AS cited_key,
-       $source AS source, $loaded_at::TIMESTAMP AS loaded_at
-FROM read_parquet($staging)
-GROUP BY lower(citing), lower(cited);
+SELECT *, $source AS source, $loaded_at::TIMESTAMP AS loaded_at FROM read_parquet($edges);
 
 DELETE FROM citation_counts;
 INSERT INTO citation_counts BY NAME
 WITH cited AS (
     SELECT cited_key AS handle_key, any_value(cited_handle) AS handle, count(*) AS n
-    FROM citations GROUP BY cited_key),
+    FROM read_parquet($edges) GROUP BY cited_key),
 citing AS (
     SELECT citing_key AS handle_key, any_value(citing_handle) AS handle, count(*) AS n
-    FROM citations GROUP BY citing_key)
+    FROM read_parquet($edges) GROUP BY citing_key)
 SELECT coalesce(cited.handle, citing.handle) AS handle, handle_key,
        coalesce(cited.n, 0) AS cited_by, coalesce(citing.n, 0) AS cites
 FROM cited FULL OUTER JOIN citing USING (handle_key);
@@ -56,12 +60,13 @@ def load_citation_graph(
     source: str,
     loaded_at: datetime,
     stats: CitationStats | None = None,
-    memory_limit: str = "600MB",
+    memory_limit: str = "900MB",
     allow_empty: bool = False,
 ) -> dict[str, Any]:
     """Replace the graph with the edges of ``batches``; return the load's log row. A source
     that ``CitationStats.check`` refuses leaves the previous graph as it was."""
     staging.parent.mkdir(parents=True, exist_ok=True)
+    distinct = staging.with_name(staging.stem + "-distinct.parquet")
     try:
         with pq.ParquetWriter(staging, EDGES, compression="zstd") as writer:
             for batch in batches:
@@ -73,7 +78,10 @@ def load_citation_graph(
             con.execute(f"SET memory_limit = '{memory_limit}'")  # spills to disk beyond
             con.execute(f"SET temp_directory = {quote(str(staging.parent / 'duckdb-spill'))}")
             con.execute("SET preserve_insertion_order = false")
-            params = {"staging": str(staging), "source": source, "loaded_at": loaded_at}
+            con.execute(
+                _DEDUPLICATE.format(staging=quote(str(staging)), edges=quote(str(distinct)))
+            )
+            params = {"edges": str(distinct), "source": source, "loaded_at": loaded_at}
             run_script(con, _REPLACE_GRAPH, params)
             edges = _scalar(con, "SELECT count(*) FROM citations")
             counts = (stats or CitationStats(edges_read=edges)).as_dict()
@@ -91,8 +99,9 @@ def load_citation_graph(
     except WarehouseError as exc:  # the warehouse's errors are one line already
         raise WarehouseError(f"loading citations failed, previous graph kept: {exc}") from None
     finally:
-        if staging.exists():
-            os.unlink(staging)
+        for path in (staging, distinct):
+            if path.exists():
+                os.unlink(path)
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
