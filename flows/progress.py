@@ -104,8 +104,5 @@ class CountProgress:
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
-    def advance(self, count: int = 1) -> None:
-        self._progress.advance(self._task, count)
-
     def show(self, done: int, total: int | None = None) -> None:
         self._progress.update(self._task, completed=done, total=total)

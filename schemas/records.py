@@ -253,17 +253,9 @@ def _damaged(context: PageContext, record: DamagedRecord, record_id: str) -> dic
     UTF-8 written as \\xNN and NUL as \\x00, so nothing of it is lost."""
     found = _IDENTIFIER_TEXT.search(record.raw)
     identifier = found.group(1).decode("utf-8", "replace").strip() if found else None
-    return {
-        "record_id": record_id,
-        "harvest_id": context.harvest_id,
-        "endpoint": context.endpoint,
-        "metadata_prefix": context.metadata_prefix,
-        "oai_identifier": identifier or None,
-        "reason": f"record is not well-formed XML: {record.error}",
-        "raw_xml": record.raw.decode("utf-8", "backslashreplace").replace("\x00", "\\x00"),
-        "page_path": context.page_path,
-        "quarantined_at": context.harvested_at,
-    }
+    raw_xml = record.raw.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+    reason = f"record is not well-formed XML: {record.error}"
+    return _quarantine_row(context, record_id, identifier or None, reason, raw_xml)
 
 
 def _quarantine(
@@ -277,6 +269,13 @@ def _quarantine(
     if identifier is None:
         found = record.findtext(f"{_HEADER}/{{{OAI_NS}}}identifier")
         identifier = found.strip() if found and found.strip() else None
+    raw_xml = etree.tostring(record, encoding="unicode")
+    return _quarantine_row(context, record_id, identifier, reason, raw_xml)
+
+
+def _quarantine_row(
+    context: PageContext, record_id: str, identifier: str | None, reason: str, raw_xml: str
+) -> dict[str, Any]:
     return {
         "record_id": record_id,
         "harvest_id": context.harvest_id,
@@ -284,7 +283,7 @@ def _quarantine(
         "metadata_prefix": context.metadata_prefix,
         "oai_identifier": identifier,
         "reason": reason,
-        "raw_xml": etree.tostring(record, encoding="unicode"),
+        "raw_xml": raw_xml,
         "page_path": context.page_path,
         "quarantined_at": context.harvested_at,
     }
