@@ -22,20 +22,25 @@ from flows.datadir import DataDir
 from harvesting.identity import new_run_id
 from harvesting.redif_files import FileRecord, RedifFile, RedifFileState, find_files
 from schemas.dates import utc_now
+from schemas.errors import SourceFileUnreadable
 from schemas.handles import handle_key
 from schemas.redif_rows import (
     MAPPING_VERSION,
     FileRows,
     HandleClaims,
     RedifContext,
-    map_file,
+    RowBatch,
+    map_templates,
     tombstones,
 )
-from schemas.redif_templates import decode, parse_templates
+from schemas.redif_templates import parse_lines
 from warehouse.merge import ENTITY_TABLES
 from warehouse.staging import write_parquet
 
+#: Rows (of every table) loaded in one commit, and characters of the templates they come
+#: from (a batch of large quarantined templates weighs by its text).
 BATCH_ROWS = 50_000
+BATCH_TEXT = 64 << 20
 log = logging.getLogger(__name__)
 
 
@@ -63,29 +68,48 @@ def redif_harvest_id(root: str) -> str:
 
 
 class _Batch:
-    def __init__(self, data: DataDir, harvest_id: str, run_id: str) -> None:
+    """Rows on their way into the warehouse, and the files whose rows they complete: loaded
+    in one commit once :data:`BATCH_ROWS` rows or :data:`BATCH_TEXT` characters of templates
+    are gathered, inside a file as between files. A file is saved as read (:meth:`done`)
+    only with the batch that holds its last rows."""
+
+    def __init__(self, data: DataDir, harvest_id: str, run_id: str, state: RedifFileState,
+                 root: str, loaded_at: datetime) -> None:  # fmt: skip
         self.staging = data.staging_area()
         self.warehouse = data.warehouse()
         self.harvest_id, self.run_id = harvest_id, run_id
-        self.rows = FileRows()
+        self.state, self.root, self.loaded_at = state, root, loaded_at
+        self.rows = RowBatch()
         self.records: list[FileRecord] = []
         self.number = 0
 
+    def add(self, rows: FileRows) -> None:
+        self.rows.add(rows)
+        if self.rows.rows >= BATCH_ROWS or self.rows.text_size >= BATCH_TEXT:
+            self.flush()
+
+    def done(self, record: FileRecord) -> None:
+        """A file all of whose rows were added."""
+        self.records.append(record)
+
     def flush(self) -> None:
-        if not len(self.rows):
-            return
-        self.number += 1
-        tables = self.rows.tables()
-        files = {}
-        for name, table in tables.items():
-            path = self.staging.window_file(name, self.harvest_id, self.run_id, self.number)
-            write_parquet(path, table)
-            files[name] = path
-        window = {k: files[k] for k in ("articles", "authors", "quarantine")}
-        entities = {n: files[n] for n in ENTITY_TABLES if tables[n].num_rows}
-        self.warehouse.load_windows([window], entities=entities)  # one commit: all or nothing
-        self.staging.discard_files(files.values())
-        self.rows = FileRows()
+        """Load what is gathered in one commit, then save the files it completes."""
+        if self.rows.rows:
+            self.number += 1
+            tables = self.rows.tables()
+            files = {}
+            for name, table in tables.items():
+                path = self.staging.window_file(name, self.harvest_id, self.run_id, self.number)
+                write_parquet(path, table)
+                files[name] = path
+            window = {k: files[k] for k in ("articles", "authors", "quarantine")}
+            entities = {n: files[n] for n in ENTITY_TABLES if tables[n].num_rows}
+            self.warehouse.load_windows([window], entities=entities)  # one commit: all or nothing
+            self.staging.discard_files(files.values())
+            self.rows = RowBatch()
+        if self.records:
+            self.state.save(self.root, self.records, [], self.loaded_at.isoformat())
+            self.records = []
 
 
 def load_redif(
@@ -105,10 +129,11 @@ def load_redif(
                 on_file(next(done), len(files))
 
         loaded_at = utc_now()
-        batch = _Batch(data, harvest_id, new_run_id(datetime.now(UTC).replace(tzinfo=None)))
+        state = RedifFileState(data.state_location)
+        batch = _Batch(data, harvest_id, new_run_id(datetime.now(UTC).replace(tzinfo=None)),
+                       state, root, loaded_at)  # fmt: skip
         with batch.warehouse.connect():
             pass  # every table exists even when nothing loads
-        state = RedifFileState(data.state_location)
         report = RedifReport(files=len(files))
         try:
             _load(files, root, state, _Run(harvest_id, loaded_at, _series_names(data)), batch,
@@ -136,7 +161,6 @@ def _load(
     known = state.files(root)
     kept: dict[str, tuple[RedifFile, FileRecord]] = {}  # files not read: what they hold
     todo: list[tuple[RedifFile, FileRecord | None]] = []
-    done: list[FileRecord] = []
     for file in files:
         previous = known.pop(file.relative, None)
         record = _unchanged(file, previous, report)
@@ -147,7 +171,7 @@ def _load(
         run.claims.hold(file.relative, record.handles, record.entities)
         tick()
         if record is not previous:
-            done.append(record)  # touched: its new size and mtime
+            batch.done(record)  # touched: its new size and mtime
     live: set[str] = {handle_key(h) for _, r in kept.values() for h in r.handles}
     gone: dict[str, tuple[str, str]] = {}  # key -> (file it left, handle)
     for removed in known.values():  # files removed from the tree: their items go too
@@ -160,14 +184,10 @@ def _load(
             if record is None:  # unreadable: what it held stays
                 record = previous
             else:
-                done.append(record)
+                batch.done(record)
             live.update(handle_key(h) for h in (record.handles if record else []))
             for h in previous.handles if previous else []:
                 gone.setdefault(handle_key(h), (file.relative, h))
-            if len(batch.rows) >= BATCH_ROWS:
-                batch.flush()
-                state.save(root, done, [], run.loaded_at.isoformat())
-                done = []
         # A handle whose keeper went may live on in a copy quarantined as its duplicate:
         # the files holding such copies are read again, and the first copy keeps it.
         lost = {key for key in gone if key not in live}
@@ -179,10 +199,10 @@ def _load(
     for key, (relative, handle) in sorted(gone.items()):
         if key not in live:  # an item that moved to another file is not gone
             context = RedifContext(root, run.harvest_id, relative, run.loaded_at, run.loaded_at)
-            batch.rows.articles.extend(tombstones(context, [handle], run.loaded_at))
+            batch.add(FileRows(articles=tombstones(context, [handle], run.loaded_at)))
             report.tombstones += 1
     batch.flush()
-    state.save(root, done, list(known), run.loaded_at.isoformat())
+    state.save(root, [], list(known), run.loaded_at.isoformat())  # removed: tombstones loaded
 
 
 def _unchanged(
@@ -197,8 +217,8 @@ def _unchanged(
         report.unchanged += 1
         return previous
     try:
-        _, digest = file.read()
-    except OSError:
+        digest, _ = file.scan()
+    except SourceFileUnreadable:
         return None  # reported when it is read
     if digest != previous.sha256:
         return None
@@ -209,31 +229,39 @@ def _unchanged(
 def _read(
     file: RedifFile, root: str, run: _Run, batch: _Batch, report: RedifReport
 ) -> FileRecord | None:
-    """Read and map one file into the batch; None when it cannot be read."""
-    try:
-        raw, digest = file.read()
-    except OSError as exc:  # unreadable: reported, the others still load
-        log.error("cannot read %s: %s", file.path, exc.strerror or exc)
-        report.unreadable.append(file.relative)
-        return None
+    """Read and map one file into the batch, a template at a time (rows may go into the
+    warehouse before the file ends); None when it cannot be read."""
     file_time = datetime.fromtimestamp(file.mtime_ns / 1e9, UTC).replace(tzinfo=None, microsecond=0)
     context = RedifContext(root, run.harvest_id, file.relative, file_time, run.loaded_at)
-    rows = map_file(context, parse_templates(decode(raw), file.relative), run.series_names,
-                    run.claims)  # fmt: skip
-    handles = sorted({a["handle"] for a in rows.articles})
+    handles: set[str] = set()
+    duplicates: set[str] = set()
+    entities: list[tuple[str, str]] = []
+    quarantined = 0
+    try:
+        digest, encoding = file.scan()
+        templates = parse_lines(file.lines(encoding), file.relative)
+        for rows in map_templates(context, templates, run.series_names, run.claims):
+            handles.update(a["handle"] for a in rows.articles)
+            duplicates.update(rows.duplicate_handles)
+            entities.extend(rows.entity_claims)
+            quarantined += len(rows.quarantine)
+            report.series += len(rows.series)
+            report.archives += len(rows.archives)
+            report.persons += len(rows.persons)
+            report.institutions += len(rows.institutions)
+            report.duplicates += rows.duplicates
+            batch.add(rows)
+    except SourceFileUnreadable as exc:  # reported, the others still load
+        log.error("%s", exc)
+        report.unreadable.append(file.relative)
+        return None
     report.read += 1
     report.items += len(handles)
-    report.series += len(rows.series)
-    report.archives += len(rows.archives)
-    report.persons += len(rows.persons)
-    report.institutions += len(rows.institutions)
-    report.quarantined += len(rows.quarantine)
-    report.duplicates += rows.duplicates
-    if rows.quarantine:
-        report.errors_by_file[file.relative] = len(rows.quarantine)
-    batch.rows.extend(rows)
-    return FileRecord(file.relative, file.size, file.mtime_ns, digest, handles, MAPPING_VERSION,
-                      sorted(set(rows.duplicate_handles)), rows.entity_claims)  # fmt: skip
+    report.quarantined += quarantined
+    if quarantined:
+        report.errors_by_file[file.relative] = quarantined
+    return FileRecord(file.relative, file.size, file.mtime_ns, digest, sorted(handles),
+                      MAPPING_VERSION, sorted(duplicates), entities)  # fmt: skip
 
 
 def _series_names(data: DataDir) -> dict[str, str]:

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harvesting.statedb import StateDB
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, SourceFileUnreadable
+from schemas.redif_text import Encoding, EncodingSniffer, LongLine, text_lines
 
 SUFFIXES = (".rdf", ".redif")
+CHUNK = 1 << 20  # bytes read at a time
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS redif_files (
     root TEXT NOT NULL,
@@ -49,9 +52,28 @@ class RedifFile:
         name = self.path.name.lower()
         return name.endswith(("arch.rdf", "seri.rdf", "arch.redif", "seri.redif"))
 
-    def read(self) -> tuple[bytes, str]:
-        raw = self.path.read_bytes()
-        return raw, hashlib.sha256(raw).hexdigest()
+    def chunks(self) -> Iterator[bytes]:
+        """Its bytes, a chunk at a time: no file is held whole. Raises
+        :class:`SourceFileUnreadable` (never a bare ``OSError``, which a failing load may
+        raise too) when the file cannot be read."""
+        try:
+            with self.path.open("rb") as stream:
+                while chunk := stream.read(CHUNK):
+                    yield chunk
+        except OSError as exc:
+            raise SourceFileUnreadable(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+
+    def scan(self) -> tuple[str, Encoding]:
+        """Its checksum and its encoding, in one pass."""
+        digest, sniffer = hashlib.sha256(), EncodingSniffer()
+        for chunk in self.chunks():
+            digest.update(chunk)
+            sniffer.feed(chunk)
+        return digest.hexdigest(), sniffer.encoding()
+
+    def lines(self, encoding: Encoding) -> Iterator[str | LongLine]:
+        """Its lines (a second pass), each capped (:func:`schemas.redif_text.text_lines`)."""
+        return text_lines(self.chunks(), encoding)
 
 
 def find_files(root: Path) -> list[RedifFile]:

@@ -216,3 +216,7 @@ class CitationSourceError(RepecHarvestError):
 
 class ArchiveError(RepecHarvestError):
     """The raw page archive is missing or damaged."""
+
+
+class SourceFileUnreadable(RepecHarvestError):
+    """A source file cannot be read (permissions, an I/O error); the other files still load."""

@@ -4,7 +4,7 @@ skipped (with file and line)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -47,14 +47,17 @@ class FileRows:
     duplicate_entities: int = 0  # series, archive, person or institution templates likewise
     #: (table, handle) of the series, archives, persons and institutions loaded
     entity_claims: list[tuple[str, str]] = field(default_factory=list)
+    text_size: int = 0  # characters of the templates the rows come from
 
     @property
     def duplicates(self) -> int:
         return len(self.duplicate_handles) + self.duplicate_entities
 
     def extend(self, other: FileRows) -> None:
-        for name in _TABLES:
+        for name in (*_TABLES, "duplicate_handles", "entity_claims"):
             getattr(self, name).extend(getattr(other, name))
+        self.duplicate_entities += other.duplicate_entities
+        self.text_size += other.text_size
 
     def __len__(self) -> int:
         """The rows held (for the tables)."""
@@ -65,6 +68,35 @@ class FileRows:
                 for name, schema in _TABLES.items()}  # fmt: skip
 
 
+class RowBatch:
+    """Rows of one or more files gathered for one load. Python rows weigh ten times their
+    Arrow form, so they become Arrow tables :data:`ARROW_ROWS` at a time."""
+
+    def __init__(self) -> None:
+        self._rows = FileRows()
+        self._parts: dict[str, list[pa.Table]] = {name: [] for name in _TABLES}
+        self.rows = 0  # rows of every table
+        self.text_size = 0  # characters of the templates they come from
+
+    def add(self, rows: FileRows) -> None:
+        self._rows.extend(rows)
+        self.rows += len(rows)
+        self.text_size += rows.text_size
+        if len(self._rows) >= ARROW_ROWS:
+            self._gather()
+
+    def _gather(self) -> None:
+        for name, table in self._rows.tables().items():
+            self._parts[name].append(table)
+        self._rows = FileRows()
+
+    def tables(self) -> dict[str, pa.Table]:
+        self._gather()
+        return {name: pa.concat_tables(parts) for name, parts in self._parts.items()}
+
+
+#: Rows held as Python dicts before they become Arrow tables.
+ARROW_ROWS = 5_000
 _TABLES = {"articles": tables.ARTICLES, "authors": tables.AUTHORS,
            "quarantine": tables.QUARANTINE, "series": tables.SERIES,
            "archives": tables.ARCHIVES, "persons": tables.PERSONS,
@@ -124,16 +156,33 @@ def map_file(
     series_names: dict[str, str],
     claims: HandleClaims | None = None,
 ) -> FileRows:
-    """Rows of one file. ``series_names`` (series handle key -> name) gives the journal of an
-    article without ``Journal``; series templates met here are added to it. ``claims`` holds
-    the handles of the other files (a file of its own when not given); a template claims its
-    handle once it is mapped, so a copy that cannot be mapped leaves it to the next one."""
+    """All the rows of one file (:func:`map_templates`, gathered)."""
     rows = FileRows()
+    for part in map_templates(context, templates, series_names, claims):
+        rows.extend(part)
+    return rows
+
+
+def map_templates(
+    context: RedifContext,
+    templates: Iterable[Template | TemplateError],
+    series_names: dict[str, str],
+    claims: HandleClaims | None = None,
+) -> Iterator[FileRows]:
+    """The rows of one file, template by template. ``series_names`` (series handle key ->
+    name) gives the journal of an article without ``Journal``; series templates met here are
+    added to it. ``claims`` holds the handles of the other files (a file of its own when not
+    given); a template claims its handle once it is mapped, so a copy that cannot be mapped
+    leaves it to the next one."""
     claims = claims or HandleClaims()
     for index, template in enumerate(templates, start=1):
+        rows = FileRows()
         if isinstance(template, TemplateError):
+            rows.text_size = len(template.raw_text)
             rows.quarantine.append(_error_row(context, template))
+            yield rows
             continue
+        rows.text_size = template.size
         held = claims.holder(template, context.relative)
         if held is not None:
             if template.kind in ITEM_KINDS:
@@ -144,6 +193,7 @@ def map_file(
                                   f"duplicate handle {template.handle}: {held} (the first "
                                   "template keeps a handle)", _render(template))  # fmt: skip
             rows.quarantine.append(_error_row(context, error))
+            yield rows
             continue
         record_id = f"{SOURCE}/{context.relative}#{index:05d}"
         try:
@@ -152,12 +202,12 @@ def map_file(
             error = TemplateError(context.relative, template.start_line,
                                   f"cannot be mapped: {type(exc).__name__}: {exc}",
                                   _render(template))  # fmt: skip
-            rows.quarantine.append(_error_row(context, error))
+            yield FileRows(quarantine=[_error_row(context, error)], text_size=template.size)
             continue
         claims.take(template, context.relative)
         if template.kind not in ITEM_KINDS:
             rows.entity_claims.append((claim_of(template)[0], template.handle))
-    return rows
+        yield rows
 
 
 def _render(template: Template) -> str:

@@ -1,20 +1,21 @@
-"""ReDIF text: decoding a file, splitting it into templates, and the field and cluster rules
-(ReDIF-perl's ``redif.spec``; see docs/field-mapping.md).
+"""ReDIF text: splitting it into templates, and the field and cluster rules (ReDIF-perl's
+``redif.spec``; see docs/field-mapping.md). Bytes become text in :mod:`schemas.redif_text`.
 
-Pure functions: bytes in, templates out. A bad template is never raised:
-:func:`parse_templates` yields a :class:`TemplateError` in its place and goes on with the next.
+Pure functions: lines in, templates out. A bad template is never raised:
+:func:`parse_lines` yields a :class:`TemplateError` in its place and goes on with the next.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from schemas.fields import clean
+from schemas.redif_text import MAX_LINE, LongLine
 
 __all__ = [
     "CLUSTER_OF",
@@ -23,71 +24,18 @@ __all__ = [
     "LOOSE_ATTACHMENTS",
     "Template",
     "TemplateError",
-    "decode",
     "is_known_field",
+    "parse_lines",
     "parse_templates",
     "text_of",
 ]
 
-# --- decoding ----------------------------------------------------------------------------
-
-_BOMS = (
-    (b"\xef\xbb\xbf", "utf-8"),
-    (b"\xff\xfe", "utf-16-le"),
-    (b"\xfe\xff", "utf-16-be"),
-)
-
-
-def decode(raw: bytes) -> str:
-    """Bytes of a ReDIF file -> text with ``\\n`` line ends and no BOM.
-
-    BOM (UTF-8, UTF-16 LE/BE) first; else UTF-16 without a BOM when the NUL bytes say so
-    (ReDIF text is mostly ASCII, so UTF-16 has a NUL in every other byte); else strict
-    UTF-8; else CP1252, with latin-1 for the five bytes CP1252 leaves undefined.
-    """
-    text: str | None = None
-    for bom, encoding in _BOMS:
-        if raw.startswith(bom):
-            text = raw[len(bom) :].decode(encoding, errors="replace")
-            break
-    if text is None:
-        guessed = _bomless_utf16(raw)
-        if guessed:
-            text = raw.decode(guessed, errors="replace")
-    if text is None:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1").translate(_CP1252_FROM_LATIN1)
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _bomless_utf16(raw: bytes) -> str | None:
-    head = raw[:400]
-    if len(head) < 4 or len(head) % 2:
-        head = head[: len(head) - len(head) % 2]
-    if len(head) < 4:
-        return None
-    even_nuls = head[0::2].count(0)
-    odd_nuls = head[1::2].count(0)
-    half = len(head) // 2
-    if even_nuls > 0.8 * half and odd_nuls == 0:
-        return "utf-16-be"
-    if odd_nuls > 0.8 * half and even_nuls == 0:
-        return "utf-16-le"
-    return None
-
-
-# latin-1 maps every byte to U+0000..U+00FF; CP1252 differs only in 0x80..0x9F, where it
-# defines all but five bytes (those stay latin-1 C1 controls).
-_CP1252_FROM_LATIN1 = {
-    b: bytes([b]).decode("cp1252")
-    for b in range(0x80, 0xA0)
-    if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)
-}
-
-
 # --- templates ---------------------------------------------------------------------------
+
+#: Characters one template may hold (its lines). The longest real templates (a person with
+#: thousands of works, a book with all its chapters) hold some hundred kilobytes; a longer
+#: one is quarantined with its first part instead of held whole.
+MAX_TEMPLATE = 4 << 20
 
 #: Template kinds this parser accepts, as in ``ReDIF-<Kind> <version>``.
 KINDS = frozenset(
@@ -257,6 +205,7 @@ class Template:
     fields: list[tuple[str, str, int]]  # (lower-case name, value, line number)
     start_line: int
     source: str = ""
+    size: int = 0  # characters of its lines in the file
 
     @property
     def kind(self) -> str:
@@ -300,15 +249,52 @@ class _Pending:
     lines: list[str] = field(default_factory=list)
     # [lower-case name, value, line(, continuation lines)]
     fields: list[list[Any]] = field(default_factory=list)
+    size: int = 0  # characters of its lines
+    refused: tuple[int, str] | None = None  # (line, reason) when it cannot be a template
+
+    def add(self, line: str) -> bool:
+        """Keep a line; False once the template is longer than a template may be (its
+        lines from then on are counted, not kept)."""
+        self.size += len(line) + 1
+        if self.size > MAX_TEMPLATE:
+            if self.refused is None:
+                self.refused = (self.start_line, f"template longer than {MAX_TEMPLATE:,} "
+                                                 "characters (not read past that)")  # fmt: skip
+            return False
+        self.lines.append(line)
+        return self.refused is None
+
+    def long_line(self, number: int, line: LongLine) -> None:
+        self.add(f"{line.head}... ({line.chars:,} characters)")
+        if self.refused is None:
+            self.refused = (number, f"line {number} has {line.chars:,} characters, more than "
+                                    f"the {MAX_LINE:,} a line may hold")  # fmt: skip
 
 
 def parse_templates(text: str, source: str = "") -> Iterator[Template | TemplateError]:
     """Templates of a decoded ReDIF text, in file order; bad ones as :class:`TemplateError`."""
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    return parse_lines(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), source)
+
+
+def parse_lines(
+    lines: Iterable[str | LongLine], source: str = ""
+) -> Iterator[Template | TemplateError]:
+    """Templates of a file's lines (:func:`schemas.redif_text.text_lines`), in file order;
+    bad ones as :class:`TemplateError`. A template with an over-long line, or longer than
+    :data:`MAX_TEMPLATE`, is an error; the lines of a template are all it holds."""
     current: _Pending | None = None
     orphan: _Pending | None = None  # content before the first Template-Type
-    for number, raw_line in enumerate(text.split("\n"), start=1):
+    for number, raw_line in enumerate(lines, start=1):
+        if isinstance(raw_line, LongLine):
+            if current is None:
+                orphan = orphan or _Pending(start_line=number)
+                orphan.long_line(number, raw_line)
+            else:
+                current.long_line(number, raw_line)
+            continue
         line = raw_line.rstrip()
+        if number == 1:
+            line = line.removeprefix("\ufeff")
         if not line or line.startswith("#") or line.strip() == "\x1a":
             continue
         match = _FIELD_LINE.match(line)
@@ -320,15 +306,15 @@ def parse_templates(text: str, source: str = "") -> Iterator[Template | Template
             if current is not None:
                 yield _finish(current, source)
             current = _Pending(start_line=number)
-            current.lines.append(line)
+            current.add(line)
             current.fields.append([name, match.group(2).strip(), number])
             continue
         if current is None:
-            if orphan is None:
-                orphan = _Pending(start_line=number)
-            orphan.lines.append(line)
+            orphan = orphan or _Pending(start_line=number)
+            orphan.add(line)
             continue
-        current.lines.append(line)
+        if not current.add(line):
+            continue
         previous = current.fields[-1]
         is_field = match is not None and (is_known_field(name) or previous[0] == "template-type")
         if match and is_field:
@@ -344,13 +330,16 @@ def parse_templates(text: str, source: str = "") -> Iterator[Template | Template
 
 
 def _orphan_error(orphan: _Pending, source: str) -> TemplateError:
-    return TemplateError(
-        source, orphan.start_line, "content before any Template-Type", "\n".join(orphan.lines)
-    )
+    reason = "content before any Template-Type"
+    if orphan.size > MAX_TEMPLATE:
+        reason += f" ({orphan.size:,} characters; the first {MAX_TEMPLATE:,} kept)"
+    return TemplateError(source, orphan.start_line, reason, "\n".join(orphan.lines))
 
 
 def _finish(pending: _Pending, source: str) -> Template | TemplateError:
     raw_text = "\n".join(pending.lines)
+    if pending.refused is not None:
+        return TemplateError(source, *pending.refused, raw_text)
     for entry in pending.fields:
         if len(entry) > 3:  # a value continued on later lines
             entry[1] = " ".join([entry[1], *entry.pop()]).strip()
@@ -390,7 +379,8 @@ def _finish(pending: _Pending, source: str) -> Template | TemplateError:
         return error(pending.start_line, "template without a Handle")
     if len({value.lower() for value, _ in handles}) > 1:
         return error(handles[1][1], "several Handle fields (two templates merged?)")
-    return Template(type=template_type, fields=kept, start_line=pending.start_line, source=source)
+    return Template(type=template_type, fields=kept, start_line=pending.start_line, source=source,
+                    size=pending.size)  # fmt: skip
 
 
 # --- values ------------------------------------------------------------------------------

@@ -15,9 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemas import redif_templates
 from schemas.redif import institution, to_item
 from schemas.redif_rows import HandleClaims, RedifContext, map_file
-from schemas.redif_templates import Template, TemplateError, decode, parse_templates
+from schemas.redif_templates import Template, TemplateError, parse_lines, parse_templates
+from schemas.redif_text import MAX_LINE, EncodingSniffer, LongLine, decode, text_lines
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "repec-samples"
 
@@ -493,6 +495,86 @@ def test_any_bytes_decode_and_parse_without_raising(raw: bytes) -> None:
         assert isinstance(found, Template | TemplateError)
         if isinstance(found, Template):
             to_item(found)
+
+
+def _chunked(raw: bytes, size: int) -> list[bytes]:
+    return [raw[i : i + size] for i in range(0, len(raw), size)] or [b""]
+
+
+def _streamed(raw: bytes, size: int, max_line: int = MAX_LINE) -> list[str | LongLine]:
+    sniffer = EncodingSniffer()
+    for chunk in _chunked(raw, size):
+        sniffer.feed(chunk)
+    return list(text_lines(_chunked(raw, size), sniffer.encoding(), max_line))
+
+
+@given(st.binary(max_size=300), st.integers(1, 40))
+def test_lines_read_in_chunks_are_the_lines_of_the_whole_file(raw: bytes, size: int) -> None:
+    """Chunk ends fall anywhere: inside a UTF-8 or UTF-16 character, between \r and \n."""
+    assert _streamed(raw, size) == decode(raw).split("\n")
+
+
+@given(redif_files(), st.integers(1, 64))
+def test_generated_files_read_in_chunks_parse_as_when_read_whole(
+    case: tuple[bytes, list[list[tuple[str, str]]]], size: int
+) -> None:
+    raw, expected = case
+    found = list(parse_lines(_streamed(raw, size)))
+    assert [[(n, v) for n, v, _ in t.fields] for t in found if isinstance(t, Template)] == (
+        expected
+    )
+
+
+class TestCaps:
+    def test_one_byte_past_the_first_chunk_makes_the_whole_file_cp1252(self) -> None:
+        raw = "Title: Économie\n".encode() * 100 + b"Title: caf\xe9\n"
+        lines = _streamed(raw, 64)
+        assert lines[0] == "Title: Ã‰conomie" and lines[100] == "Title: café"
+
+    def test_a_line_over_the_cap_comes_as_its_length_and_the_next_lines_whole(self) -> None:
+        raw = b"Title: a\r\nAbstract: " + b"x" * 100 + b"\r\nYear: 2001\n"
+        title, long, year, end = _streamed(raw, 7, max_line=50)
+        assert (title, year, end) == ("Title: a", "Year: 2001", "")
+        assert isinstance(long, LongLine) and long.chars == 110
+        assert long.head.startswith("Abstract: xxx")
+
+    def test_a_template_with_an_over_long_line_is_quarantined_and_the_next_one_read(
+        self,
+    ) -> None:
+        long = LongLine("Abstract: xxx", 5_000_000)
+        lines = ["Template-Type: ReDIF-Paper 1.0", "Title: T", long, "Handle: RePEc:a:b:1",
+                 "Template-Type: ReDIF-Paper 1.0", "Title: U", "Handle: RePEc:a:b:2"]  # fmt: skip
+        error, kept = parse_lines(lines, "x.rdf")
+        assert isinstance(error, TemplateError) and isinstance(kept, Template)
+        assert (error.line, error.reason) == (
+            3,
+            "line 3 has 5,000,000 characters, more than the 1,048,576 a line may hold",
+        )
+        assert "Abstract: xxx... (5,000,000 characters)" in error.raw_text
+        assert kept.handle == "RePEc:a:b:2"
+
+    def test_a_template_longer_than_the_cap_keeps_its_start_and_the_next_one_reads(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(redif_templates, "MAX_TEMPLATE", 500)
+        text = ("Template-Type: ReDIF-Paper 1.0\nTitle: T\n" + "Note: n\n" * 200
+                + "Handle: RePEc:a:b:1\n" + ARTICLE)  # fmt: skip
+        error, kept = parse(text)
+        assert isinstance(error, TemplateError) and isinstance(kept, Template)
+        assert error.reason == "template longer than 500 characters (not read past that)"
+        assert len(error.raw_text) <= 500 and error.raw_text.startswith("Template-Type:")
+        assert kept.handle == "RePEc:tst:journl:v:3:y:2001:i:2:p:10-20"
+
+    def test_endless_content_before_any_template_keeps_its_start(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(redif_templates, "MAX_TEMPLATE", 500)
+        (error, kept) = parse("junk\n" * 1000 + ARTICLE)
+        assert isinstance(error, TemplateError) and isinstance(kept, Template)
+        assert error.reason == (
+            "content before any Template-Type (5,000 characters; the first 500 kept)"
+        )
+        assert len(error.raw_text) <= 500
 
 
 # --- real sample files -------------------------------------------------------------------

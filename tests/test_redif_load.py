@@ -8,12 +8,14 @@ import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import SAMPLES, TALIBAN, harvest, query
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import flows.redif
 from flows.cli import main
 from flows.datadir import DataDir
 from flows.redif import load_redif
@@ -22,6 +24,9 @@ from schemas import tables
 from schemas.dates import utc_now
 from schemas.errors import ConfigError
 from schemas.redif_rows import MAPPING_VERSION
+from schemas.redif_templates import MAX_TEMPLATE
+from schemas.redif_text import MAX_LINE
+from warehouse.database import Warehouse
 from warehouse.staging import write_parquet
 
 SERIES = """Template-Type: ReDIF-Series 1.0
@@ -430,3 +435,66 @@ def test_a_touched_keeper_still_keeps_its_handle(data: DataDir, tmp_path: Path) 
     report = load_redif(data, folder)
     assert (report.read, report.unchanged, report.duplicates) == (1, 1, 1)
     assert query(data, "SELECT title FROM articles") == [("First",)]
+
+
+def _papers(count: int, start: int = 0) -> str:
+    return "".join(
+        f"Template-Type: ReDIF-Paper 1.0\nTitle: Paper {n}\nAuthor-Name: Doe, Jane\n"
+        f"Handle: RePEc:tst:wpaper:{n}\n\n"
+        for n in range(start, start + count)
+    )
+
+
+def test_a_big_file_loads_in_batches_and_counts_as_read_only_with_its_last(
+    data: DataDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows go into the warehouse inside a file (each paper is two rows: four batches of
+    ten); a load that fails after some of them leaves the file unread, and the next load
+    reads it again: every item once, one version each."""
+    monkeypatch.setattr(flows.redif, "BATCH_ROWS", 10)
+    folder = tmp_path / "big"
+    folder.mkdir()
+    (folder / "w.rdf").write_text(_papers(20))
+    real, commits = Warehouse.load_windows, []
+
+    def failing_third(self: Warehouse, *args: Any, **kwargs: Any) -> None:
+        commits.append(1)
+        if len(commits) == 3:
+            raise OSError(28, "No space left on device")
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Warehouse, "load_windows", failing_third)
+    with pytest.raises(OSError):
+        load_redif(data, folder)
+    assert query(data, "SELECT count(*) FROM articles") == [(10,)]  # two batches of ten rows
+    state = RedifFileState(data.state_location)
+    assert state.files((folder.resolve()).as_uri()) == {}
+    state.close()
+
+    monkeypatch.setattr(Warehouse, "load_windows", real)
+    report = load_redif(data, folder)
+    assert (report.read, report.items) == (1, 20)
+    assert query(data, "SELECT count(*), count(DISTINCT handle_key) FROM articles") == [(20, 20)]
+    assert query(data, "SELECT count(*), count(DISTINCT handle_key) FROM article_versions") == [
+        (20, 20)
+    ]
+    assert load_redif(data, folder).unchanged == 1
+
+
+def test_an_over_long_line_or_template_quarantines_one_template(
+    data: DataDir, tmp_path: Path
+) -> None:
+    folder = tmp_path / "long"
+    folder.mkdir()
+    (folder / "w.rdf").write_text(
+        _papers(2) + "Template-Type: ReDIF-Paper 1.0\nAbstract: " + "x" * (MAX_LINE + 1)
+        + "\nHandle: RePEc:tst:wpaper:long\n\n" + _papers(2, start=2)
+        + "Template-Type: ReDIF-Paper 1.0\nTitle: T\n" + "Note: n\n" * (MAX_TEMPLATE // 8)
+        + "Handle: RePEc:tst:wpaper:endless\n\n" + _papers(1, start=4)
+    )  # fmt: skip
+    report = load_redif(data, folder)
+    assert (report.items, report.quarantined) == (5, 2)
+    assert query(data, "SELECT reason FROM quarantine ORDER BY record_id") == [
+        ("w.rdf:12: line 12 has 1,048,587 characters, more than the 1,048,576 a line may hold",),
+        ("w.rdf:25: template longer than 4,194,304 characters (not read past that)",),
+    ]
