@@ -15,7 +15,8 @@ from datetime import datetime
 from pathlib import Path
 
 from schemas.redif_rows import RedifContext, map_file
-from schemas.redif_templates import decode, parse_templates
+from schemas.redif_templates import parse_lines
+from schemas.redif_text import EncodingSniffer, text_lines
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "repec-samples" / "redif"
 
@@ -35,7 +36,9 @@ def main() -> None:
     started = time.perf_counter()
     for _ in range(args.repeat):
         for path, raw in files:
-            found = list(parse_templates(decode(raw), path.name))
+            sniffer = EncodingSniffer()  # as `redif` reads a file: two passes, streamed
+            sniffer.feed(raw)
+            found = list(parse_lines(text_lines([raw], sniffer.encoding()), path.name))
             templates += len(found)
             mapped = map_file(context, found, {})
             rows += len(mapped.articles) + len(mapped.authors)

@@ -26,14 +26,15 @@ from schemas.errors import SourceFileUnreadable
 from schemas.handles import handle_key
 from schemas.redif_rows import (
     MAPPING_VERSION,
+    REDIF_TABLES,
     FileRows,
     HandleClaims,
     RedifContext,
-    RowBatch,
     map_templates,
     tombstones,
 )
 from schemas.redif_templates import parse_lines
+from schemas.tables import TableBuffer
 from warehouse.merge import ENTITY_TABLES
 from warehouse.staging import write_parquet
 
@@ -79,13 +80,15 @@ class _Batch:
         self.warehouse = data.warehouse()
         self.harvest_id, self.run_id = harvest_id, run_id
         self.state, self.root, self.loaded_at = state, root, loaded_at
-        self.rows = RowBatch()
+        self.rows = TableBuffer(REDIF_TABLES)
+        self.text_size = 0  # characters of the templates the rows come from
         self.records: list[FileRecord] = []
         self.number = 0
 
     def add(self, rows: FileRows) -> None:
-        self.rows.add(rows)
-        if self.rows.rows >= BATCH_ROWS or self.rows.text_size >= BATCH_TEXT:
+        rows.add_to(self.rows)
+        self.text_size += rows.text_size
+        if self.rows.rows >= BATCH_ROWS or self.text_size >= BATCH_TEXT:
             self.flush()
 
     def done(self, record: FileRecord) -> None:
@@ -106,7 +109,7 @@ class _Batch:
             entities = {n: files[n] for n in ENTITY_TABLES if tables[n].num_rows}
             self.warehouse.load_windows([window], entities=entities)  # one commit: all or nothing
             self.staging.discard_files(files.values())
-            self.rows = RowBatch()
+            self.rows, self.text_size = TableBuffer(REDIF_TABLES), 0
         if self.records:
             self.state.save(self.root, self.records, [], self.loaded_at.isoformat())
             self.records = []

@@ -7,7 +7,7 @@ prevented (``WarehouseSink.recover``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,8 @@ from harvesting.state import Run, StateStore
 from harvesting.windows import Window
 from schemas import tables
 from schemas.handles import handle_key, parse_handle
-from schemas.records import PageContext, map_page
+from schemas.records import PAGE_TABLES, DamagedRecord, PageContext, map_records
+from schemas.tables import TableBuffer
 from warehouse.database import Warehouse
 from warehouse.loader import WindowJob, loader_for
 from warehouse.staging import Staging
@@ -36,21 +37,42 @@ def store_page(
     run_id: str,
     window: int,
     number: int,
-    records: Iterable[etree._Element],
+    records: Iterable[etree._Element | DamagedRecord],
 ) -> PageCounts:
-    """Normalize one page of records and write it as page ``number`` of its window."""
-    rows = map_page(context, records)
-    if rows.clamped:
-        identifier, datestamp = rows.clamped[0]
+    """Normalize one page of records and write it as page ``number`` of its window. Each
+    record is emptied once mapped and the rows become Arrow as they come, so a large page
+    holds little more than its parsed tree."""
+    buffer = TableBuffer(PAGE_TABLES)
+    received = deleted = quarantined = clamped = 0
+    first_clamped: tuple[str, datetime] | None = None
+    for rows in map_records(context, _emptied(records)):
+        received += len(rows.articles) + len(rows.quarantine)
+        deleted += sum(1 for a in rows.articles if a["deleted"])
+        quarantined += len(rows.quarantine)
+        clamped += len(rows.clamped)
+        first_clamped = first_clamped or next(iter(rows.clamped), None)
+        for name in PAGE_TABLES:
+            buffer.add(name, getattr(rows, name))
+    if first_clamped:
+        identifier, datestamp = first_clamped
         log.warning(
             "%d record(s) of %s dated after the server's clock (%s: %s); their datestamp is "
             "taken as the responseDate %s, so later corrections win",
-            len(rows.clamped), context.page_path, identifier, datestamp.isoformat(),
+            clamped, context.page_path, identifier, datestamp.isoformat(),
             context.harvested_at.isoformat(),
         )  # fmt: skip
-    staging.write_page(context.harvest_id, run_id, window, number, rows.tables())
-    received = len(rows.articles) + len(rows.quarantine)
-    return PageCounts(received, rows.deleted, len(rows.quarantine))
+    staging.write_page(context.harvest_id, run_id, window, number, buffer.tables())
+    return PageCounts(received, deleted, quarantined)
+
+
+def _emptied(
+    records: Iterable[etree._Element | DamagedRecord],
+) -> Iterator[etree._Element | DamagedRecord]:
+    """The records, each emptied (its subtree freed) once the next one is asked for."""
+    for record in records:
+        yield record
+        if isinstance(record, etree._Element):
+            record.clear()
 
 
 class Storage:

@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 
 #: Longer query strings go by POST: servers refuse URLs of a few kB (HTTP 414).
 MAX_QUERY_LENGTH = 2000
+#: The largest response accepted (after decompression). A page takes about seven times its
+#: size in memory while it is parsed and mapped (BENCHMARKS.md); real OAI-PMH pages are
+#: well under 10 MiB (RePEc's: under 1 MiB), so this refuses only what no server should send.
+MAX_PAGE_BYTES = 64 << 20
 
 
 @dataclass
@@ -76,7 +80,7 @@ class OAIClient:
         contact: str | None = None,
         delay: float | None = None,
         timeout: tuple[float, float] = (15.0, 180.0),
-        max_bytes: int = 512 << 20,
+        max_bytes: int = MAX_PAGE_BYTES,
         retry: RetryPolicy | None = None,
         on_retry: RetryHook | None = None,
         sleep: Callable[[float], None] = time.sleep,

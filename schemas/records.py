@@ -7,7 +7,7 @@ the rest of the page is unaffected. A deleted record becomes a tombstone row.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -90,11 +90,13 @@ class PageRows:
         return sum(1 for a in self.articles if a["deleted"])
 
     def tables(self) -> dict[str, pa.Table]:
-        return {
-            "articles": tables.to_table(self.articles, tables.ARTICLES),
-            "authors": tables.to_table(self.authors, tables.AUTHORS),
-            "quarantine": tables.to_table(self.quarantine, tables.QUARANTINE),
-        }
+        return {name: tables.to_table(getattr(self, name), schema)
+                for name, schema in PAGE_TABLES.items()}  # fmt: skip
+
+
+#: The tables a page of records has rows for.
+PAGE_TABLES = {"articles": tables.ARTICLES, "authors": tables.AUTHORS,
+               "quarantine": tables.QUARANTINE}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -152,14 +154,30 @@ def clamp_datestamp(datestamp: datetime, response_date: datetime) -> datetime:
 
 
 def map_page(context: PageContext, records: Iterable[etree._Element | DamagedRecord]) -> PageRows:
-    """Map every record of a page; never raises for a bad record. A record that is not
-    well-formed XML (``DamagedRecord``: its bytes and the parser's error) goes to quarantine."""
-    metadata_format = format_for(context.metadata_prefix)
+    """Map every record of a page (:func:`map_records`, gathered); never raises for a bad
+    record."""
     rows = PageRows()
+    for one in map_records(context, records):
+        rows.articles.extend(one.articles)
+        rows.authors.extend(one.authors)
+        rows.quarantine.extend(one.quarantine)
+        rows.clamped.extend(one.clamped)
+    return rows
+
+
+def map_records(
+    context: PageContext, records: Iterable[etree._Element | DamagedRecord]
+) -> Iterator[PageRows]:
+    """The rows of each record of a page, one record at a time; never raises for a bad
+    record. A record that is not well-formed XML (``DamagedRecord``: its bytes and the
+    parser's error) goes to quarantine."""
+    metadata_format = format_for(context.metadata_prefix)
     for ordinal, record in enumerate(records, start=1):
+        rows = PageRows()
         record_id = f"{context.page_id}#{ordinal:05d}"
         if not isinstance(record, etree._Element):
             rows.quarantine.append(_damaged(context, record, record_id))
+            yield rows
             continue
         header: Header | None = None
         try:
@@ -167,12 +185,13 @@ def map_page(context: PageContext, records: Iterable[etree._Element | DamagedRec
             article, authors = _map_record(context, metadata_format, record, header, record_id)
         except RecordMappingError as exc:
             rows.quarantine.append(_quarantine(context, record, header, record_id, str(exc)))
+            yield rows
             continue
         if article["datestamp"] != header.datestamp:
             rows.clamped.append((header.identifier, header.datestamp))
         rows.articles.append(article)
         rows.authors.extend(authors)
-    return rows
+        yield rows
 
 
 def _map_record(

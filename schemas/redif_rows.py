@@ -15,6 +15,7 @@ from schemas import tables
 from schemas.handles import handle_key
 from schemas.redif import institution, to_item
 from schemas.redif_templates import ITEM_KINDS, Template, TemplateError
+from schemas.tables import TableBuffer
 
 SOURCE = "redif"
 #: The version of this mapping. Files read by another version are read again (their rows
@@ -54,50 +55,27 @@ class FileRows:
         return len(self.duplicate_handles) + self.duplicate_entities
 
     def extend(self, other: FileRows) -> None:
-        for name in (*_TABLES, "duplicate_handles", "entity_claims"):
+        for name in (*REDIF_TABLES, "duplicate_handles", "entity_claims"):
             getattr(self, name).extend(getattr(other, name))
         self.duplicate_entities += other.duplicate_entities
         self.text_size += other.text_size
 
     def __len__(self) -> int:
         """The rows held (for the tables)."""
-        return sum(len(getattr(self, name)) for name in _TABLES)
+        return sum(len(getattr(self, name)) for name in REDIF_TABLES)
 
     def tables(self) -> dict[str, pa.Table]:
         return {name: tables.to_table(getattr(self, name), schema)
-                for name, schema in _TABLES.items()}  # fmt: skip
+                for name, schema in REDIF_TABLES.items()}  # fmt: skip
+
+    def add_to(self, buffer: TableBuffer) -> None:
+        """Its rows into ``buffer`` (one of :data:`REDIF_TABLES`)."""
+        for name in REDIF_TABLES:
+            buffer.add(name, getattr(self, name))
 
 
-class RowBatch:
-    """Rows of one or more files gathered for one load. Python rows weigh ten times their
-    Arrow form, so they become Arrow tables :data:`ARROW_ROWS` at a time."""
-
-    def __init__(self) -> None:
-        self._rows = FileRows()
-        self._parts: dict[str, list[pa.Table]] = {name: [] for name in _TABLES}
-        self.rows = 0  # rows of every table
-        self.text_size = 0  # characters of the templates they come from
-
-    def add(self, rows: FileRows) -> None:
-        self._rows.extend(rows)
-        self.rows += len(rows)
-        self.text_size += rows.text_size
-        if len(self._rows) >= ARROW_ROWS:
-            self._gather()
-
-    def _gather(self) -> None:
-        for name, table in self._rows.tables().items():
-            self._parts[name].append(table)
-        self._rows = FileRows()
-
-    def tables(self) -> dict[str, pa.Table]:
-        self._gather()
-        return {name: pa.concat_tables(parts) for name, parts in self._parts.items()}
-
-
-#: Rows held as Python dicts before they become Arrow tables.
-ARROW_ROWS = 5_000
-_TABLES = {"articles": tables.ARTICLES, "authors": tables.AUTHORS,
+#: The tables a ReDIF file has rows for.
+REDIF_TABLES = {"articles": tables.ARTICLES, "authors": tables.AUTHORS,
            "quarantine": tables.QUARANTINE, "series": tables.SERIES,
            "archives": tables.ARCHIVES, "persons": tables.PERSONS,
            "institutions": tables.INSTITUTIONS}  # fmt: skip

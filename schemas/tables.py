@@ -293,6 +293,45 @@ def to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
     return table
 
 
+#: Rows held as Python dicts before they become Arrow tables: a dict row weighs some ten
+#: times its Arrow form, so a large page or file never holds all its rows as dicts.
+GATHER_ROWS = 5_000
+
+
+class TableBuffer:
+    """Rows of several tables on their way to Arrow, validated (:func:`to_table`) and made
+    Arrow tables :data:`GATHER_ROWS` rows at a time."""
+
+    def __init__(self, schemas: Mapping[str, pa.Schema]) -> None:
+        self._schemas = dict(schemas)
+        self._rows: dict[str, list[Mapping[str, Any]]] = {name: [] for name in schemas}
+        self._parts: dict[str, list[pa.Table]] = {name: [] for name in schemas}
+        self._held = 0
+        self.rows = 0  # rows of every table added
+
+    def add(self, name: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        before = len(self._rows[name])
+        self._rows[name].extend(rows)
+        added = len(self._rows[name]) - before
+        self._held += added
+        self.rows += added
+        if self._held >= GATHER_ROWS:
+            self._gather()
+
+    def _gather(self) -> None:
+        for name, rows in self._rows.items():
+            if rows:
+                self._parts[name].append(to_table(rows, self._schemas[name]))
+                self._rows[name] = []
+        self._held = 0
+
+    def tables(self) -> dict[str, pa.Table]:
+        """Every table, whole (an empty table for one without rows)."""
+        self._gather()
+        return {name: pa.concat_tables(parts) if parts else self._schemas[name].empty_table()
+                for name, parts in self._parts.items()}  # fmt: skip
+
+
 CITATIONS = pa.schema(
     [
         _f("citing_handle", _str, False),

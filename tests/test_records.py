@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from lxml import etree
 
+from flows.storage import store_page
+from harvesting.harvester import PageCounts
 from harvesting.responses import parse_xml
+from schemas import tables
 from schemas.errors import ConfigError
+from schemas.files import page_name
 from schemas.records import FORMATS, PageContext, PageRows, format_for, map_page
 from schemas.tables import ARTICLES, AUTHORS, QUARANTINE
+from warehouse.staging import Staging, read_arrow
 
 OAI = "http://www.openarchives.org/OAI/2.0/"
 DC = (
@@ -410,3 +416,28 @@ def test_the_header_handle_wins_over_a_handle_in_the_metadata() -> None:
     )
     rows = map_page(context(), records(rec(header(), body)))
     assert rows.articles[0]["handle"] == "RePEc:cep:cepdps:dp2081"
+
+
+# --- a large page ----------------------------------------------------------------------------
+
+
+def test_a_page_stored_a_record_at_a_time_writes_what_map_page_maps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``store_page`` turns rows into Arrow a few records at a time and empties each record
+    once mapped (a large page never holds all its rows as dicts); what it writes is what
+    ``map_page`` maps, bad records included, and each record is emptied."""
+    monkeypatch.setattr(tables, "GATHER_ROWS", 3)
+    items = [rec(header(f"oai:RePEc:cep:cepdps:dp{n}"), dc(f"T{n}", "A B", "C D"))
+             for n in range(10)]  # fmt: skip
+    items[4] = rec(header(None), dc("no identifier"))
+    items[7] = rec(header("oai:RePEc:cep:cepdps:gone", status="deleted"))
+    expected = map_page(context(), records(*items)).tables()
+    page = records(*items)
+    staging = Staging(tmp_path)
+    counts = store_page(staging, context(), "run", 1, 1, page)
+    assert counts == PageCounts(records=10, deleted=1, quarantined=1)
+    folder = tmp_path / "pages" / context().harvest_id / "run" / page_name(1, 1)
+    for name, table in expected.items():
+        assert read_arrow(folder / f"{name}.arrow").equals(table), name
+    assert all(len(record) == 0 and not record.attrib for record in page)
