@@ -25,7 +25,7 @@ from schemas.handles import handle_key, parse_handle
 from schemas.records import PAGE_TABLES, DamagedRecord, PageContext, map_records
 from schemas.tables import TableBuffer
 from warehouse.database import Warehouse
-from warehouse.loader import WindowJob, loader_for
+from warehouse.loader import MAX_BATCH_PAGES, WindowJob, loader_for
 from warehouse.staging import Staging
 
 log = logging.getLogger(__name__)
@@ -189,6 +189,8 @@ class WarehouseSink:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self.loader = loader_for(storage.staging, storage.db)
+        #: (harvest, run, window) -> the last page handed to the loader
+        self._handed: dict[tuple[str, str, int], int] = {}
 
     def recover(self, spec: HarvestSpec, run: Run) -> None:
         """A resumed run: load the windows it finished whose load did not happen."""
@@ -197,7 +199,12 @@ class WarehouseSink:
             pages = self.storage.staging.pending_pages(spec.harvest_id, run.run_id, window)
             if pages > loaded.get(window, 0):
                 log.info("loading window %d of run %s again (interrupted)", window, run.run_id)
-                self.loader.submit(WindowJob(spec.harvest_id, run.run_id, window, pages))
+                first = loaded.get(window, 0) + 1  # loads go in order: the rest is loaded
+                self.loader.submit(WindowJob(spec.harvest_id, run.run_id, window, pages, first))
+        # the window it goes on with: handed to the loader from the page after the last loaded
+        self._handed[spec.harvest_id, run.run_id, run.window_index] = loaded.get(
+            run.window_index, 0
+        )
 
     def settle(self) -> None:
         self.loader.settle()
@@ -216,7 +223,7 @@ class WarehouseSink:
             page_id=page.page_id,
             page_path=page.path,
         )
-        return store_page(
+        counts = store_page(
             self.storage.staging,
             context,
             page.run_id,
@@ -224,9 +231,21 @@ class WarehouseSink:
             page.number,
             page.fetched.page.items,
         )
+        # A long window (``--window none``) is loaded as it goes, in parts of the largest
+        # load, from the pages committed before this one.
+        key, committed = (page.spec.harvest_id, page.run_id, page.window.index), page.number - 1
+        if committed - self._handed.get(key, 0) >= MAX_BATCH_PAGES:
+            self._hand(key, committed)
+        return counts
 
     def window_done(self, spec: HarvestSpec, run: Run, window: Window) -> None:
-        self.loader.submit(WindowJob(spec.harvest_id, run.run_id, window.index, run.window_pages))
+        self._hand((spec.harvest_id, run.run_id, window.index), run.window_pages)
+
+    def _hand(self, key: tuple[str, str, int], last: int) -> None:
+        """Pages of a window up to ``last`` to the loader, from the first not handed yet."""
+        first = self._handed.get(key, 0) + 1
+        self.loader.submit(WindowJob(*key, pages=last, first=first))
+        self._handed[key] = last
 
     def run_done(self, spec: HarvestSpec, run: Run) -> None:
         self.loader.settle()

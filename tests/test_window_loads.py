@@ -12,15 +12,17 @@ import pyarrow as pa
 import pytest
 from conftest import SAMPLE_ITEMS, TALIBAN, Clock, harvest, query, snapshot, staged_windows
 
+from flows import storage
 from flows.datadir import DataDir
 from flows.pipeline import HarvestOptions, Pipeline
 from provider.server import Provider, serve
 from provider.store import RecordStore
 from schemas.errors import WarehouseError
-from warehouse import database
+from warehouse import database, loader
 from warehouse.catalog import Catalog
 from warehouse.database import Warehouse
 from warehouse.loader import Loader, WindowJob
+from warehouse.staging import Staging
 
 
 def versions(warehouse: Warehouse) -> list[tuple[object, ...]]:
@@ -190,3 +192,42 @@ def test_stop_loads_what_waits_and_ends_the_thread() -> None:
     loader.stop()
     assert storage.loads == [[0]]
     assert thread is not None and not thread.is_alive()
+
+
+def test_one_long_window_loads_in_parts_as_it_goes_and_resumes_after_its_last_part(
+    tmp_path: Path, store: RecordStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--window none``: one window for the whole harvest, loaded in parts of the largest
+    load while it is harvested (never all at once), each part recorded; a load that fails
+    midway is taken up where it stopped, and the result is a clean run's."""
+    monkeypatch.setattr(loader, "MAX_BATCH_PAGES", 2)
+    monkeypatch.setattr(storage, "MAX_BATCH_PAGES", 2)
+    loads: list[tuple[int, int]] = []
+    fail_at: list[int] = []  # the loads (counted from 1) that fail
+    real = loader.seal_and_load
+
+    def recording(staging: Staging, warehouse: Warehouse, jobs: list[WindowJob]) -> None:
+        loads.extend((j.first, j.pages) for j in jobs)
+        if len(loads) in fail_at:
+            raise WarehouseError("disk full")
+        real(staging, warehouse, jobs)
+
+    monkeypatch.setattr(loader, "seal_and_load", recording)
+    with serve(Provider(store, page_size=10, clock=clock)) as url:
+        clean = DataDir(tmp_path / "clean")
+        harvest(clean, url, window="none")
+        pages = loads[-1][1]
+        assert pages > 4
+        assert loads == [(first, min(first + 1, pages)) for first in range(1, pages + 1, 2)]
+        loads.clear()
+        fail_at.append(2)
+        data = DataDir(tmp_path / "data")
+        with pytest.raises(WarehouseError, match="disk full"):
+            harvest(data, url, window="none")
+        assert query(data, "SELECT max(pages) FROM window_loads") == [(2,)]
+        loads.clear()
+        fail_at.clear()
+        [result] = harvest(data, url, window="none")
+    assert result.run is not None and result.run.status == "complete"
+    assert loads[0][0] == 3  # taken up after the last part loaded
+    assert snapshot(data) == snapshot(clean)

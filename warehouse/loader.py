@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from schemas import tables
@@ -30,31 +30,38 @@ BATCH_PAGES = 200
 #: ... or once the oldest waiting window has waited this long, so that a harvest smaller than
 #: a batch is loaded while it runs, not all at its end.
 LOAD_AFTER_SECONDS = 5.0
-#: Most pages loaded in one transaction (bounds DuckDB's working set).
+#: Most pages loaded in one transaction (bounds DuckDB's working set): a larger window, such
+#: as a whole harvest with ``--window none``, is loaded in consecutive parts of this size.
 MAX_BATCH_PAGES = 400
 
 
 @dataclass(frozen=True)
 class WindowJob:
-    """Pages 1..``pages`` of one window of a run, to seal and load."""
+    """Pages ``first``..``pages`` of one window of a run, to seal and load."""
 
     harvest_id: str
     run_id: str
     window: int
     pages: int
+    first: int = 1
+
+    @property
+    def size(self) -> int:
+        return max(0, self.pages - self.first + 1)
 
 
 def seal_and_load(staging: Staging, warehouse: Warehouse, jobs: list[WindowJob]) -> None:
     """Seal windows and load them in one transaction, recording them in window_loads; the
     sealed files go once loaded."""
-    files = [staging.seal_window(j.harvest_id, j.run_id, j.window, j.pages) for j in jobs]
+    files = [staging.seal_window(j.harvest_id, j.run_id, j.window, j.pages, j.first)
+             for j in jobs]  # fmt: skip
     now = utc_now()
     loads = tables.to_table(
         [
             {"harvest_id": j.harvest_id, "run_id": j.run_id, "window_index": j.window,
              "pages": j.pages, "loaded_at": now}
             for j in jobs
-            if j.pages
+            if j.size
         ],
         tables.WINDOW_LOADS,
     )  # fmt: skip
@@ -130,7 +137,7 @@ class Loader:
                 if not waiting:
                     due = time.monotonic() + self.load_after
                 waiting.append(job)
-            pages = sum(j.pages for j in waiting)
+            pages = sum(j.size for j in waiting)
             if waiting and (job is None or flush or pages >= self.batch_pages):
                 batch, waiting = waiting, []
                 self._load(batch)
@@ -152,21 +159,29 @@ class Loader:
 
 
 def _parts(jobs: list[WindowJob]) -> list[list[WindowJob]]:
-    """Consecutive groups of at most ``MAX_BATCH_PAGES`` pages (a larger window alone)."""
+    """Consecutive groups of at most ``MAX_BATCH_PAGES`` pages; a larger window is cut into
+    consecutive parts of that many pages, each loaded (and recorded) in its own commit."""
     parts: list[list[WindowJob]] = [[]]
-    for job in jobs:
-        if parts[-1] and sum(j.pages for j in parts[-1]) + job.pages > MAX_BATCH_PAGES:
-            parts.append([])
-        parts[-1].append(job)
+    for whole in jobs:
+        for first in range(whole.first, whole.pages + 1, MAX_BATCH_PAGES) or [whole.first]:
+            job = replace(whole, first=first, pages=min(whole.pages, first + MAX_BATCH_PAGES - 1))
+            if parts[-1] and sum(j.size for j in parts[-1]) + job.size > MAX_BATCH_PAGES:
+                parts.append([])
+            parts[-1].append(job)
     return [p for p in parts if p]
 
 
 def _latest(jobs: list[WindowJob]) -> list[WindowJob]:
-    """One job per window, the one with the most pages, in the order handed over."""
-    best: dict[tuple[str, str, int], WindowJob] = {}
-    for job in jobs:
-        key = (job.harvest_id, job.run_id, job.window)
-        if key not in best or job.pages >= best[key].pages:
-            best.pop(key, None)
-            best[key] = job
-    return list(best.values())
+    """The jobs, less those whose pages a later job of the same window covers (a window
+    handed over again, with more pages), in the order handed over."""
+    return [job for index, job in enumerate(jobs)
+            if not any(_covers(later, job) for later in jobs[index + 1 :])]  # fmt: skip
+
+
+def _covers(job: WindowJob, other: WindowJob) -> bool:
+    same = (job.harvest_id, job.run_id, job.window) == (
+        other.harvest_id,
+        other.run_id,
+        other.window,
+    )
+    return same and job.first <= other.first and other.pages <= job.pages

@@ -81,26 +81,32 @@ class Staging:
             pages += 1
         return pages
 
-    def window_file(self, table: str, harvest_id: str, run_id: str, window: int) -> Path:
-        return self.root / SEALED / harvest_id / run_id / window_name(window) / f"{table}.parquet"
+    def window_file(
+        self, table: str, harvest_id: str, run_id: str, window: int, first: int = 1
+    ) -> Path:
+        folder = window_name(window) if first == 1 else page_name(window, first).replace("/", "-")
+        return self.root / SEALED / harvest_id / run_id / folder / f"{table}.parquet"
 
-    def seal_window(self, harvest_id: str, run_id: str, window: int, pages: int) -> dict[str, Path]:
-        """Merge pages 1..``pages`` of a window into one file per table; return the files.
+    def seal_window(
+        self, harvest_id: str, run_id: str, window: int, pages: int, first: int = 1
+    ) -> dict[str, Path]:
+        """Merge pages ``first``..``pages`` of a window into one file per table; return the
+        files.
 
         Only pages the checkpoint counts are read: a page file left by a crash before its
         commit is ignored (it will be written again).
         """
-        if pages == 0:
+        if pages < first:
             return {}
         sealed = {}
         for name in SEAL_ORDER:
             schema = RECORD_TABLES[name]
-            target = self.window_file(name, harvest_id, run_id, window)
+            target = self.window_file(name, harvest_id, run_id, window, first)
             with (
                 atomic_path(target) as temporary,
                 pq.ParquetWriter(temporary, schema, compression=_COMPRESSION) as writer,
             ):
-                for number in range(1, pages + 1):
+                for number in range(first, pages + 1):
                     page = self._page(harvest_id, run_id, window, number)
                     part = read_arrow(page / f"{name}.arrow")
                     writer.write_table(part.cast(schema))
