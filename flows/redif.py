@@ -20,10 +20,10 @@ from pathlib import Path
 
 from flows.datadir import DataDir
 from harvesting.identity import new_run_id
-from harvesting.redif_files import FileRecord, RedifFile, RedifFileState, find_files
+from harvesting.redif_files import FileRecord, FileStamp, RedifFile, RedifFileState, find_files
+from harvesting.redif_ledger import Ledger
 from schemas.dates import utc_now
 from schemas.errors import SourceFileUnreadable
-from schemas.handles import handle_key
 from schemas.redif_rows import (
     MAPPING_VERSION,
     REDIF_TABLES,
@@ -83,6 +83,7 @@ class _Batch:
         self.rows = TableBuffer(REDIF_TABLES)
         self.text_size = 0  # characters of the templates the rows come from
         self.records: list[FileRecord] = []
+        self.touched: list[FileStamp] = []
         self.number = 0
 
     def add(self, rows: FileRows) -> None:
@@ -94,6 +95,10 @@ class _Batch:
     def done(self, record: FileRecord) -> None:
         """A file all of whose rows were added."""
         self.records.append(record)
+
+    def touch(self, stamp: FileStamp) -> None:
+        """A file not read (the same bytes as when last read) with a new size or mtime."""
+        self.touched.append(stamp)
 
     def flush(self) -> None:
         """Load what is gathered in one commit, then save the files it completes."""
@@ -110,9 +115,10 @@ class _Batch:
             self.warehouse.load_windows([window], entities=entities)  # one commit: all or nothing
             self.staging.discard_files(files.values())
             self.rows, self.text_size = TableBuffer(REDIF_TABLES), 0
-        if self.records:
-            self.state.save(self.root, self.records, [], self.loaded_at.isoformat())
-            self.records = []
+        if self.records or self.touched:
+            self.state.save(self.root, self.records, [], self.loaded_at.isoformat(),
+                            self.touched)  # fmt: skip
+            self.records, self.touched = [], []
 
 
 def load_redif(
@@ -138,10 +144,12 @@ def load_redif(
         with batch.warehouse.connect():
             pass  # every table exists even when nothing loads
         report = RedifReport(files=len(files))
+        ledger = Ledger(data.scratch / f"{harvest_id}-ledger.sqlite")
         try:
-            _load(files, root, state, _Run(harvest_id, loaded_at, _series_names(data)), batch,
-                  report, tick)  # fmt: skip
+            _load(files, root, state, _Run(harvest_id, loaded_at, _series_names(data), ledger),
+                  batch, report, tick)  # fmt: skip
         finally:
+            ledger.close()
             state.close()
             batch.warehouse.close()
         return report
@@ -152,7 +160,11 @@ class _Run:
     harvest_id: str
     loaded_at: datetime
     series_names: dict[str, str]
-    claims: HandleClaims = field(default_factory=HandleClaims)
+    ledger: Ledger
+
+    @property
+    def claims(self) -> HandleClaims:
+        return self.ledger.claims
 
 
 def _load(
@@ -160,57 +172,54 @@ def _load(
     report: RedifReport, tick: Callable[[], None] = lambda: None,
 ) -> None:  # fmt: skip
     """First every file that stays as it was holds its handles (same size and mtime, or the
-    same bytes, read by this mapping); then the others are read in order, claiming theirs."""
-    known = state.files(root)
-    kept: dict[str, tuple[RedifFile, FileRecord]] = {}  # files not read: what they hold
-    todo: list[tuple[RedifFile, FileRecord | None]] = []
+    same bytes, read by this mapping); then the others are read in order, claiming theirs.
+    What every file holds is in the ledger (on disk), never all in memory."""
+    known = state.stamps(root)
+    kept: dict[str, tuple[RedifFile, FileStamp]] = {}  # files not read
+    todo: list[tuple[RedifFile, FileStamp | None]] = []
     for file in files:
         previous = known.pop(file.relative, None)
-        record = _unchanged(file, previous, report)
-        if record is None:
+        stamp = _unchanged(file, previous, report)
+        if stamp is None:
             todo.append((file, previous))
             continue
-        kept[file.relative] = (file, record)
-        run.claims.hold(file.relative, record.handles, record.entities)
+        kept[file.relative] = (file, stamp)
         tick()
-        if record is not previous:
-            batch.done(record)  # touched: its new size and mtime
-    live: set[str] = {handle_key(h) for _, r in kept.values() for h in r.handles}
-    gone: dict[str, tuple[str, str]] = {}  # key -> (file it left, handle)
-    for removed in known.values():  # files removed from the tree: their items go too
-        report.removed += 1
-        gone.update((handle_key(h), (removed.relative, h)) for h in removed.handles)
+        if stamp is not previous:
+            batch.touch(stamp)  # its new size and mtime
+    ledger = run.ledger
+    for held in state.held(root):
+        if held.relative in kept:
+            run.claims.hold(held.relative, held.handles, held.entities)
+            ledger.live(held.handles)
+            ledger.repeats(held.relative, held.duplicates)
+        elif held.relative in known:  # removed from the tree: its items go too
+            report.removed += 1
+            ledger.gone(held.relative, held.handles, replace=True)
     while todo:
         for file, previous in todo:
+            before = next(state.held(root, file.relative), None) if previous else None
             record = _read(file, root, run, batch, report)
             tick()
-            if record is None:  # unreadable: what it held stays
-                record = previous
-            else:
+            if record is not None:
                 batch.done(record)
-            live.update(handle_key(h) for h in (record.handles if record else []))
-            for h in previous.handles if previous else []:
-                gone.setdefault(handle_key(h), (file.relative, h))
+            ledger.live(record.handles if record else before.handles if before else [])
+            ledger.gone(file.relative, before.handles if before else [])
         # A handle whose keeper went may live on in a copy quarantined as its duplicate:
         # the files holding such copies are read again, and the first copy keeps it.
-        lost = {key for key in gone if key not in live}
-        todo = [(file, record) for file, record in kept.values()
-                if lost.intersection(map(handle_key, record.duplicates))]  # fmt: skip
-        for file, _ in todo:
-            del kept[file.relative]
-            report.unchanged -= 1
-    for key, (relative, handle) in sorted(gone.items()):
-        if key not in live:  # an item that moved to another file is not gone
-            context = RedifContext(root, run.harvest_id, relative, run.loaded_at, run.loaded_at)
-            batch.add(FileRows(articles=tombstones(context, [handle], run.loaded_at)))
-            report.tombstones += 1
+        todo = [kept.pop(relative) for relative in ledger.read_again()]
+        report.unchanged -= len(todo)
+    for relative, handle in ledger.lost():  # an item that moved to another file is not gone
+        context = RedifContext(root, run.harvest_id, relative, run.loaded_at, run.loaded_at)
+        batch.add(FileRows(articles=tombstones(context, [handle], run.loaded_at)))
+        report.tombstones += 1
     batch.flush()
     state.save(root, [], list(known), run.loaded_at.isoformat())  # removed: tombstones loaded
 
 
 def _unchanged(
-    file: RedifFile, previous: FileRecord | None, report: RedifReport
-) -> FileRecord | None:
+    file: RedifFile, previous: FileStamp | None, report: RedifReport
+) -> FileStamp | None:
     """The record of a file that need not be read: read by this mapping, with the same size
     and mtime or the same bytes; None when it must be read."""
     if previous is None or previous.mapping != MAPPING_VERSION:
@@ -263,8 +272,8 @@ def _read(
     report.quarantined += quarantined
     if quarantined:
         report.errors_by_file[file.relative] = quarantined
-    return FileRecord(file.relative, file.size, file.mtime_ns, digest, sorted(handles),
-                      MAPPING_VERSION, sorted(duplicates), entities)  # fmt: skip
+    return FileRecord(file.relative, file.size, file.mtime_ns, digest, MAPPING_VERSION,
+                      sorted(handles), sorted(duplicates), entities)  # fmt: skip
 
 
 def _series_names(data: DataDir) -> dict[str, str]:

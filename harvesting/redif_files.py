@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harvesting.statedb import StateDB
 from schemas.errors import ConfigError, SourceFileUnreadable
@@ -17,6 +18,7 @@ from schemas.redif_text import Encoding, EncodingSniffer, LongLine, text_lines
 
 SUFFIXES = (".rdf", ".redif")
 CHUNK = 1 << 20  # bytes read at a time
+HELD_PAGE = 500  # files whose handles are read from the state at a time
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS redif_files (
     root TEXT NOT NULL,
@@ -101,15 +103,33 @@ def _printable(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class FileRecord:
+class FileStamp:
+    """A file as last read: enough to tell whether it changed."""
+
     relative: str
     size: int
     mtime_ns: int
     sha256: str
-    handles: list[str]  # the items it holds
     mapping: str | None = None  # the version of the mapping that read it
+
+
+@dataclass(frozen=True)
+class FileRecord(FileStamp):
+    """A file as read, with the handles it holds."""
+
+    handles: list[str] = field(default_factory=list)  # the items it holds
     duplicates: list[str] = field(default_factory=list)  # item handles it repeats (quarantined)
     entities: list[tuple[str, str]] = field(default_factory=list)  # (table, handle) it holds
+
+
+@dataclass(frozen=True)
+class Held:
+    """The handles a file held when it was last read."""
+
+    relative: str
+    handles: list[str]
+    duplicates: list[str]
+    entities: list[tuple[str, str]]
 
 
 class RedifFileState:
@@ -121,25 +141,61 @@ class RedifFileState:
     def close(self) -> None:
         self._db.close()
 
-    def files(self, root: str) -> dict[str, FileRecord]:
+    def stamps(self, root: str) -> dict[str, FileStamp]:
+        """Every file of a root as last read, without what it holds (:meth:`held`)."""
         rows = self._db.execute(
-            "SELECT f.relative, size, mtime_ns, sha256, handles, mapping, duplicates, entities"
-            " FROM redif_files f LEFT JOIN redif_file_reads r"
-            " ON r.root = f.root AND r.relative = f.relative WHERE f.root = ?",
+            "SELECT f.relative, size, mtime_ns, sha256, mapping FROM redif_files f"
+            " LEFT JOIN redif_file_reads r ON r.root = f.root AND r.relative = f.relative"
+            " WHERE f.root = ?",
             (root,),
-        ).fetchall()
-        return {
-            r["relative"]: FileRecord(
-                r["relative"], r["size"], r["mtime_ns"], r["sha256"], json.loads(r["handles"]),
-                r["mapping"], json.loads(r["duplicates"] or "[]"),
-                [(t, h) for t, h in json.loads(r["entities"] or "[]")],
-            )
-            for r in rows
-        }  # fmt: skip
+        )
+        return {r["relative"]: FileStamp(r["relative"], r["size"], r["mtime_ns"], r["sha256"],
+                                         r["mapping"]) for r in rows}  # fmt: skip
 
-    def save(self, root: str, records: list[FileRecord], removed: list[str], when: str) -> None:
-        """Record files after their rows are loaded, all in one transaction."""
+    def held(self, root: str, relative: str | None = None) -> Iterator[Held]:
+        """What each file of a root held (or one file's), :data:`HELD_PAGE` files at a time
+        (a whole mirror's handles are never read at once)."""
+        sql = ("SELECT f.relative, handles, duplicates, entities FROM redif_files f"
+               " LEFT JOIN redif_file_reads r ON r.root = f.root AND r.relative = f.relative"
+               " WHERE f.root = ?")  # fmt: skip
+        pages: Iterable[list[Any]] = (
+            [self._db.execute(sql + " AND f.relative = ?", (root, relative)).fetchall()]
+            if relative is not None
+            else self._pages(sql, root)
+        )
+        for rows in pages:
+            for r in rows:
+                yield Held(r["relative"], json.loads(r["handles"]),
+                           json.loads(r["duplicates"] or "[]"),
+                           [(t, h) for t, h in json.loads(r["entities"] or "[]")])  # fmt: skip
+
+    def _pages(self, sql: str, root: str) -> Iterator[list[Any]]:
+        after = ""
+        while rows := self._db.execute(
+            sql + f" AND f.relative > ? ORDER BY f.relative LIMIT {HELD_PAGE}", (root, after)
+        ).fetchall():
+            yield rows
+            after = rows[-1]["relative"]
+
+    def files(self, root: str) -> dict[str, FileRecord]:
+        """Every file of a root as last read, with what it holds."""
+        stamps = self.stamps(root)
+        return {h.relative: FileRecord(**vars(stamps[h.relative]), handles=h.handles,
+                                       duplicates=h.duplicates, entities=h.entities)
+                for h in self.held(root)}  # fmt: skip
+
+    def save(
+        self, root: str, records: list[FileRecord], removed: list[str], when: str,
+        touched: Sequence[FileStamp] = (),
+    ) -> None:  # fmt: skip
+        """Record files after their rows are loaded, all in one transaction: files read,
+        files removed, and files ``touched`` (same bytes, a new size or mtime)."""
         with self._db.transaction() as db:
+            for t in touched:
+                db.execute(
+                    "UPDATE redif_files SET size = ?, mtime_ns = ? WHERE root = ? AND relative = ?",
+                    (t.size, t.mtime_ns, root, t.relative),
+                )
             for r in records:
                 db.execute(
                     "INSERT INTO redif_files VALUES (?, ?, ?, ?, ?, ?, ?)"

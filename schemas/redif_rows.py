@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -87,17 +87,18 @@ class HandleClaims:
     one is quarantined (never merged into the first, never its replacement). Handles are
     claimed per table: a series and a paper under one handle do not collide."""
 
-    def __init__(self) -> None:
-        # (table, handle key) -> (place, content hash)
-        self._places: dict[tuple[str, str], tuple[str, int | None]] = {}
+    def __init__(self, places: Places | None = None) -> None:
+        #: (table, handle key) -> (place, content hash): in memory unless given (a whole
+        #: RePEc mirror's handles go to disk, ``harvesting.redif_ledger``)
+        self._places: Places = places if places is not None else _DictPlaces()
 
     def hold(
         self, relative: str, items: Iterable[str], entities: Iterable[tuple[str, str]]
     ) -> None:
         """The handles a file holds (loaded by an earlier run, unchanged since): its items,
         and its series, archives, persons and institutions as (table, handle)."""
-        for table, handle in [*((_ITEMS, h) for h in items), *entities]:
-            self._places.setdefault((table, handle_key(handle)), (relative, None))
+        held = [*((_ITEMS, h) for h in items), *entities]
+        self._places.fill(((table, handle_key(handle)), (relative, None)) for table, handle in held)
 
     def holder(self, template: Template, relative: str) -> str | None:
         """Who holds the template's handle already, if another template does."""
@@ -113,6 +114,27 @@ class HandleClaims:
         self._places.setdefault(
             claim_of(template), (f"{relative}:{template.start_line}", _content(template))
         )
+
+
+#: Where a handle is held and the hash of the template holding it (None: a file not read).
+Claim = tuple[str, int | None]
+
+
+class Places(Protocol):
+    """Where :class:`HandleClaims` keeps its claims."""
+
+    def get(self, key: tuple[str, str]) -> Claim | None: ...
+
+    def setdefault(self, key: tuple[str, str], claim: Claim) -> Any: ...
+
+    def fill(self, claims: Iterable[tuple[tuple[str, str], Claim]]) -> None:
+        """``setdefault`` for each."""
+
+
+class _DictPlaces(dict[tuple[str, str], Claim]):
+    def fill(self, claims: Iterable[tuple[tuple[str, str], Claim]]) -> None:
+        for key, claim in claims:
+            self.setdefault(key, claim)
 
 
 def claim_of(template: Template) -> tuple[str, str]:

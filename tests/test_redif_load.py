@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import flows.redif
 from flows.cli import main
 from flows.datadir import DataDir
-from flows.redif import load_redif
+from flows.redif import load_redif, redif_harvest_id
 from harvesting.redif_files import RedifFileState
 from schemas import tables
 from schemas.dates import utc_now
@@ -498,3 +498,15 @@ def test_an_over_long_line_or_template_quarantines_one_template(
         ("w.rdf:12: line 12 has 1,048,587 characters, more than the 1,048,576 a line may hold",),
         ("w.rdf:25: template longer than 4,194,304 characters (not read past that)",),
     ]
+
+
+def test_a_load_leaves_no_ledger_behind_even_after_a_killed_one(data: DataDir, tree: Path) -> None:
+    """What a load knows of every handle is kept in a scratch file while it runs (a mirror's
+    millions of handles never all in memory); the next load of the root replaces one that a
+    killed load left."""
+    root = tree.resolve().as_uri()
+    left = data.scratch / f"{redif_harvest_id(root)}-ledger.sqlite"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"what a killed load left")
+    assert load_redif(data, tree).items == 2
+    assert list(data.scratch.glob("*ledger*")) == []
