@@ -13,7 +13,9 @@ size (0.001 for a smoke run). Scenarios, at scale 1:
 - ``redif-tree``: 100 files of 10,000 templates each, first load;
 - ``redif-line``: one file whose second template has a 300 MB abstract on one line;
 - ``redif-garbage``: 50 MB of random bytes named ``.rdf``;
-- ``page``: one ListRecords page of 190,000 records from the benchmark server;
+- ``page``: one ListRecords page of 30,000 records (61 MB) from the benchmark server, near
+  the 64 MiB a response may hold;
+- ``page-over-cap``: one page of 40,000 records (82 MB), refused: the run fails with one line;
 - ``window-none``: 600,000 records harvested with ``--window none`` (pages of 500).
 
 Prints one JSON line per scenario: exit code, seconds, peak RSS in MB, and then (not timed)
@@ -30,6 +32,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -149,8 +152,12 @@ class Scenarios:
                 "--delay", "0", "--contact", "bench@example.org"]  # fmt: skip
 
     def page(self) -> list[str]:
-        records = self.size(190_000)
+        records = self.size(30_000)
         return self.harvest("page", records, records, "none")
+
+    def page_over_cap(self) -> list[str]:
+        records = self.size(40_000)
+        return self.harvest("page-over-cap", records, records, "none")
 
     def window_none(self) -> list[str]:
         return self.harvest("window-none", self.size(600_000), 500, "none")
@@ -164,22 +171,29 @@ SCENARIOS = {
     "redif-line": Scenarios.redif_line,
     "redif-garbage": Scenarios.redif_garbage,
     "page": Scenarios.page,
+    "page-over-cap": Scenarios.page_over_cap,
     "window-none": Scenarios.window_none,
 }
 
 
 def run(args: list[str]) -> dict[str, object]:
-    """Run the CLI with ``args``; its exit code, seconds and own peak RSS."""
+    """Run the CLI with ``args``; its exit code, seconds, own peak RSS and, if it failed, the
+    last line it wrote to stderr."""
     started = time.perf_counter()
-    with open(os.devnull, "wb") as null:
-        child = subprocess.Popen([*CLI, *args], stdout=null, stderr=null)
+    with open(os.devnull, "wb") as null, tempfile.TemporaryFile() as errors:
+        child = subprocess.Popen([*CLI, *args], stdout=null, stderr=errors)
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
-    return {
+        errors.seek(0)
+        said = errors.read().decode(errors="replace").strip().splitlines()
+    result: dict[str, object] = {
         "exit": child.returncode,
         "seconds": round(time.perf_counter() - started, 1),
         "peak_rss_mb": round(usage.ru_maxrss / 1024),
     }
+    if child.returncode:
+        result["error"] = said[-1] if said else ""
+    return result
 
 
 def count(args: list[str], table: str) -> int | None:

@@ -37,7 +37,7 @@ MAX_MALFORMED_SHARE = 0.5
 def _parts(rest: str) -> list[str]:
     """The citing handles of a line's list, empty parts dropped: ``#`` and ``,`` become spaces
     and ``str.split`` cuts at runs of white space, as ``re.split(r"[#,\\s]+")`` did (the same
-    white space) in a third of its time, a third of the load's parsing."""
+    white space) in about a tenth of its time (BENCHMARKS.md)."""
     return rest.replace("#", " ").replace(",", " ").split()
 
 

@@ -54,10 +54,18 @@ def test_the_large_input_scenarios_work_at_a_tiny_scale(tmp_path: Path) -> None:
     results = {r["scenario"]: r for r in map(json.loads, out.stdout.splitlines())}
     assert set(results) == {
         "redif-file", "redif-rerun", "redif-tree", "redif-line", "redif-garbage", "page",
-        "window-none",
+        "page-over-cap", "window-none",
     }  # fmt: skip
     assert all(r["exit"] == 0 and r["peak_rss_mb"] > 0 for r in results.values()), results
     articles = {name: r["articles"] for name, r in results.items()}
-    assert articles == {"redif-file": 500, "redif-rerun": 500, "redif-tree": 500,
-                        "redif-line": 3, "redif-garbage": 0, "page": 95, "window-none": 300}
+    assert articles == {
+        "redif-file": 500,
+        "redif-rerun": 500,
+        "redif-tree": 500,
+        "redif-line": 3,
+        "redif-garbage": 0,
+        "page": 15,
+        "page-over-cap": 20,
+        "window-none": 300,
+    }
     assert results["redif-garbage"]["quarantined"] == 1
