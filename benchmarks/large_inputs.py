@@ -5,10 +5,12 @@
 
 Each scenario generates its input once into the work dir (deterministically), then runs
 `repec-harvest` in a child process and reads that child's own peak RSS (``os.wait4``), so
-Python, Arrow and DuckDB count together and nothing else does. ``--scale`` multiplies every
+Python, Arrow and DuckDB count together and nothing else does. Linux counts into a child's
+peak the RSS its parent had when it forked, so this process never holds an input whole: it
+writes every input in pieces of at most a megabyte. ``--scale`` multiplies every
 size (0.001 for a smoke run). Scenarios, at scale 1:
 
-- ``redif-file``: one ReDIF file of a million article templates (about 330 MB);
+- ``redif-file``: one ReDIF file of a million article templates (391 MB);
 - ``redif-rerun``: the same command again on the unchanged file (nothing to read);
 - ``redif-tree``: 100 files of 10,000 templates each, first load;
 - ``redif-line``: one file whose second template has a 300 MB abstract on one line;
@@ -114,10 +116,12 @@ class Scenarios:
         chars = self.size(300 << 20)
 
         def make(folder: Path) -> None:
+            head, tail = template(2).split("Abstract: ")
             with (folder / "line.rdf").open("w", encoding="utf-8") as out:
-                out.write(template(1))
-                out.write(template(2).replace("Abstract: ", "Abstract: " + "x" * chars))
-                out.write(template(3))
+                out.write(template(1) + head + "Abstract: ")
+                for start in range(0, chars, 1 << 20):  # in pieces: see ``run``
+                    out.write("x" * min(1 << 20, chars - start))
+                out.write(tail + template(3))
 
         folder = self.input_dir("redif-line", make)
         return ["redif", str(folder), "--data-dir", str(self.data_dir("redif-line"))]
@@ -196,14 +200,28 @@ def run(args: list[str]) -> dict[str, object]:
     return result
 
 
-def count(args: list[str], table: str) -> int | None:
-    """Rows of ``table`` in the warehouse of the data dir in ``args`` (None if unreadable)."""
+def ask(args: list[str], sql: str) -> str | None:
+    """The first value ``sql`` gives in the warehouse of the data dir in ``args`` (None if it
+    cannot be read)."""
     data = args[args.index("--data-dir") + 1]
-    done = subprocess.run([*CLI, "sql", "--data-dir", data, "--format", "csv",
-                           f"SELECT count(*) FROM {table}"],
+    done = subprocess.run([*CLI, "sql", "--data-dir", data, "--format", "json", sql],
                           capture_output=True, text=True, check=False)  # fmt: skip
-    lines = done.stdout.split()
-    return int(lines[-1]) if done.returncode == 0 and lines else None
+    rows = json.loads(done.stdout) if done.returncode == 0 and done.stdout.strip() else []
+    return str(next(iter(rows[0].values()))) if rows and rows[0] else None
+
+
+def afterwards(args: list[str], result: dict[str, object]) -> dict[str, object]:
+    """What the warehouse holds after the command, and why a harvest failed."""
+    counts = {table: ask(args, f"SELECT count(*) FROM {table}")
+              for table in ("articles", "quarantine")}  # fmt: skip
+    found: dict[str, object] = {
+        "articles": None if counts["articles"] is None else int(counts["articles"]),
+        "quarantined": None if counts["quarantine"] is None else int(counts["quarantine"]),
+    }
+    if result["exit"] and args[0] == "run":
+        found["error"] = ask(args, "SELECT error FROM harvest_runs WHERE error IS NOT NULL "
+                                   "ORDER BY started_at DESC LIMIT 1")  # fmt: skip
+    return found
 
 
 def free_port() -> int:
@@ -228,8 +246,7 @@ def main() -> None:
         try:
             command = SCENARIOS[name](scenarios)
             result = run(command)
-            result |= {"articles": count(command, "articles"),
-                       "quarantined": count(command, "quarantine")}  # fmt: skip
+            result |= afterwards(command, result)
         finally:
             for server in SERVERS:
                 server.terminate()

@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from flows.datadir import DataDir
-from flows.pipeline import HarvestOptions, Pipeline
+from flows.options import HarvestOptions
+from flows.pipeline import Pipeline
 from provider.server import Provider, serve
 from provider.store import RecordStore
 from warehouse.maintenance import file_count, maintain

@@ -33,7 +33,7 @@ def sickle_loop(url: str, data: Path) -> int:
 
 
 def _options(url: str) -> Any:
-    from flows.pipeline import HarvestOptions
+    from flows.options import HarvestOptions
 
     return HarvestOptions(endpoint=url, metadata_prefix="oai_dc", delay=0.0, window="year")
 

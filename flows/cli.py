@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -19,13 +20,22 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from flows.config import read_config
 from flows.datadir import CATALOG_ENV_VAR, DATA_PATH_ENV_VAR, ENV_VAR, DataDir
-from flows.pipeline import DEFAULT_ENDPOINT, HarvestOptions, HarvestResult, Pipeline
+from flows.options import (
+    HarvestOptions,
+    cli_values,
+    click_options,
+    given_on_command_line,
+    spelling,
+)
+from flows.pipeline import HarvestResult, Pipeline
 from flows.progress import CountProgress, HarvestProgress
+from harvesting.identity import HarvestSpec
 from harvesting.politeness import VERSION
-from harvesting.windows import SIZES
 from schemas.dates import parse_user_date
-from schemas.errors import RepecHarvestError, WarehouseError
+from schemas.errors import ConfigError, EndpointError, RepecHarvestError, WarehouseError
+from warehouse.statements import first_line
 
 
 def _console(stderr: bool = False) -> Console:
@@ -75,42 +85,30 @@ def _data_dir_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _harvest_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option("--endpoint", default=DEFAULT_ENDPOINT, show_default=True,
-                     help="OAI-PMH base URL."),
-        click.option("--set", "sets", multiple=True, metavar="SPEC",
-                     help="Harvest only this set (repeatable), e.g. RePEc:sae:asseca."),
-        click.option("--metadata-prefix", metavar="P",
-                     help="Metadata format; default amf when offered, else oai_dc."),
-        click.option("--from", "from_", metavar="DATE",
-                     help="Start at this datestamp (default: where the last run left off)."),
-        click.option("--until", metavar="DATE", help="Stop at this datestamp (inclusive)."),
-        click.option("--window", type=click.Choice(SIZES), default="month", show_default=True,
-                     help="Size of the date windows a harvest is split into."),
-        click.option("--overlap", default="1d", show_default=True,
-                     help="Re-harvest this much before the last run's start (e.g. 1d, 12h, 0)."),
-        click.option("--delay", type=click.FloatRange(min=0), metavar="SECONDS",
-                     help="Pause between requests (default: 2 for oai.repec.org, "
-                     "0 for 127.0.0.1, else 1)."),
-        click.option("--contact", envvar="REPEC_HARVEST_CONTACT", metavar="URL_OR_EMAIL",
-                     help="Operator contact put in the User-Agent [env: REPEC_HARVEST_CONTACT]."),
-        click.option("--retries", type=click.IntRange(0, 100), default=4, show_default=True,
-                     help="Retries of a request that failed transiently (with backoff)."),
-        click.option("--backoff", type=click.FloatRange(min=0), default=2.0, show_default=True,
-                     metavar="SECONDS", help="First retry pause; doubles each retry (jittered)."),
-        click.option("--timeout", type=click.FloatRange(min=0.1), default=180.0,
-                     show_default=True, metavar="SECONDS", help="Read timeout of one request."),
-        click.option("--max-quarantined", type=click.FloatRange(0, 1), default=0.5,
-                     show_default=True, metavar="RATIO",
-                     help="Stop a run when more than this share of its records is quarantined."),
-    ]  # fmt: skip
-    for option in reversed(options):
-        f = option(f)
-    return f
+    """--config and every harvest option (flows.options), handed to the command as
+    ``endpoints``: one per [[endpoint]] of the config file, or the one the options name."""
+
+    @functools.wraps(f)
+    def command(*args: Any, config: str | None, **kwargs: Any) -> Any:
+        values = {k: kwargs.pop(k) for k in list(kwargs) if k in HarvestOptions.model_fields}
+        return f(*args, endpoints=_endpoints(config, values), **kwargs)
+
+    return click.option(
+        "--config", metavar="FILE", type=click.Path(dir_okay=False),
+        help="A TOML file of endpoints ([[endpoint]] tables with url, sets, delay, window...); "
+        "options given here override its values.",
+    )(click_options(command))  # fmt: skip
 
 
-def _options(from_: str | None, until: str | None, **kwargs: Any) -> HarvestOptions:
-    return HarvestOptions.from_text(from_date=from_, until_date=until, **kwargs)
+def _endpoints(config: str | None, values: dict[str, Any]) -> list[HarvestOptions]:
+    if config is None:
+        return [HarvestOptions.parse(cli_values(values))]
+    typed = cli_values(given_on_command_line(values))
+    for name in ("endpoint", "sets"):
+        if name in typed:
+            raise ConfigError(f"{spelling(name, 'flag')} goes in the config file's [[endpoint]] "
+                              f"tables, not beside --config")  # fmt: skip
+    return read_config(Path(config), typed)
 
 
 def _setup_logging(verbose: int) -> None:
@@ -133,15 +131,29 @@ def cli(verbose: int) -> None:
     _setup_logging(verbose)
 
 
-def execute(data: DataDir, options: HarvestOptions, **kwargs: Any) -> list[HarvestResult]:
+def execute(data: DataDir, endpoints: list[HarvestOptions], **kwargs: Any) -> list[HarvestResult]:
+    """Every endpoint's pipeline, one after the other. With several endpoints, one that fails
+    before its first set (unreachable, a set it does not have) is a failed row of the results
+    and the others go on; alone, its error is the command's."""
+    results: list[HarvestResult] = []
     with HarvestProgress(err) as progress:
-        return Pipeline(data, options, progress=progress, **kwargs).run()
+        for options in endpoints:
+            try:
+                results.extend(Pipeline(data, options, progress=progress, **kwargs).run())
+            except (EndpointError, ConfigError) as exc:
+                if len(endpoints) == 1:
+                    raise
+                spec = HarvestSpec(options.endpoint, options.metadata_prefix or "-", None)
+                results.append(HarvestResult(spec, None, first_line(exc)))
+    return results
 
 
 def print_results(results: list[HarvestResult]) -> int:
     table = Table(title="Harvest", title_justify="left")
-    for column in ("set", "prefix", "run", "status", "windows", "pages", "records",
-                   "deleted", "quarantined"):  # fmt: skip
+    several = len({r.spec.endpoint for r in results}) > 1
+    columns = ("set", "prefix", "run", "status", "windows", "pages", "records", "deleted",
+               "quarantined")  # fmt: skip
+    for column in ("endpoint",) * several + columns:
         table.add_column(column, justify="right" if column in {"windows", "pages", "records",
                          "deleted", "quarantined"} else "left")  # fmt: skip
     failed = 0
@@ -149,11 +161,13 @@ def print_results(results: list[HarvestResult]) -> int:
         run = result.run
         if run is None:
             failed += 1
-            table.add_row(result.spec.set_spec or "(all)", result.spec.metadata_prefix, "-",
-                          f"failed: {result.error}", "", "", "", "", "")  # fmt: skip
+            table.add_row(*(result.spec.endpoint,) * several, result.spec.set_spec or "(all)",
+                          result.spec.metadata_prefix, "-", f"failed: {result.error}", "", "",
+                          "", "", "")  # fmt: skip
             continue
         table.add_row(
-            result.spec.set_spec or "(all)", result.spec.metadata_prefix, run.run_id, run.status,
+            *(result.spec.endpoint,) * several, result.spec.set_spec or "(all)",
+            result.spec.metadata_prefix, run.run_id, run.status,
             str(len(run.windows)), str(run.pages), f"{run.records:,}", f"{run.deleted:,}",
             f"{run.quarantined:,}",
         )  # fmt: skip
@@ -167,9 +181,9 @@ def print_results(results: list[HarvestResult]) -> int:
 @cli.command()
 @_harvest_options
 @_data_dir_option
-def run(data: DataDir, **kwargs: Any) -> int:
+def run(data: DataDir, endpoints: list[HarvestOptions]) -> int:
     """Harvest, normalize and load: the full pipeline (resumes an interrupted run)."""
-    results = execute(data, _options(**kwargs))
+    results = execute(data, endpoints)
     code = print_results(results)
     out.print(f"Warehouse: {data.catalog.label}")
     return code
@@ -573,13 +587,13 @@ def redif(path: str, data: DataDir) -> int:
     help="When to run the warehouse's maintenance (UTC); 'off' to skip.",
 )
 def schedule(data: DataDir, cron: str, name: str, citations_cron: str,
-             citations_source: str | None, maintain_cron: str, **kwargs: Any) -> int:  # fmt: skip
+             citations_source: str | None, maintain_cron: str,
+             endpoints: list[HarvestOptions]) -> int:  # fmt: skip
     """Serve Prefect deployments: the harvest (daily), the citation load (monthly) and the
     warehouse's maintenance (weekly)."""
     from flows.harvest_flow import serve_schedule
 
-    options = _options(**kwargs)
-    serve_schedule(data, options, cron=cron, name=name,
+    serve_schedule(data, endpoints, cron=cron, name=name,
                    citations_cron=None if citations_cron == "off" else citations_cron,
                    citations_source=citations_source,
                    maintain_cron=None if maintain_cron == "off" else maintain_cron)  # fmt: skip

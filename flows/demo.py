@@ -11,7 +11,8 @@ from importlib import resources
 from typing import Any
 
 from flows.datadir import DataDir
-from flows.pipeline import HarvestOptions, HarvestResult
+from flows.options import HarvestOptions
+from flows.pipeline import HarvestResult
 from provider.server import Provider, serve
 from provider.store import RecordStore
 from schemas.errors import ConfigError
@@ -40,8 +41,8 @@ def run_demo(
     again as a new endpoint."""
     provider = Provider(RecordStore.sample(), page_size=page_size)
     with _serving(provider, port) as url:
-        options = HarvestOptions(endpoint=url, delay=0.0, max_attempts=3, backoff=0.1)
-        results: Any = execute(data, options)
+        options = HarvestOptions(endpoint=url, delay=0.0, retries=2, backoff=0.1)
+        results: Any = execute(data, [options])
     return url, results
 
 

@@ -7,27 +7,34 @@ happen while it is up). Prefect is imported only here.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from prefect import flow, serve, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
+from prefect.runtime import flow_run
 from prefect.settings import get_current_settings
 from prefect.states import State
 from prefect.tasks import Task
 
 from flows.citations import load_citations
 from flows.datadir import DataDir
-from flows.pipeline import DEFAULT_ENDPOINT, HarvestOptions, Pipeline, Plan
+from flows.options import HarvestOptions
+from flows.pipeline import Pipeline, Plan
 from flows.redif import load_redif
 from harvesting.citec import DEFAULT_ISCITED
 from harvesting.identity import HarvestSpec
 from harvesting.retries import should_retry
 from harvesting.windows import parse_duration
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, HarvestsFailed
 from warehouse.maintenance import maintain
+from warehouse.statements import first_line
 
 
 def transient_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -61,15 +68,17 @@ def harvest_task(
     data_dir: str, options: HarvestOptions, plan: Plan, spec: HarvestSpec
 ) -> dict[str, Any]:
     """One (endpoint, prefix, set): its windows, pages and loads. A retry resumes the run."""
+    started = time.monotonic()
     pipeline = _pipeline(data_dir, options)
     try:
         run = pipeline.harvest(plan, spec)
     finally:
         pipeline.close()
     return {
-        "set": spec.set_spec, "run_id": run.run_id, "status": run.status,
-        "windows": len(run.windows), "pages": run.pages, "records": run.records,
-        "deleted": run.deleted, "quarantined": run.quarantined,
+        "endpoint": spec.endpoint, "set": spec.set_spec or "(all)", "run_id": run.run_id,
+        "status": run.status, "windows": len(run.windows), "pages": run.pages,
+        "records": run.records, "deleted": run.deleted, "quarantined": run.quarantined,
+        "retries": pipeline.client.retry.spent, "seconds": round(time.monotonic() - started, 1),
     }  # fmt: skip
 
 
@@ -82,44 +91,92 @@ def finish_task(data_dir: str, options: HarvestOptions) -> None:
         pipeline.close()
 
 
-@flow(name="repec-harvest", log_prints=True)
+def harvest_run_name() -> str:
+    """``harvest oai.repec.org [RePEc:sae:asseca] 2026-12-06``: endpoints, sets and day."""
+    endpoints = [_as_options(e) for e in flow_run.parameters.get("endpoints") or [{}]]
+    hosts = ", ".join(dict.fromkeys(urlsplit(e.endpoint).netloc or e.endpoint for e in endpoints))
+    sets = [s for e in endpoints for s in e.sets]
+    shown = f" [{', '.join(sets[:3])}{', ...' if len(sets) > 3 else ''}]" if sets else ""
+    return f"harvest {hosts}{shown} {datetime.now(UTC):%Y-%m-%d}"
+
+
+def _as_options(value: Any) -> HarvestOptions:
+    return value if isinstance(value, HarvestOptions) else HarvestOptions.model_validate(value)
+
+
+@flow(name="repec-harvest", flow_run_name=harvest_run_name, log_prints=True)
 def harvest_flow(
-    endpoint: str = DEFAULT_ENDPOINT,
-    sets: list[str] | None = None,
-    metadata_prefix: str | None = None,
-    from_date: str | None = None,
-    until_date: str | None = None,
-    data_dir: str | None = None,
-    window: str = "month",
-    overlap: str = "1d",
-    delay: float | None = None,
-    contact: str | None = None,
-    retries: int = 4,
-    timeout: float = 180.0,
-    max_quarantined: float = 0.5,
-    backoff: float = 2.0,
+    endpoints: list[HarvestOptions] | None = None, data_dir: str | None = None
 ) -> list[dict[str, Any]]:
-    """Harvest -> normalize -> load, incrementally, as one of the warehouse's writers."""
-    options = HarvestOptions.from_text(
-        endpoint, sets, metadata_prefix, from_date, until_date, window, overlap, delay, contact,
-        retries, timeout, max_quarantined, backoff,
-    )  # fmt: skip
+    """Harvest -> normalize -> load, incrementally, every endpoint and set as its own task:
+    one that fails does not stop the others, and the run ends Failed naming them.
+
+    Args:
+        endpoints: The OAI-PMH endpoints to harvest and how (default: RePEc's gateway).
+        data_dir: Where state, raw pages and the warehouse live (default: the
+            REPEC_HARVEST_DATA_DIR environment variable, else ~/.local/share/repec-harvest).
+    """
+    endpoints = endpoints or [HarvestOptions()]
     data = DataDir.resolve(data_dir)
     root = str(data.root)
+    done: list[dict[str, Any]] = []
+    failed: list[dict[str, str]] = []
     with data.writing():
-        try:
-            plan = prepare_task(root, options)
-            return [harvest_task(root, options, plan, spec) for spec in plan.specs]
-        finally:
-            finish_task(root, options)
+        plans = [(options, prepare_task.submit(root, options)) for options in endpoints]
+        harvests = []
+        for options, planned in plans:
+            try:
+                plan = planned.result()
+            except Exception as exc:
+                failed.append(_failure(options.endpoint, "(every set)", exc))
+                continue
+            for spec in plan.specs:
+                harvests.append((spec, harvest_task.submit(root, options, plan, spec)))
+        for spec, future in harvests:
+            try:
+                done.append(future.result())
+            except Exception as exc:
+                failed.append(_failure(spec.endpoint, spec.set_spec or "(all)", exc))
+        finish_task(root, endpoints[0])
+    _report(done, failed)
+    if failed:
+        raise HarvestsFailed(
+            f"{len(failed)} harvest(s) failed: "
+            + "; ".join(f"{f['endpoint']} {f['set']}: {f['error']}" for f in failed)
+        )
+    return done
 
 
-def build_deployment(data: DataDir, options: HarvestOptions, cron: str, name: str) -> Any:
+def _failure(endpoint: str, set_spec: str, exc: BaseException) -> dict[str, str]:
+    return {"endpoint": endpoint, "set": set_spec, "error": first_line(exc)}
+
+
+SUMMARY_COLUMNS = ("endpoint", "set", "status", "windows", "pages", "records", "deleted",
+                   "quarantined", "retries", "seconds")  # fmt: skip
+
+
+def _report(done: list[dict[str, Any]], failed: list[dict[str, str]]) -> None:
+    """The run's artifacts: a markdown summary per set, and a table of the failures."""
+    lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|---" * len(SUMMARY_COLUMNS) + "|"]
+    lines += ["| " + " | ".join(str(row[k]) for k in SUMMARY_COLUMNS) + " |" for row in done]
+    lines += [f"| {f['endpoint']} | {f['set']} | failed: {f['error']} |" + " |" * 7
+              for f in failed]  # fmt: skip
+    create_markdown_artifact("\n".join(lines), key="harvest-summary",
+                             description="What each harvest of this run did.")  # fmt: skip
+    if failed:
+        create_table_artifact(failed, key="harvest-failures",
+                              description="Harvests of this run that failed, and why.")  # fmt: skip
+
+
+def build_deployment(data: DataDir, endpoints: list[HarvestOptions], cron: str, name: str) -> Any:
     return harvest_flow.to_deployment(
         name=name,
         cron=cron,
-        parameters={**options.to_text(), "data_dir": str(data.root)},
-        description="Incremental RePEc harvest into the warehouse.",
+        parameters={
+            "endpoints": [e.model_dump() for e in endpoints],
+            "data_dir": str(data.root),
+        },
+        description="Incremental OAI-PMH harvest into the warehouse.",
         tags=["repec-harvest"],
     )
 
@@ -201,7 +258,7 @@ def build_maintenance_deployment(data: DataDir, cron: str, retention: str = "30d
 
 def serve_schedule(
     data: DataDir,
-    options: HarvestOptions,
+    endpoints: list[HarvestOptions],
     cron: str,
     name: str,
     citations_cron: str | None = "0 4 1 * *",
@@ -216,10 +273,11 @@ def serve_schedule(
             "PREFECT_API_URL=http://127.0.0.1:4200/api (Prefect's temporary server is not "
             "reliable for long-running schedules)"
         )
-    deployments = [build_deployment(data, options, cron, name)]
+    deployments = [build_deployment(data, endpoints, cron, name)]
     if citations_cron:
+        contact = endpoints[0].contact
         deployments.append(
-            build_citations_deployment(data, citations_source, options.contact, citations_cron)
+            build_citations_deployment(data, citations_source, contact, citations_cron)
         )
     if maintain_cron:
         deployments.append(build_maintenance_deployment(data, maintain_cron))

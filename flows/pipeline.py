@@ -5,13 +5,13 @@ Prefect flow runs the same steps as tasks."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from flows.datadir import DataDir
+from flows.options import HarvestOptions
 from flows.storage import Storage, WarehouseSink
 from harvesting.archive import RawArchive, endpoint_folder
 from harvesting.client import OAIClient
@@ -20,10 +20,7 @@ from harvesting.identity import HarvestSpec
 from harvesting.responses import Identity, SetInfo
 from harvesting.retries import RetryPolicy
 from harvesting.state import Run, StateStore
-from harvesting.windows import parse_duration
-from schemas.dates import parse_user_date
 from schemas.errors import (
-    ConfigError,
     EndpointError,
     RepecHarvestError,
     UnknownSet,
@@ -33,73 +30,7 @@ from schemas.records import format_for
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ENDPOINT = "https://oai.repec.org/"
 PREFERRED_PREFIXES = ("amf", "oai_dc")
-
-
-@dataclass
-class HarvestOptions:
-    endpoint: str = DEFAULT_ENDPOINT
-    sets: list[str] = field(default_factory=list)
-    metadata_prefix: str | None = None
-    start: datetime | None = None
-    until: datetime | None = None
-    window: str = "month"
-    overlap: timedelta = timedelta(days=1)
-    delay: float | None = None
-    contact: str | None = None
-    max_attempts: int = 5
-    backoff: float = 2.0
-    timeout: float = 180.0
-    max_quarantined: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.start and self.until and self.start > self.until:
-            raise ConfigError("--from is after --until")
-
-    @classmethod
-    def from_text(
-        cls, endpoint: str = DEFAULT_ENDPOINT, sets: Sequence[str] | None = None,
-        metadata_prefix: str | None = None, from_date: str | None = None,
-        until_date: str | None = None, window: str = "month", overlap: str = "1d",
-        delay: float | None = None, contact: str | None = None, retries: int = 4,
-        timeout: float = 180.0, max_quarantined: float = 0.5, backoff: float = 2.0,
-    ) -> HarvestOptions:  # fmt: skip
-        """Options as typed on the command line or given as flow parameters, validated."""
-        return cls(
-            endpoint=endpoint,
-            sets=list(dict.fromkeys(sets or [])),
-            metadata_prefix=metadata_prefix,
-            start=parse_user_date(from_date, "--from") if from_date else None,
-            until=parse_user_date(until_date, "--until") if until_date else None,
-            window=window,
-            overlap=parse_duration(overlap),
-            delay=delay,
-            contact=contact,
-            max_attempts=retries + 1,
-            timeout=timeout,
-            max_quarantined=max_quarantined,
-            backoff=backoff,
-        )
-
-    def to_text(self) -> dict[str, Any]:
-        """The inverse of ``from_text``: JSON-able flow parameters."""
-        fmt = "%Y-%m-%dT%H:%M:%SZ"
-        return {
-            "endpoint": self.endpoint,
-            "sets": self.sets,
-            "metadata_prefix": self.metadata_prefix,
-            "from_date": self.start.strftime(fmt) if self.start else None,
-            "until_date": self.until.strftime(fmt) if self.until else None,
-            "window": self.window,
-            "overlap": f"{self.overlap.total_seconds():.0f}s",
-            "delay": self.delay,
-            "contact": self.contact,
-            "retries": self.max_attempts - 1,
-            "timeout": self.timeout,
-            "max_quarantined": self.max_quarantined,
-            "backoff": self.backoff,
-        }
 
 
 @dataclass
@@ -234,7 +165,7 @@ class Pipeline:
                 start=self.options.start,
                 until=self.options.until,
                 window_size=self.options.window,
-                overlap=self.options.overlap,
+                overlap=self.options.overlap_span,
             )
 
     def finish(self) -> None:

@@ -179,6 +179,10 @@ class ErrorBudgetExceeded(EndpointError):
     """Too many records of this run were quarantined: the source looks broken."""
 
 
+class HarvestsFailed(EndpointError):
+    """Some harvests of a run failed; the others went on (each is resumed by the next run)."""
+
+
 # --- records and storage -----------------------------------------------------------------
 
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from flows.datadir import DataDir
-from flows.pipeline import HarvestOptions, HarvestResult, Pipeline
+from flows.options import HarvestOptions
+from flows.pipeline import HarvestResult, Pipeline
 from provider.server import Provider, serve
 from provider.store import RecordStore
 from warehouse.database import Warehouse
@@ -66,7 +67,7 @@ def data(tmp_path: Path) -> DataDir:
 
 def harvest(data: DataDir, endpoint: str, **options: Any) -> list[HarvestResult]:
     """The pipeline as `repec-harvest run` runs it, with no pauses between requests."""
-    options = {"delay": 0.0, "max_attempts": 2, "backoff": 0.01, **options}
+    options = {"delay": 0.0, "retries": 1, "backoff": 0.01, **options}
     return Pipeline(data, HarvestOptions(endpoint=endpoint, **options)).run()
 
 

@@ -12,7 +12,8 @@ from conftest import SAMPLE_ITEMS, Clock, query, snapshot
 from faults import EXTERNAL_ENTITY, Faults
 
 from flows.datadir import DataDir
-from flows.pipeline import HarvestOptions, HarvestResult, Pipeline
+from flows.options import HarvestOptions
+from flows.pipeline import HarvestResult, Pipeline
 from harvesting.state import StateStore
 from provider.server import Provider, serve
 from provider.store import RecordStore
@@ -53,7 +54,7 @@ class Sleeps(list[float]):
 
 
 def harvest(data: DataDir, url: str, sleeps: Sleeps | None = None, **options: Any) -> HarvestResult:
-    options = {"delay": 0.0, "max_attempts": 4, "backoff": 0.01, "timeout": 5.0, **options}
+    options = {"delay": 0.0, "retries": 3, "backoff": 0.01, "timeout": 5.0, **options}
     pipeline = Pipeline(data, HarvestOptions(endpoint=url, **options), sleep=sleeps)
     [result] = pipeline.run()
     return result
@@ -146,9 +147,7 @@ def test_a_lasting_outage_stops_the_run_and_keeps_what_was_committed(
 
 def test_the_retry_budget_stops_the_run(data: DataDir, faulty: str, faults: Faults) -> None:
     faults.on("http_error", status=500)
-    pipeline = Pipeline(
-        data, HarvestOptions(endpoint=faulty, delay=0.0, max_attempts=50, backoff=0.0)
-    )
+    pipeline = Pipeline(data, HarvestOptions(endpoint=faulty, delay=0.0, retries=49, backoff=0.0))
     pipeline.client.retry.budget = 5
     [result] = pipeline.run()
     assert result.run is None
@@ -227,7 +226,7 @@ def test_an_enormous_response_is_refused_with_bounded_memory(
     data: DataDir, faulty: str, faults: Faults
 ) -> None:
     faults.on("huge", size=3 << 20)
-    pipeline = Pipeline(data, HarvestOptions(endpoint=faulty, delay=0.0, max_attempts=1))
+    pipeline = Pipeline(data, HarvestOptions(endpoint=faulty, delay=0.0, retries=0))
     pipeline.client.max_bytes = 1 << 20
     [result] = pipeline.run()
     assert result.run is None

@@ -69,7 +69,7 @@ def test_sql_at_a_snapshot_sees_the_warehouse_as_it_was(
     assert record is not None
     record.datestamp = "2025-12-05"
     record.metadata["amf"] = record.metadata["amf"].replace("<title>", "<title>New: ", 1)
-    harvest(data, endpoint, start=datetime(2025, 12, 1))
+    harvest(data, endpoint, from_date="2025-12-01")
 
     sql = f"SELECT title FROM articles WHERE handle = '{TALIBAN}'"
     code, out, err = run(capsys, "sql", sql, "--at", str(before), "--format", "csv",

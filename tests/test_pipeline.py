@@ -165,7 +165,7 @@ def test_an_interrupted_run_resumes_at_the_last_committed_page(
     provider = Provider(store, page_size=10, clock=clock)
     interrupted, clean = DataDir(tmp_path / "interrupted"), DataDir(tmp_path / "clean")
     with serve(provider, before_response=fail_after_three_pages) as url:
-        [failed] = harvest(interrupted, url, max_attempts=1, window="none")
+        [failed] = harvest(interrupted, url, retries=0, window="none")
         assert failed.run is None and "HTTP 500" in (failed.error or "")
         state = StateStore(interrupted.state_path)
         [run] = state.runs()
@@ -372,7 +372,7 @@ def test_an_html_placeholder_page_is_an_error_never_an_empty_page(
 
     provider = Provider(store, clock=clock)
     with serve(provider, before_response=placeholder) as url:
-        [result] = harvest(data, url, max_attempts=2)
+        [result] = harvest(data, url, retries=1)
     assert result.run is None
     assert result.error == f"{url} answered ListRecords with text/html, not OAI-PMH XML"
     assert not data.catalog.exists() or query(data, "SELECT count(*) FROM articles") == [(0,)]

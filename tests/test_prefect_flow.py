@@ -7,12 +7,16 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import SAMPLE_ITEMS, TALIBAN, query
+from test_cli import free_port
 
 from flows.datadir import DataDir
-from flows.pipeline import HarvestOptions
+from flows.options import HarvestOptions
+from provider.server import Provider
 from schemas.errors import ConfigError, EndpointUnreachable, UnknownSet
 
 prefect = pytest.importorskip("prefect")
+from prefect import get_client  # noqa: E402
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId  # noqa: E402
 from prefect.states import Completed, Failed  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
@@ -40,13 +44,14 @@ def prefect_server() -> Iterator[None]:
 def test_the_flow_harvests_into_the_warehouse(
     prefect_server: None, data: DataDir, endpoint: str
 ) -> None:
-    results = harvest_flow(endpoint=endpoint, data_dir=str(data.root), delay=0.0)
+    options = [HarvestOptions(endpoint=endpoint, delay=0.0)]
+    results = harvest_flow(endpoints=options, data_dir=str(data.root))
 
     assert [(r["status"], r["records"]) for r in results] == [("complete", SAMPLE_ITEMS)]
     assert query(data, f"SELECT year, pages FROM live_articles WHERE handle = '{TALIBAN}'") == [
         (2025, "515-537")
     ]
-    again = harvest_flow(endpoint=endpoint, data_dir=str(data.root), delay=0.0)
+    again = harvest_flow(endpoints=options, data_dir=str(data.root))
     assert [r["records"] for r in again] == [0]  # incremental: nothing changed
 
 
@@ -61,14 +66,14 @@ def test_tasks_retry_only_transient_errors() -> None:
 
 def test_the_deployment_runs_daily_with_the_cli_options(data: DataDir) -> None:
     options = HarvestOptions(endpoint="https://oai.repec.org/", sets=["RePEc:sae:asseca"])
-    deployment = build_deployment(data, options, cron="0 3 * * *", name="daily-harvest")
+    deployment = build_deployment(data, [options], cron="0 3 * * *", name="daily-harvest")
 
     assert deployment.name == "daily-harvest"
     [schedule] = deployment.schedules
     assert schedule.schedule.cron == "0 3 * * *"
-    assert deployment.parameters["sets"] == ["RePEc:sae:asseca"]
+    [endpoint] = deployment.parameters["endpoints"]
+    assert HarvestOptions.model_validate(endpoint) == options
     assert deployment.parameters["data_dir"] == str(data.root)
-    assert deployment.parameters["overlap"] == "86400s"
 
 
 @pytest.mark.prefect
@@ -109,10 +114,52 @@ def test_the_maintenance_deployment_runs_weekly(data: DataDir) -> None:
 def test_the_maintenance_flow_compacts_the_warehouse(
     prefect_server: None, data: DataDir, endpoint: str
 ) -> None:
-    harvest_flow(endpoint=endpoint, data_dir=str(data.root), delay=0.0)
+    harvest_flow(endpoints=[HarvestOptions(endpoint=endpoint, delay=0.0)], data_dir=str(data.root))
     before = query(data, "SELECT * EXCLUDE (field_sources) FROM articles ORDER BY handle_key")
     report = maintain_flow(data_dir=str(data.root))
     assert report["files_after"] <= report["files_before"]
     assert query(data, "SELECT * EXCLUDE (field_sources) FROM articles ORDER BY handle_key") == (
         before
     )
+
+
+def test_the_flow_parameters_are_typed_and_described() -> None:
+    schema = harvest_flow.parameters.model_dump()
+    options = schema["definitions"]["HarvestOptions"]["properties"]
+    assert options["window"]["enum"] == ["day", "week", "month", "year", "none"]
+    assert "pattern" in options["overlap"]
+    assert all(field.get("description") for field in options.values())
+
+
+@pytest.mark.prefect
+def test_a_bad_parameter_fails_before_any_request(
+    prefect_server: None, data: DataDir, provider: Provider, endpoint: str
+) -> None:
+    state = harvest_flow(endpoints=[{"endpoint": endpoint, "window": "fortnight"}],  # type: ignore[list-item]
+                         data_dir=str(data.root), return_state=True)  # fmt: skip
+    assert state.is_failed()
+    assert "fortnight" in str(state.message)
+    assert provider.requests == []
+
+
+@pytest.mark.prefect
+def test_one_failing_endpoint_does_not_stop_the_others_and_the_run_says_which(
+    prefect_server: None, data: DataDir, endpoint: str
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/oai"
+    endpoints = [HarvestOptions(endpoint=closed, delay=0.0, retries=0),
+                 HarvestOptions(endpoint=endpoint, delay=0.0)]  # fmt: skip
+    state = harvest_flow(endpoints=endpoints, data_dir=str(data.root), return_state=True)
+
+    assert state.is_failed()
+    assert "1 harvest(s) failed" in str(state.message) and closed in str(state.message)
+    assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)  # type: ignore[arg-type]
+        assert run.name.startswith("harvest 127.0.0.1:")
+        artifacts = client.read_artifacts(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id]))
+        )
+    kinds = {a.key: a for a in artifacts}
+    assert SAMPLE_ITEMS and "| complete |" in str(kinds["harvest-summary"].data)
+    assert closed in str(kinds["harvest-failures"].data)

@@ -14,7 +14,8 @@ from conftest import SAMPLE_ITEMS, TALIBAN, Clock, harvest, query, snapshot, sta
 
 from flows import storage
 from flows.datadir import DataDir
-from flows.pipeline import HarvestOptions, Pipeline
+from flows.options import HarvestOptions
+from flows.pipeline import Pipeline
 from provider.server import Provider, serve
 from provider.store import RecordStore
 from schemas.errors import WarehouseError
