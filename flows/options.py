@@ -29,7 +29,7 @@ from schemas.errors import ConfigError
 DEFAULT_ENDPOINT = "https://oai.repec.org/"
 #: A duration as ``parse_duration`` reads it (``1d``, ``12h``, ``30m``, ``45s``, ``0``).
 DURATION_PATTERN = r"^\s*\+?(\d+(\.\d*)?|\.\d+)\s*[dhmsDHMS]?\s*$"
-_NOT_A_DURATION = "not a duration like 1d, 12h or 0"
+_NOT_A_DURATION = "is not a duration like 1d, 12h or 0"
 
 
 def _flag(name: str, **extra: Any) -> dict[str, Any]:
@@ -115,14 +115,16 @@ class HarvestOptions(BaseModel):
             if value is not None:
                 parse_datestamp(value)
         except ValueError:
-            raise ValueError("not a date: use YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ") from None
+            raise ValueError(
+                f"{value!r} is not a date: use YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ"
+            ) from None
         return value
 
     @field_validator("window")
     @classmethod
     def _window(cls, value: str) -> str:
         if value not in SIZES:
-            raise ValueError(f"not one of {', '.join(SIZES)}")
+            raise ValueError(f"{value!r} is not one of {', '.join(SIZES)}")
         return value
 
     @field_validator("overlap")
@@ -131,7 +133,7 @@ class HarvestOptions(BaseModel):
         try:
             parse_duration(value)
         except ConfigError:
-            raise ValueError(_NOT_A_DURATION) from None
+            raise ValueError(f"{value!r} {_NOT_A_DURATION}") from None
         return value
 
     @model_validator(mode="after")
@@ -194,15 +196,15 @@ def _one_line(exc: ValidationError, where: str, keys: str) -> str:
     error = exc.errors(include_url=False)[0]
     location = [str(part) for part in error["loc"]]
     message = str(error["msg"]).removeprefix("Value error, ")
+    said = ""  # the value, where the message does not say it (pydantic's own words)
     if error["type"] == "extra_forbidden":
         message = "unknown option"
     elif error["type"] == "string_pattern_mismatch":
-        message = _NOT_A_DURATION
+        message = f"{error['input']!r} {_NOT_A_DURATION}"
+    elif error["type"] != "value_error":
+        said = f" {error['input']!r}"
     if location and location[0] in HarvestOptions.model_fields:
-        what = spelling(location[0], keys)
-        value = error.get("input")
-        shown = f" {value!r}" if error["type"] != "extra_forbidden" and value is not None else ""
-        message = f"{what}{shown}: {message}"
+        message = f"{spelling(location[0], keys)}{said}: {message}"
     elif location:
         message = f"{location[0]}: {message}"
     else:  # a rule between fields: their names as the user spells them

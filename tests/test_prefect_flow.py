@@ -138,7 +138,7 @@ def test_a_bad_parameter_fails_before_any_request(
     state = harvest_flow(endpoints=[{"endpoint": endpoint, "window": "fortnight"}],  # type: ignore[list-item]
                          data_dir=str(data.root), return_state=True)  # fmt: skip
     assert state.is_failed()
-    assert "fortnight" in str(state.message)
+    assert "'fortnight' is not one of day, week, month, year, none" in str(state.message)
     assert provider.requests == []
 
 
