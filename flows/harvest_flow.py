@@ -7,7 +7,10 @@ happen while it is up). Prefect is imported only here.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +21,9 @@ from prefect import flow, serve, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
+from prefect.context import get_run_context
+from prefect.exceptions import MissingContextError
+from prefect.logging.handlers import APILogHandler
 from prefect.runtime import flow_run
 from prefect.settings import get_current_settings
 from prefect.states import State
@@ -35,6 +41,40 @@ from harvesting.windows import parse_duration
 from schemas.errors import ConfigError, HarvestsFailed
 from warehouse.maintenance import maintain
 from warehouse.statements import first_line
+
+#: The project's loggers (its packages): what they say inside a run goes to that run's logs.
+PROJECT_LOGGERS = ("flows", "harvesting", "schemas", "warehouse", "provider")
+
+
+class RunLogHandler(APILogHandler):
+    """Prefect's API log handler for the project's loggers: a record made inside a flow or
+    task run goes to that run's logs in the UI; one made elsewhere (the command line, a
+    loader thread) is left to the usual handlers instead of warning that it has no run."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            get_run_context()
+        except MissingContextError:
+            return
+        super().emit(record)
+
+
+@contextmanager
+def run_logs(level: int = logging.INFO) -> Iterator[None]:
+    """While a flow runs: the project's records of ``level`` and above in its logs."""
+    handler = RunLogHandler(level=level)
+    loggers = [logging.getLogger(name) for name in PROJECT_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        if logger.getEffectiveLevel() > level:
+            logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for logger, before in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(before)
 
 
 def transient_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -121,7 +161,7 @@ def harvest_flow(
     root = str(data.root)
     done: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
-    with data.writing():
+    with run_logs(), data.writing():
         plans = [(options, prepare_task.submit(root, options)) for options in endpoints]
         harvests = []
         for options, planned in plans:
@@ -192,7 +232,8 @@ def citations_flow(
     source: str = DEFAULT_ISCITED, data_dir: str | None = None, contact: str | None = None
 ) -> dict[str, Any]:
     """Replace the citation graph with CitEc's current iscited.txt.gz."""
-    log = citations_task(str(DataDir.resolve(data_dir).root), source, contact)
+    with run_logs():
+        log = citations_task(str(DataDir.resolve(data_dir).root), source, contact)
     print(f"{log['edges']:,} citations loaded from {log['source']}")
     return log
 
@@ -206,7 +247,8 @@ def redif_task(data_dir: str, path: str) -> dict[str, Any]:
 @flow(name="repec-redif", log_prints=True)
 def redif_flow(path: str, data_dir: str | None = None) -> dict[str, Any]:
     """Load a RePEc mirror tree or a folder of ReDIF files, incrementally."""
-    report = redif_task(str(DataDir.resolve(data_dir).root), path)
+    with run_logs():
+        report = redif_task(str(DataDir.resolve(data_dir).root), path)
     print(f"{report['read']:,} files read, {report['items']:,} items")
     return report
 
@@ -240,7 +282,8 @@ def maintain_flow(data_dir: str | None = None, retention: str = "30d") -> dict[s
     """The warehouse's maintenance (weekly by default): small files merged, old snapshots
     expired, unneeded files deleted."""
     parse_duration(retention)  # a bad retention fails here, before any work
-    report = maintain_task(str(DataDir.resolve(data_dir).root), retention)
+    with run_logs():
+        report = maintain_task(str(DataDir.resolve(data_dir).root), retention)
     print(f"{report['files_before']:,} -> {report['files_after']:,} data files, "
           f"{report['snapshots_before']:,} -> {report['snapshots_after']:,} snapshots")  # fmt: skip
     return report

@@ -16,7 +16,13 @@ from schemas.errors import ConfigError, EndpointUnreachable, UnknownSet
 
 prefect = pytest.importorskip("prefect")
 from prefect import get_client  # noqa: E402
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId  # noqa: E402
+from prefect.client.schemas.filters import (  # noqa: E402
+    FlowRunFilter,
+    FlowRunFilterId,
+    LogFilter,
+    LogFilterFlowRunId,
+)
+from prefect.logging.handlers import APILogHandler  # noqa: E402
 from prefect.states import Completed, Failed  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
@@ -163,3 +169,22 @@ def test_one_failing_endpoint_does_not_stop_the_others_and_the_run_says_which(
     kinds = {a.key: a for a in artifacts}
     assert SAMPLE_ITEMS and "| complete |" in str(kinds["harvest-summary"].data)
     assert closed in str(kinds["harvest-failures"].data)
+
+
+@pytest.mark.prefect
+def test_the_projects_own_log_lines_reach_the_runs_logs(
+    prefect_server: None, data: DataDir, endpoint: str
+) -> None:
+    options = [HarvestOptions(endpoint=endpoint, delay=0.0, window="year")]
+    state = harvest_flow(endpoints=options, data_dir=str(data.root), return_state=True)
+    assert state.is_completed()
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(
+            log_filter=LogFilter(
+                flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id])  # type: ignore[list-item]
+            )
+        )
+    ours = [entry for entry in logs if entry.name.startswith("harvesting.")]
+    assert any("harvested:" in entry.message for entry in ours), [e.name for e in logs]
+    assert all(entry.task_run_id for entry in ours)  # each under its set's task
