@@ -20,7 +20,11 @@ import httpx
 from prefect import flow, serve, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import TaskRun
+from prefect.client.schemas.objects import (
+    ConcurrencyLimitConfig,
+    ConcurrencyLimitStrategy,
+    TaskRun,
+)
 from prefect.context import get_run_context
 from prefect.exceptions import MissingContextError
 from prefect.logging.handlers import APILogHandler
@@ -41,6 +45,10 @@ from harvesting.windows import parse_duration
 from schemas.errors import ConfigError, HarvestsFailed
 from warehouse.maintenance import maintain
 from warehouse.statements import first_line
+
+#: Every deployment runs one flow run at a time; a run due while one runs waits its turn
+#: (queued, not failed). Different deployments (other endpoints, the citation load) run at once.
+ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
 
 #: The project's loggers (its packages): what they say inside a run goes to that run's logs.
 PROJECT_LOGGERS = ("flows", "harvesting", "schemas", "warehouse", "provider")
@@ -218,6 +226,7 @@ def build_deployment(data: DataDir, endpoints: list[HarvestOptions], cron: str, 
         },
         description="Incremental OAI-PMH harvest into the warehouse.",
         tags=["repec-harvest"],
+        concurrency_limit=ONE_AT_A_TIME,
     )
 
 
@@ -266,6 +275,7 @@ def build_citations_deployment(
         },
         description="Reload CitEc's citation graph into the warehouse.",
         tags=["repec-harvest"],
+        concurrency_limit=ONE_AT_A_TIME,
     )
 
 
@@ -296,6 +306,7 @@ def build_maintenance_deployment(data: DataDir, cron: str, retention: str = "30d
         parameters={"data_dir": str(data.root), "retention": retention},
         description="Compact the warehouse and expire its old snapshots.",
         tags=["repec-harvest"],
+        concurrency_limit=ONE_AT_A_TIME,
     )
 
 
@@ -325,6 +336,6 @@ def serve_schedule(
     if maintain_cron:
         deployments.append(build_maintenance_deployment(data, maintain_cron))
     try:
-        serve(*deployments)
+        serve(*deployments, pause_on_shutdown=False)  # a restart runs what was missed
     except (httpx.HTTPError, OSError) as exc:
         raise ConfigError(f"cannot use the Prefect API at {api}: {exc}") from None

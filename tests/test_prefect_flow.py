@@ -22,6 +22,7 @@ from prefect.client.schemas.filters import (  # noqa: E402
     LogFilter,
     LogFilterFlowRunId,
 )
+from prefect.client.schemas.objects import ConcurrencyLimitStrategy  # noqa: E402
 from prefect.logging.handlers import APILogHandler  # noqa: E402
 from prefect.states import Completed, Failed  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
@@ -80,6 +81,19 @@ def test_the_deployment_runs_daily_with_the_cli_options(data: DataDir) -> None:
     [endpoint] = deployment.parameters["endpoints"]
     assert HarvestOptions.model_validate(endpoint) == options
     assert deployment.parameters["data_dir"] == str(data.root)
+
+
+@pytest.mark.parametrize("build", ["harvest", "citations", "maintenance"])
+def test_every_deployment_runs_one_at_a_time_and_queues_the_next(data: DataDir, build: str) -> None:
+    deployment = {
+        "harvest": lambda: build_deployment(data, [HarvestOptions()], "0 3 * * *", "daily"),
+        "citations": lambda: build_citations_deployment(data, None, None, cron="0 4 1 * *"),
+        "maintenance": lambda: build_maintenance_deployment(data, cron="0 5 * * 0"),
+    }[build]()
+    assert deployment.concurrency_limit == 1
+    assert deployment.concurrency_options is not None
+    assert deployment.concurrency_options.collision_strategy == ConcurrencyLimitStrategy.ENQUEUE
+    assert deployment.enforce_parameter_schema  # a bad parameter is refused when a run is made
 
 
 @pytest.mark.prefect
