@@ -564,39 +564,64 @@ def redif(path: str, data: DataDir) -> int:
     return 0
 
 
+def _schedule_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The harvest options, and when each scheduled deployment runs, handed to the command
+    as ``endpoints`` and ``schedule``."""
+
+    @functools.wraps(f)
+    def command(*args: Any, cron: str, name: str, citations_cron: str,
+                citations_source: str | None, maintain_cron: str, **kw: Any) -> Any:  # fmt: skip
+        schedule = {
+            "cron": cron, "name": name, "citations_source": citations_source,
+            "citations_cron": None if citations_cron == "off" else citations_cron,
+            "maintain_cron": None if maintain_cron == "off" else maintain_cron,
+        }  # fmt: skip
+        return f(*args, schedule=schedule, **kw)
+
+    options = [
+        click.option("--cron", default="0 3 * * *", show_default=True,
+                     help="When to harvest (UTC)."),
+        click.option("--name", default="daily-harvest", show_default=True,
+                     help="The harvest deployment's name."),
+        click.option("--citations-cron", default="0 4 1 * *", show_default=True,
+                     help="When to reload CitEc's citation graph (UTC); 'off' to skip."),
+        click.option("--citations-source", metavar="PATH_OR_URL",
+                     help="iscited.txt[.gz] to load (default: RePEc's published file)."),
+        click.option("--maintain-cron", default="0 5 * * 0", show_default=True,
+                     help="When to run the warehouse's maintenance (UTC); 'off' to skip."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return _harvest_options(_data_dir_option(command))
+
+
 @cli.command()
-@_harvest_options
-@_data_dir_option
-@click.option("--cron", default="0 3 * * *", show_default=True, help="When to harvest (UTC).")
-@click.option("--name", default="daily-harvest", show_default=True, help="Deployment name.")
-@click.option(
-    "--citations-cron",
-    default="0 4 1 * *",
-    show_default=True,
-    help="When to reload CitEc's citation graph (UTC); 'off' to skip.",
-)
-@click.option(
-    "--citations-source",
-    metavar="PATH_OR_URL",
-    help="iscited.txt[.gz] to load (default: RePEc's published file).",
-)
-@click.option(
-    "--maintain-cron",
-    default="0 5 * * 0",
-    show_default=True,
-    help="When to run the warehouse's maintenance (UTC); 'off' to skip.",
-)
-def schedule(data: DataDir, cron: str, name: str, citations_cron: str,
-             citations_source: str | None, maintain_cron: str,
-             endpoints: list[HarvestOptions]) -> int:  # fmt: skip
-    """Serve Prefect deployments: the harvest (daily), the citation load (monthly) and the
-    warehouse's maintenance (weekly)."""
+@_schedule_options
+def schedule(data: DataDir, endpoints: list[HarvestOptions], schedule: dict[str, Any]) -> int:
+    """Serve Prefect deployments from this process: the harvest (daily), the citation load
+    (monthly) and the warehouse's maintenance (weekly). Stopping it pauses nothing: runs due
+    meanwhile wait, Late, until it is back."""
     from flows.harvest_flow import serve_schedule
 
-    serve_schedule(data, endpoints, cron=cron, name=name,
-                   citations_cron=None if citations_cron == "off" else citations_cron,
-                   citations_source=citations_source,
-                   maintain_cron=None if maintain_cron == "off" else maintain_cron)  # fmt: skip
+    serve_schedule(data, endpoints, **schedule)
+    return 0
+
+
+@cli.command()
+@click.option("--pool", default="repec-harvest", show_default=True,
+              help="The process work pool (made if missing).")  # fmt: skip
+@_schedule_options
+def deploy(
+    data: DataDir, endpoints: list[HarvestOptions], schedule: dict[str, Any], pool: str
+) -> int:
+    """Register the same deployments with a Prefect work pool; a worker started with
+    `prefect worker start --pool POOL`, where this package is installed, runs them."""
+    from flows.harvest_flow import deploy_to_pool
+
+    names = deploy_to_pool(data, endpoints, pool, **schedule)
+    for deployed in names:
+        out.print(f"Deployed {deployed} to work pool {pool}")
+    out.print(f"Start a worker: prefect worker start --pool {pool}")
     return 0
 
 

@@ -17,16 +17,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from prefect import flow, serve, task
+from prefect import deploy, flow, get_client, serve, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.objects import (
     ConcurrencyLimitConfig,
     ConcurrencyLimitStrategy,
     TaskRun,
 )
 from prefect.context import get_run_context
-from prefect.exceptions import MissingContextError
+from prefect.deployments.runner import EntrypointType
+from prefect.exceptions import MissingContextError, ObjectNotFound
 from prefect.logging.handlers import APILogHandler
 from prefect.runtime import flow_run
 from prefect.settings import get_current_settings
@@ -227,6 +229,7 @@ def build_deployment(data: DataDir, endpoints: list[HarvestOptions], cron: str, 
         description="Incremental OAI-PMH harvest into the warehouse.",
         tags=["repec-harvest"],
         concurrency_limit=ONE_AT_A_TIME,
+        entrypoint_type=EntrypointType.MODULE_PATH,  # a worker imports the installed package
     )
 
 
@@ -276,6 +279,7 @@ def build_citations_deployment(
         description="Reload CitEc's citation graph into the warehouse.",
         tags=["repec-harvest"],
         concurrency_limit=ONE_AT_A_TIME,
+        entrypoint_type=EntrypointType.MODULE_PATH,  # a worker imports the installed package
     )
 
 
@@ -307,10 +311,11 @@ def build_maintenance_deployment(data: DataDir, cron: str, retention: str = "30d
         description="Compact the warehouse and expire its old snapshots.",
         tags=["repec-harvest"],
         concurrency_limit=ONE_AT_A_TIME,
+        entrypoint_type=EntrypointType.MODULE_PATH,  # a worker imports the installed package
     )
 
 
-def serve_schedule(
+def scheduled_deployments(
     data: DataDir,
     endpoints: list[HarvestOptions],
     cron: str,
@@ -318,15 +323,8 @@ def serve_schedule(
     citations_cron: str | None = "0 4 1 * *",
     citations_source: str | None = None,
     maintain_cron: str | None = "0 5 * * 0",
-) -> None:
-    """Serve the scheduled deployments until interrupted, against a running Prefect API."""
-    api = get_current_settings().api.url
-    if not api:
-        raise ConfigError(
-            "repec-harvest schedule needs a Prefect server: run `prefect server start` and set "
-            "PREFECT_API_URL=http://127.0.0.1:4200/api (Prefect's temporary server is not "
-            "reliable for long-running schedules)"
-        )
+) -> list[Any]:
+    """The harvest (daily), the citation load (monthly) and maintenance (weekly)."""
     deployments = [build_deployment(data, endpoints, cron, name)]
     if citations_cron:
         contact = endpoints[0].contact
@@ -335,7 +333,47 @@ def serve_schedule(
         )
     if maintain_cron:
         deployments.append(build_maintenance_deployment(data, maintain_cron))
+    return deployments
+
+
+def _api() -> str:
+    api = get_current_settings().api.url
+    if not api:
+        raise ConfigError(
+            "repec-harvest schedule and deploy need a Prefect server: run `prefect server "
+            "start` and set PREFECT_API_URL=http://127.0.0.1:4200/api (Prefect's temporary "
+            "server is not reliable for long-running schedules)"
+        )
+    return api
+
+
+def serve_schedule(data: DataDir, endpoints: list[HarvestOptions], **schedule: Any) -> None:
+    """Serve the scheduled deployments from this process until it is stopped, against a
+    running Prefect API. Stopping does not pause them: runs due meanwhile are Late, and run
+    when this process (or a worker) is back."""
+    api = _api()
     try:
-        serve(*deployments, pause_on_shutdown=False)  # a restart runs what was missed
+        serve(*scheduled_deployments(data, endpoints, **schedule), pause_on_shutdown=False)
     except (httpx.HTTPError, OSError) as exc:
         raise ConfigError(f"cannot use the Prefect API at {api}: {exc}") from None
+
+
+def deploy_to_pool(
+    data: DataDir, endpoints: list[HarvestOptions], pool: str, **schedule: Any
+) -> list[str]:
+    """Register the scheduled deployments with the process work pool ``pool`` (made if it is
+    missing); a worker (``prefect worker start --pool POOL``) on a machine with this package
+    installed runs them. Returns the deployments' names."""
+    api = _api()
+    deployments = scheduled_deployments(data, endpoints, **schedule)
+    try:
+        with get_client(sync_client=True) as client:
+            try:
+                client.read_work_pool(pool)
+            except ObjectNotFound:
+                client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+        deploy(*deployments, work_pool_name=pool, build=False, push=False,
+               print_next_steps_message=False, ignore_warnings=True)  # fmt: skip
+    except (httpx.HTTPError, OSError) as exc:
+        raise ConfigError(f"cannot use the Prefect API at {api}: {exc}") from None
+    return [f"{d.flow_name}/{d.name}" for d in deployments]

@@ -305,8 +305,8 @@ def test_schedule_needs_a_prefect_server(
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     code, _, err = run(capsys, "schedule", "--data-dir", str(data.root))
     assert code == 2
-    assert err.startswith("Error: repec-harvest schedule needs a Prefect server: run "
-                          "`prefect server start` and set PREFECT_API_URL=")  # fmt: skip
+    assert err.startswith("Error: repec-harvest schedule and deploy need a Prefect server: "
+                          "run `prefect server start` and set PREFECT_API_URL=")  # fmt: skip
 
 
 def test_a_warehouse_that_runs_out_of_memory_is_one_line(

@@ -3,7 +3,11 @@ tasks are retried only for transient errors."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import SAMPLE_ITEMS, TALIBAN, query
@@ -16,6 +20,7 @@ from schemas.errors import ConfigError, EndpointUnreachable, UnknownSet
 
 prefect = pytest.importorskip("prefect")
 from prefect import get_client  # noqa: E402
+from prefect.client.schemas.actions import WorkPoolCreate  # noqa: E402
 from prefect.client.schemas.filters import (  # noqa: E402
     FlowRunFilter,
     FlowRunFilterId,
@@ -23,7 +28,10 @@ from prefect.client.schemas.filters import (  # noqa: E402
     LogFilterFlowRunId,
 )
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy  # noqa: E402
+from prefect.deployments import run_deployment  # noqa: E402
+from prefect.exceptions import ObjectNotFound  # noqa: E402
 from prefect.logging.handlers import APILogHandler  # noqa: E402
+from prefect.settings import get_current_settings  # noqa: E402
 from prefect.states import Completed, Failed  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
@@ -32,6 +40,7 @@ from flows.harvest_flow import (  # noqa: E402
     build_deployment,
     build_maintenance_deployment,
     citations_flow,
+    deploy_to_pool,
     harvest_flow,
     harvest_task,
     maintain_flow,
@@ -202,3 +211,55 @@ def test_the_projects_own_log_lines_reach_the_runs_logs(
     ours = [entry for entry in logs if entry.name.startswith("harvesting.")]
     assert any("harvested:" in entry.message for entry in ours), [e.name for e in logs]
     assert all(entry.task_run_id for entry in ours)  # each under its set's task
+
+
+@pytest.mark.prefect
+def test_a_worker_of_the_work_pool_runs_the_deployed_harvest(
+    prefect_server: None, data: DataDir, endpoint: str
+) -> None:
+    options = [HarvestOptions(endpoint=endpoint, delay=0.0, window="year")]
+    names = deploy_to_pool(data, options, "test-pool", cron="0 3 * * *", name="daily-harvest",
+                           citations_cron=None, maintain_cron=None)  # fmt: skip
+    assert names == ["repec-harvest/daily-harvest"]
+    flow_run = run_deployment("repec-harvest/daily-harvest", timeout=0)
+    env = {**os.environ, "PREFECT_API_URL": str(get_current_settings().api.url)}
+    worker = subprocess.run(
+        [str(Path(sys.executable).with_name("prefect")), "worker", "start", "--pool",
+         "test-pool", "--run-once"],
+        env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(flow_run.id).state  # type: ignore[union-attr]
+    assert state is not None and state.is_completed(), (state, worker.stdout[-3000:])
+    assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
+
+
+@pytest.mark.prefect
+def test_prefect_deploy_all_registers_the_projects_prefect_yaml(prefect_server: None) -> None:
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PREFECT_API_URL": str(get_current_settings().api.url)}
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool("repec-harvest")
+        except ObjectNotFound:
+            client.create_work_pool(WorkPoolCreate(name="repec-harvest", type="process"))
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("prefect")), "--no-prompt", "deploy", "--all"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with get_client(sync_client=True) as client:
+        deployments = {d.name: d for d in client.read_deployments()}
+    for name in ("daily-harvest", "monthly-citations", "weekly-maintenance"):
+        deployment = deployments[name]
+        assert deployment.work_pool_name == "repec-harvest"
+        assert deployment.global_concurrency_limit is not None
+        assert deployment.global_concurrency_limit.limit == 1
+        assert deployment.concurrency_options is not None
+        assert deployment.concurrency_options.collision_strategy == ConcurrencyLimitStrategy.ENQUEUE
+        assert deployment.schedules and deployment.schedules[0].active
+    harvest = deployments["daily-harvest"]
+    assert harvest.parameter_openapi_schema["definitions"]["HarvestOptions"]  # typed in the UI
+    [endpoint] = harvest.parameters["endpoints"]
+    assert HarvestOptions.model_validate(endpoint).window == "month"
