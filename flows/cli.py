@@ -155,7 +155,7 @@ def print_results(results: list[HarvestResult]) -> int:
                "quarantined")  # fmt: skip
     for column in ("endpoint",) * several + columns:
         table.add_column(column, justify="right" if column in {"windows", "pages", "records",
-                         "deleted", "quarantined"} else "left")  # fmt: skip
+                         "deleted", "quarantined"} else "left", overflow="fold")  # fmt: skip
     failed = 0
     for result in results:
         run = result.run
@@ -618,10 +618,8 @@ def deploy(
     `prefect worker start --pool POOL`, where this package is installed, runs them."""
     from flows.harvest_flow import deploy_to_pool
 
-    names = deploy_to_pool(data, endpoints, pool, **schedule)
-    for deployed in names:
-        out.print(f"Deployed {deployed} to work pool {pool}")
-    out.print(f"Start a worker: prefect worker start --pool {pool}")
+    deploy_to_pool(data, endpoints, pool, **schedule)
+    out.print(f"Work pool {pool}: start a worker with `prefect worker start --pool {pool}`")
     return 0
 
 

@@ -32,7 +32,7 @@ from prefect.exceptions import MissingContextError, ObjectNotFound
 from prefect.logging.handlers import APILogHandler
 from prefect.runtime import flow_run
 from prefect.settings import get_current_settings
-from prefect.states import State
+from prefect.states import Failed, State
 from prefect.tasks import Task
 
 from flows.citations import load_citations
@@ -145,7 +145,7 @@ def harvest_run_name() -> str:
     """``harvest oai.repec.org [RePEc:sae:asseca] 2026-12-06``: endpoints, sets and day."""
     endpoints = [_as_options(e) for e in flow_run.parameters.get("endpoints") or [{}]]
     hosts = ", ".join(dict.fromkeys(urlsplit(e.endpoint).netloc or e.endpoint for e in endpoints))
-    sets = [s for e in endpoints for s in e.sets]
+    sets = list(dict.fromkeys(s for e in endpoints for s in e.sets))
     shown = f" [{', '.join(sets[:3])}{', ...' if len(sets) > 3 else ''}]" if sets else ""
     return f"harvest {hosts}{shown} {datetime.now(UTC):%Y-%m-%d}"
 
@@ -157,7 +157,7 @@ def _as_options(value: Any) -> HarvestOptions:
 @flow(name="repec-harvest", flow_run_name=harvest_run_name, log_prints=True)
 def harvest_flow(
     endpoints: list[HarvestOptions] | None = None, data_dir: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[dict[str, Any]] | State[Any]:
     """Harvest -> normalize -> load, incrementally, every endpoint and set as its own task:
     one that fails does not stop the others, and the run ends Failed naming them.
 
@@ -180,6 +180,9 @@ def harvest_flow(
             except Exception as exc:
                 failed.append(_failure(options.endpoint, "(every set)", exc))
                 continue
+            failed += [
+                _failure(u.spec.endpoint, u.spec.set_spec or "", u.error) for u in plan.unknown
+            ]
             for spec in plan.specs:
                 harvests.append((spec, harvest_task.submit(root, options, plan, spec)))
         for spec, future in harvests:
@@ -189,16 +192,17 @@ def harvest_flow(
                 failed.append(_failure(spec.endpoint, spec.set_spec or "(all)", exc))
         finish_task(root, endpoints[0])
     _report(done, failed)
-    if failed:
-        raise HarvestsFailed(
-            f"{len(failed)} harvest(s) failed: "
+    if failed:  # the run ends Failed, saying which and why (a state: no traceback to read)
+        return Failed(message=str(HarvestsFailed(
+            f"{len(failed)} of {len(done) + len(failed)} harvests failed: "
             + "; ".join(f"{f['endpoint']} {f['set']}: {f['error']}" for f in failed)
-        )
+        )))  # fmt: skip
     return done
 
 
-def _failure(endpoint: str, set_spec: str, exc: BaseException) -> dict[str, str]:
-    return {"endpoint": endpoint, "set": set_spec, "error": first_line(exc)}
+def _failure(endpoint: str, set_spec: str, error: BaseException | str | None) -> dict[str, str]:
+    said = first_line(error) if isinstance(error, BaseException) else str(error)
+    return {"endpoint": endpoint, "set": set_spec, "error": said}
 
 
 SUMMARY_COLUMNS = ("endpoint", "set", "status", "windows", "pages", "records", "deleted",

@@ -204,7 +204,8 @@ def _one_line(exc: ValidationError, where: str, keys: str) -> str:
     elif error["type"] != "value_error":
         said = f" {error['input']!r}"
     if location and location[0] in HarvestOptions.model_fields:
-        message = f"{spelling(location[0], keys)}{said}: {message}"
+        name = spelling(location[0], keys)
+        message = f"{name}{said}: {message}" if said else f"{name} {message}"
     elif location:
         message = f"{location[0]}: {message}"
     else:  # a rule between fields: their names as the user spells them

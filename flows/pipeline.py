@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from flows.datadir import DataDir
@@ -34,6 +34,13 @@ PREFERRED_PREFIXES = ("amf", "oai_dc")
 
 
 @dataclass
+class HarvestResult:
+    spec: HarvestSpec
+    run: Run | None
+    error: str | None = None
+
+
+@dataclass
 class Plan:
     """What ``prepare`` learned: the harvests to run and the server's identity."""
 
@@ -41,13 +48,9 @@ class Plan:
     metadata_prefix: str
     specs: list[HarvestSpec]
     sets_listed: int
-
-
-@dataclass
-class HarvestResult:
-    spec: HarvestSpec
-    run: Run | None
-    error: str | None = None
+    #: Sets asked for that the server does not have, each a failed harvest of its own (when
+    #: none of the sets asked for exists, ``prepare`` refuses the run instead).
+    unknown: list[HarvestResult] = field(default_factory=list)
 
 
 def choose_prefix(offered: list[str], requested: str | None, endpoint: str) -> str:
@@ -141,13 +144,17 @@ class Pipeline:
         )
         known = {s.spec for s in listed}
         missing = [s for s in options.sets if s not in known]
-        if missing:
-            what = "has no sets" if not known else "does not have the set"
+        what = "has no sets" if not known else "does not have the set"
+        if missing and len(missing) == len(options.sets):
             raise UnknownSet(f"{options.endpoint} {what}: {', '.join(missing)}")
-        specs = [HarvestSpec(options.endpoint, prefix, s) for s in options.sets] or [
-            HarvestSpec(options.endpoint, prefix, None)
-        ]
-        return Plan(identity, prefix, specs, len(listed))
+        unknown = [
+            HarvestResult(HarvestSpec(options.endpoint, prefix, s), None,
+                          f"{options.endpoint} {what}: {s}")
+            for s in missing
+        ]  # fmt: skip
+        specs = [HarvestSpec(options.endpoint, prefix, s) for s in options.sets if s in known]
+        return Plan(identity, prefix, specs or [HarvestSpec(options.endpoint, prefix, None)],
+                    len(listed), unknown)  # fmt: skip
 
     def harvest(self, plan: Plan, spec: HarvestSpec) -> Run:
         """Harvest one (endpoint, prefix, set), resuming its unfinished run if there is one.
@@ -181,7 +188,7 @@ class Pipeline:
             failed = True
             try:
                 plan = self.prepare()
-                results = []
+                results = list(plan.unknown)
                 for spec in plan.specs:
                     try:
                         results.append(HarvestResult(spec, self.harvest(plan, spec)))

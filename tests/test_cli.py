@@ -115,7 +115,7 @@ def test_data_dir_from_the_environment(
         (["run", "--from", "2025-02-01", "--until", "2025-01-01"], 2,
          "Error: --from is after --until"),
         (["run", "--overlap", "soon"], 2,
-         "Error: overlap 'soon' is not a duration like 1d, 12h or 0"),
+         "Error: --overlap 'soon' is not a duration like 1d, 12h or 0"),
         (["run", "--endpoint", "ftp://example.org/"], 2,
          "Error: endpoint 'ftp://example.org/' is not an http(s) URL"),
         (["run", "--window", "fortnight"], 2, "Error: Invalid value for '--window'"),

@@ -74,10 +74,10 @@ def test_the_typed_values_the_pipeline_reads() -> None:
     [
         (
             {"window": "fortnight"},
-            "--window: 'fortnight' is not one of day, week, month, year, none",
+            "--window 'fortnight' is not one of day, week, month, year, none",
         ),
-        ({"overlap": "a while"}, "--overlap: 'a while' is not a duration like 1d, 12h or 0"),
-        ({"from_date": "2025-13-01"}, "--from: '2025-13-01' is not a date: use YYYY-MM-DD"),
+        ({"overlap": "a while"}, "--overlap 'a while' is not a duration like 1d, 12h or 0"),
+        ({"from_date": "2025-13-01"}, "--from '2025-13-01' is not a date: use YYYY-MM-DD"),
         ({"retries": -1}, "--retries -1: Input should be greater than or equal to 0"),
         ({"from_date": "2025-02-01", "until_date": "2025-01-01"}, "--from is after --until"),
         ({"colour": "blue"}, "colour: unknown option"),
@@ -116,7 +116,7 @@ def test_options_on_the_command_line_override_the_file(tmp_path: Path) -> None:
         ('[[endpoint]]\nurl = "http://x/oai"\ncolour = "blue"\n',
          "harvest.toml, [[endpoint]] 1: unknown key 'colour' (known: "),
         ('[[endpoint]]\nurl = "http://x/oai"\nwindow = "fortnight"\n',
-         "harvest.toml, [[endpoint]] 1: window: 'fortnight' is not one of day, week, month"),
+         "harvest.toml, [[endpoint]] 1: window 'fortnight' is not one of day, week, month"),
         ('[[endpoint]]\nurl = "http://x/oai"\n[[endpoint]]\nurl = "http://y/oai"\ndelay = -1\n',
          "harvest.toml, [[endpoint]] 2: delay -1: Input should be greater than or equal to 0"),
         ('[[endpoint]]\nsets = ["a"]\n', "harvest.toml, [[endpoint]] 1: url is missing"),

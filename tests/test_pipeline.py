@@ -294,6 +294,15 @@ def test_a_set_the_server_lacks_is_refused_before_harvesting(
     assert not list_requests(provider)
 
 
+def test_a_set_the_server_lacks_beside_sets_it_has_fails_alone(
+    data: DataDir, endpoint: str
+) -> None:
+    missing, found = harvest(data, endpoint, sets=["RePEc:xxx:nothere", "RePEc:sae:asseca"])
+    assert (missing.run, missing.error) == (None, f"{endpoint} does not have the set: "
+                                                  "RePEc:xxx:nothere")  # fmt: skip
+    assert found.run is not None and found.run.status == "complete" and found.run.records == 7
+
+
 def test_every_raw_page_is_archived_with_its_manifest(data: DataDir, endpoint: str) -> None:
     import json
 

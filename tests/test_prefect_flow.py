@@ -181,7 +181,7 @@ def test_one_failing_endpoint_does_not_stop_the_others_and_the_run_says_which(
     state = harvest_flow(endpoints=endpoints, data_dir=str(data.root), return_state=True)
 
     assert state.is_failed()
-    assert "1 harvest(s) failed" in str(state.message) and closed in str(state.message)
+    assert "1 of 2 harvests failed: " in str(state.message) and closed in str(state.message)
     assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(state.state_details.flow_run_id)  # type: ignore[arg-type]
