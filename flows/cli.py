@@ -29,13 +29,11 @@ from flows.options import (
     given_on_command_line,
     spelling,
 )
-from flows.pipeline import HarvestResult, Pipeline
+from flows.pipeline import HarvestResult, harvest_all
 from flows.progress import CountProgress, HarvestProgress
-from harvesting.identity import HarvestSpec
 from harvesting.politeness import VERSION
 from schemas.dates import parse_user_date
-from schemas.errors import ConfigError, EndpointError, RepecHarvestError, WarehouseError
-from warehouse.statements import first_line
+from schemas.errors import ConfigError, RepecHarvestError, WarehouseError
 
 
 def _console(stderr: bool = False) -> Console:
@@ -93,11 +91,17 @@ def _harvest_options(f: Callable[..., Any]) -> Callable[..., Any]:
         values = {k: kwargs.pop(k) for k in list(kwargs) if k in HarvestOptions.model_fields}
         return f(*args, endpoints=_endpoints(config, values), **kwargs)
 
-    return click.option(
+    parallel = click.option(
+        "--parallel", type=click.IntRange(1, 64), default=1, show_default=True, metavar="N",
+        help="Harvest this many sets and endpoints at once (threads); requests to one host "
+        "stay spaced by its --delay.",
+    )  # fmt: skip
+    config = click.option(
         "--config", metavar="FILE", type=click.Path(dir_okay=False),
         help="A TOML file of endpoints ([[endpoint]] tables with url, sets, delay, window...); "
         "options given here override its values.",
-    )(click_options(command))  # fmt: skip
+    )  # fmt: skip
+    return config(parallel(click_options(command)))
 
 
 def _endpoints(config: str | None, values: dict[str, Any]) -> list[HarvestOptions]:
@@ -131,21 +135,11 @@ def cli(verbose: int) -> None:
     _setup_logging(verbose)
 
 
-def execute(data: DataDir, endpoints: list[HarvestOptions], **kwargs: Any) -> list[HarvestResult]:
-    """Every endpoint's pipeline, one after the other. With several endpoints, one that fails
-    before its first set (unreachable, a set it does not have) is a failed row of the results
-    and the others go on; alone, its error is the command's."""
-    results: list[HarvestResult] = []
+def execute(
+    data: DataDir, endpoints: list[HarvestOptions], parallel: int = 1
+) -> list[HarvestResult]:
     with HarvestProgress(err) as progress:
-        for options in endpoints:
-            try:
-                results.extend(Pipeline(data, options, progress=progress, **kwargs).run())
-            except (EndpointError, ConfigError) as exc:
-                if len(endpoints) == 1:
-                    raise
-                spec = HarvestSpec(options.endpoint, options.metadata_prefix or "-", None)
-                results.append(HarvestResult(spec, None, first_line(exc)))
-    return results
+        return harvest_all(data, endpoints, parallel, progress)
 
 
 def print_results(results: list[HarvestResult]) -> int:
@@ -181,9 +175,9 @@ def print_results(results: list[HarvestResult]) -> int:
 @cli.command()
 @_harvest_options
 @_data_dir_option
-def run(data: DataDir, endpoints: list[HarvestOptions]) -> int:
+def run(data: DataDir, endpoints: list[HarvestOptions], parallel: int) -> int:
     """Harvest, normalize and load: the full pipeline (resumes an interrupted run)."""
-    results = execute(data, endpoints)
+    results = execute(data, endpoints, parallel)
     code = print_results(results)
     out.print(f"Warehouse: {data.catalog.label}")
     return code
@@ -597,13 +591,15 @@ def _schedule_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 @cli.command()
 @_schedule_options
-def schedule(data: DataDir, endpoints: list[HarvestOptions], schedule: dict[str, Any]) -> int:
+def schedule(
+    data: DataDir, endpoints: list[HarvestOptions], parallel: int, schedule: dict[str, Any]
+) -> int:
     """Serve Prefect deployments from this process: the harvest (daily), the citation load
     (monthly) and the warehouse's maintenance (weekly). Stopping it pauses nothing: runs due
     meanwhile wait, Late, until it is back."""
     from flows.harvest_flow import serve_schedule
 
-    serve_schedule(data, endpoints, **schedule)
+    serve_schedule(data, endpoints, parallel=parallel, **schedule)
     return 0
 
 
@@ -612,13 +608,17 @@ def schedule(data: DataDir, endpoints: list[HarvestOptions], schedule: dict[str,
               help="The process work pool (made if missing).")  # fmt: skip
 @_schedule_options
 def deploy(
-    data: DataDir, endpoints: list[HarvestOptions], schedule: dict[str, Any], pool: str
+    data: DataDir,
+    endpoints: list[HarvestOptions],
+    parallel: int,
+    schedule: dict[str, Any],
+    pool: str,
 ) -> int:
     """Register the same deployments with a Prefect work pool; a worker started with
     `prefect worker start --pool POOL`, where this package is installed, runs them."""
     from flows.harvest_flow import deploy_to_pool
 
-    deploy_to_pool(data, endpoints, pool, **schedule)
+    deploy_to_pool(data, endpoints, pool, parallel=parallel, **schedule)
     out.print(f"Work pool {pool}: start a worker with `prefect worker start --pool {pool}`")
     return 0
 

@@ -8,12 +8,13 @@ happen while it is up). Prefect is imported only here.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,11 +30,13 @@ from prefect.client.schemas.objects import (
 from prefect.context import get_run_context
 from prefect.deployments.runner import EntrypointType
 from prefect.exceptions import MissingContextError, ObjectNotFound
+from prefect.futures import PrefectFuture
 from prefect.logging.handlers import APILogHandler
 from prefect.runtime import flow_run
 from prefect.settings import get_current_settings
 from prefect.states import Failed, State
 from prefect.tasks import Task
+from pydantic import Field
 
 from flows.citations import load_citations
 from flows.datadir import DataDir
@@ -156,7 +159,9 @@ def _as_options(value: Any) -> HarvestOptions:
 
 @flow(name="repec-harvest", flow_run_name=harvest_run_name, log_prints=True)
 def harvest_flow(
-    endpoints: list[HarvestOptions] | None = None, data_dir: str | None = None
+    endpoints: list[HarvestOptions] | None = None,
+    data_dir: str | None = None,
+    parallel: Annotated[int, Field(ge=1, le=64)] = 1,
 ) -> list[dict[str, Any]] | State[Any]:
     """Harvest -> normalize -> load, incrementally, every endpoint and set as its own task:
     one that fails does not stop the others, and the run ends Failed naming them.
@@ -165,14 +170,25 @@ def harvest_flow(
         endpoints: The OAI-PMH endpoints to harvest and how (default: RePEc's gateway).
         data_dir: Where state, raw pages and the warehouse live (default: the
             REPEC_HARVEST_DATA_DIR environment variable, else ~/.local/share/repec-harvest).
+        parallel: How many sets and endpoints to harvest at once (threads); requests to one
+            host stay spaced by its delay.
     """
     endpoints = endpoints or [HarvestOptions()]
     data = DataDir.resolve(data_dir)
     root = str(data.root)
     done: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
+    gate = threading.BoundedSemaphore(parallel)
+
+    def submit(task: Task[..., Any], *args: Any) -> PrefectFuture[Any]:
+        """``task`` submitted once fewer than ``parallel`` tasks run."""
+        gate.acquire()
+        future = task.submit(*args)
+        future.add_done_callback(lambda _: gate.release())
+        return future
+
     with run_logs(), data.writing():
-        plans = [(options, prepare_task.submit(root, options)) for options in endpoints]
+        plans = [(options, submit(prepare_task, root, options)) for options in endpoints]
         harvests = []
         for options, planned in plans:
             try:
@@ -184,7 +200,7 @@ def harvest_flow(
                 _failure(u.spec.endpoint, u.spec.set_spec or "", u.error) for u in plan.unknown
             ]
             for spec in plan.specs:
-                harvests.append((spec, harvest_task.submit(root, options, plan, spec)))
+                harvests.append((spec, submit(harvest_task, root, options, plan, spec)))
         for spec, future in harvests:
             try:
                 done.append(future.result())
@@ -222,13 +238,16 @@ def _report(done: list[dict[str, Any]], failed: list[dict[str, str]]) -> None:
                               description="Harvests of this run that failed, and why.")  # fmt: skip
 
 
-def build_deployment(data: DataDir, endpoints: list[HarvestOptions], cron: str, name: str) -> Any:
+def build_deployment(
+    data: DataDir, endpoints: list[HarvestOptions], cron: str, name: str, parallel: int = 1
+) -> Any:
     return harvest_flow.to_deployment(
         name=name,
         cron=cron,
         parameters={
             "endpoints": [e.model_dump() for e in endpoints],
             "data_dir": str(data.root),
+            "parallel": parallel,
         },
         description="Incremental OAI-PMH harvest into the warehouse.",
         tags=["repec-harvest"],
@@ -327,9 +346,10 @@ def scheduled_deployments(
     citations_cron: str | None = "0 4 1 * *",
     citations_source: str | None = None,
     maintain_cron: str | None = "0 5 * * 0",
+    parallel: int = 1,
 ) -> list[Any]:
     """The harvest (daily), the citation load (monthly) and maintenance (weekly)."""
-    deployments = [build_deployment(data, endpoints, cron, name)]
+    deployments = [build_deployment(data, endpoints, cron, name, parallel)]
     if citations_cron:
         contact = endpoints[0].contact
         deployments.append(

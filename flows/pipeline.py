@@ -5,10 +5,13 @@ Prefect flow runs the same steps as tasks."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from flows.datadir import DataDir
 from flows.options import HarvestOptions
@@ -21,12 +24,14 @@ from harvesting.responses import Identity, SetInfo
 from harvesting.retries import RetryPolicy
 from harvesting.state import Run, StateStore
 from schemas.errors import (
+    ConfigError,
     EndpointError,
     RepecHarvestError,
     UnknownSet,
     UnsupportedMetadataPrefix,
 )
 from schemas.records import format_for
+from warehouse.statements import first_line
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +83,12 @@ class Pipeline:
         options: HarvestOptions,
         progress: Progress | None = None,
         sleep: Callable[[float], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.data = data
         self.options = options
         self.progress = progress
+        self.stop = stop
         kwargs = {"sleep": sleep} if sleep is not None else {}
         self.client = OAIClient(
             options.endpoint,
@@ -162,7 +169,7 @@ class Pipeline:
         sink = WarehouseSink(self.storage)
         harvester = Harvester(
             self.client, self.state, self.archive, sink, self.progress,
-            ErrorBudget(ratio=self.options.max_quarantined),
+            ErrorBudget(ratio=self.options.max_quarantined), self.stop,
         )  # fmt: skip
         what = f"the harvest of {spec.set_spec or 'all sets'} from {spec.endpoint}"
         with self.data.harvesting(spec.harvest_id, what), closing(sink):
@@ -206,3 +213,88 @@ class Pipeline:
                     log.debug("could not record the harvest log: %s", exc)
                 finally:
                     self.close()
+
+
+def harvest_all(
+    data: DataDir,
+    endpoints: list[HarvestOptions],
+    parallel: int = 1,
+    progress: Progress | None = None,
+    **kwargs: Any,
+) -> list[HarvestResult]:
+    """Every endpoint and every set. One that fails never stops the others (with a single
+    endpoint, its failure before any set, e.g. a wrong URL, is the caller's error). With
+    ``parallel`` above 1, that many harvests run at once in threads, each with its own
+    pipeline; requests to one host stay spaced by its delay across the threads
+    (``HostInterval``), and Ctrl-C stops every thread before its next request."""
+    if parallel <= 1:
+        results: list[HarvestResult] = []
+        for options in endpoints:
+            try:
+                results.extend(Pipeline(data, options, progress, **kwargs).run())
+            except (EndpointError, ConfigError) as exc:
+                if len(endpoints) == 1:
+                    raise
+                results.append(_failed_endpoint(options, exc))
+        return results
+    stop = threading.Event()
+    with data.writing(), ThreadPoolExecutor(parallel, thread_name_prefix="harvest") as pool:
+        try:
+            return _in_threads(data, endpoints, pool, progress, stop, **kwargs)
+        except BaseException:
+            stop.set()  # the threads stop before their next request; the pool waits for them
+            raise
+        finally:
+            finishing = Pipeline(data, endpoints[0], **kwargs)
+            try:
+                finishing.finish()
+            except RepecHarvestError as exc:
+                log.debug("could not record the harvest log: %s", exc)
+            finally:
+                finishing.close()
+
+
+def _in_threads(
+    data: DataDir,
+    endpoints: list[HarvestOptions],
+    pool: ThreadPoolExecutor,
+    progress: Progress | None,
+    stop: threading.Event,
+    **kwargs: Any,
+) -> list[HarvestResult]:
+    def prepared(options: HarvestOptions) -> Plan:
+        pipeline = Pipeline(data, options, progress, stop=stop, **kwargs)
+        try:
+            return pipeline.prepare()
+        finally:
+            pipeline.close()
+
+    def harvested(options: HarvestOptions, plan: Plan, spec: HarvestSpec) -> HarvestResult:
+        pipeline = Pipeline(data, options, progress, stop=stop, **kwargs)
+        try:
+            return HarvestResult(spec, pipeline.harvest(plan, spec))
+        except RepecHarvestError as exc:
+            log.error("harvest of %s failed: %s", spec.set_spec or "all", exc)
+            return HarvestResult(spec, None, str(exc))
+        finally:
+            pipeline.close()
+
+    results: list[HarvestResult] = []
+    jobs = []
+    plans = [(options, pool.submit(prepared, options)) for options in endpoints]
+    for options, planned in plans:
+        try:
+            plan = planned.result()
+        except (EndpointError, ConfigError) as exc:
+            if len(endpoints) == 1:
+                raise
+            results.append(_failed_endpoint(options, exc))
+            continue
+        results.extend(plan.unknown)
+        jobs += [pool.submit(harvested, options, plan, spec) for spec in plan.specs]
+    return results + [job.result() for job in jobs]
+
+
+def _failed_endpoint(options: HarvestOptions, exc: RepecHarvestError) -> HarvestResult:
+    spec = HarvestSpec(options.endpoint, options.metadata_prefix or "-", None)
+    return HarvestResult(spec, None, first_line(exc))

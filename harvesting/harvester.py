@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -145,8 +146,12 @@ class Harvester:
         sink: PageSink,
         progress: Progress | None = None,
         budget: ErrorBudget | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.budget = budget or ErrorBudget()
+        #: set by whoever runs harvests in threads on Ctrl-C: stop before the next request,
+        #: as an interrupted run (what is committed is kept; the next run resumes)
+        self.stop = stop
         self.client = client
         self.state = state
         self.archive = archive
@@ -277,6 +282,8 @@ class Harvester:
         seen_tokens: set[str] = set()
         fetched_all = run.window_pages > 0 and run.token is None  # crash after the last page
         while not fetched_all:
+            if self.stop is not None and self.stop.is_set():
+                raise KeyboardInterrupt
             if run.token:
                 params = {"resumptionToken": run.token}
             else:

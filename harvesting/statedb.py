@@ -9,6 +9,7 @@ as mappings, and ``transaction`` takes the write lock at once (SQLite's ``BEGIN 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,7 +78,7 @@ class StateDB:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
+        _write_ahead(db)
         db.execute("PRAGMA synchronous=FULL")
         self._db: Any = db
 
@@ -156,3 +157,19 @@ def _is_psycopg_error(exc: Exception) -> bool:
     import psycopg
 
     return isinstance(exc, psycopg.Error)
+
+
+def _write_ahead(db: sqlite3.Connection, patience: float = 30.0) -> None:
+    """Put the file in WAL mode (it stays so). Switching needs the file alone, and SQLite
+    answers "database is locked" at once, without waiting, while another connection
+    opens it too (harvests started together on a new data dir): so wait, as for any lock."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_ITEMS, TALIBAN, query
+from conftest import SAMPLE_ITEMS, TALIBAN, harvest, query, snapshot
 from test_cli import free_port
 
 from flows.datadir import DataDir
@@ -263,3 +263,19 @@ def test_prefect_deploy_all_registers_the_projects_prefect_yaml(prefect_server: 
     assert harvest.parameter_openapi_schema["definitions"]["HarvestOptions"]  # typed in the UI
     [endpoint] = harvest.parameters["endpoints"]
     assert HarvestOptions.model_validate(endpoint).window == "month"
+
+
+@pytest.mark.prefect
+def test_the_flow_harvests_sets_at_once_into_the_same_warehouse_as_one_after_another(
+    prefect_server: None, data: DataDir, endpoint: str, tmp_path: Path
+) -> None:
+    sets = ["RePEc:sae:asseca", "RePEc:nbr:nberwo", "RePEc:eee:jeborg", "RePEc:eee:eneeco"]
+    options = [HarvestOptions(endpoint=endpoint, delay=0.0, sets=sets, window="year")]
+    results = harvest_flow(endpoints=options, data_dir=str(data.root), parallel=4)
+
+    assert sorted((r["set"], r["status"]) for r in results) == [
+        (s, "complete") for s in sorted(sets)
+    ]
+    sequential = DataDir(tmp_path / "sequential")
+    harvest(sequential, endpoint, sets=sets, window="year")
+    assert snapshot(data) == snapshot(sequential)

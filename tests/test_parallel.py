@@ -1,0 +1,87 @@
+"""`run --parallel N`: sets and endpoints harvested at once in threads, the same warehouse as
+one after another, and a host never asked more often than its delay allows."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from conftest import Clock, harvest, query, snapshot
+from test_cli import run
+
+from flows.datadir import DataDir
+from provider.server import Provider, serve
+from provider.store import RecordStore
+
+SETS = ("RePEc:sae:asseca", "RePEc:nbr:nberwo", "RePEc:eee:jeborg", "RePEc:eee:eneeco")
+
+
+@dataclass
+class TimedProvider(Provider):
+    """The sample provider, noting when each request came (seconds, monotonic)."""
+
+    times: list[float] = field(default_factory=list)
+
+    def respond(self, params: dict[str, str]) -> str:
+        self.times.append(time.monotonic())
+        return super().respond(params)
+
+
+def provider() -> TimedProvider:
+    return TimedProvider(RecordStore.sample(), page_size=2, clock=Clock(datetime(2025, 12, 1, 12)))
+
+
+def test_four_sets_at_once_equal_four_in_a_row_and_the_host_delay_holds(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    server = provider()
+    parallel, sequential = DataDir(tmp_path / "parallel"), DataDir(tmp_path / "sequential")
+    with serve(server) as url:
+        sets = [arg for s in SETS for arg in ("--set", s)]
+        code, out, err = run(capsys, "run", "--endpoint", url, *sets, "--window", "year",
+                             "--delay", "0.05", "--parallel", "4",
+                             "--data-dir", str(parallel.root))  # fmt: skip
+        assert code == 0, err
+        times = list(server.times)  # the parallel run's requests, as they arrived
+        harvest(sequential, url, sets=list(SETS), window="year")
+    assert out.count("complete") == len(SETS)
+    assert snapshot(parallel) == snapshot(sequential)
+    assert query(parallel, "SELECT count(*) FROM harvest_runs WHERE status = 'complete'") == [
+        (len(SETS),)
+    ]
+    # one host, one request per 50 ms: never more than 11 in any half second (as it arrives)
+    busiest = max(sum(1 for u in times if t <= u < t + 0.5) for t in times)
+    assert len(times) > 20 and busiest <= 11, busiest
+
+
+def test_endpoints_of_a_config_file_at_once_and_one_failing_alone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = DataDir(tmp_path / "data")
+    with serve(provider()) as first, serve(provider()) as second:
+        config = tmp_path / "harvest.toml"
+        config.write_text(f"""
+delay = 0
+retries = 0
+
+[[endpoint]]
+url = "{first}"
+sets = ["RePEc:sae:asseca", "RePEc:xxx:nothere"]
+
+[[endpoint]]
+url = "{second}"
+sets = ["RePEc:nbr:nberwo"]
+
+[[endpoint]]
+url = "http://127.0.0.1:9/oai"
+""")  # fmt: skip
+        code, out, err = run(capsys, "run", "--config", str(config), "--parallel", "3",
+                             "--data-dir", str(data.root))  # fmt: skip
+    assert code == 1
+    assert "2 of 4 harvests failed" in err
+    flat = " ".join(out.split())
+    assert flat.count("complete") == 2 and "RePEc:xxx:nothere" in flat, out
+    assert query(data, "SELECT count(DISTINCT endpoint) FROM articles") == [(2,)]
