@@ -96,11 +96,15 @@ class Pipeline:
             delay=options.delay,
             retry=RetryPolicy(max_attempts=options.max_attempts, base_delay=options.backoff),
             timeout=(min(15.0, options.timeout), options.timeout),
+            reserve=self._reserve,  # a host's delay holds across processes sharing the state
             **kwargs,  # type: ignore[arg-type]
         )
         self.archive = RawArchive(data.raw)
         self.storage = Storage(data)
         self._state: StateStore | None = None
+
+    def _reserve(self, host: str, delay: float) -> float:
+        return self.state.reserve_request(host, delay)
 
     @property
     def state(self) -> StateStore:

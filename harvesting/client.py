@@ -22,7 +22,7 @@ import requests
 from sickle import Sickle
 
 from harvesting.bodies import read_body
-from harvesting.politeness import HostInterval, default_delay, user_agent
+from harvesting.politeness import HostInterval, SharedInterval, default_delay, user_agent
 from harvesting.responses import (
     Identity,
     Page,
@@ -84,7 +84,10 @@ class OAIClient:
         retry: RetryPolicy | None = None,
         on_retry: RetryHook | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        reserve: Callable[[str, float], float] | None = None,
     ) -> None:
+        """``reserve``: the request slots of a host shared with other processes (see
+        ``politeness.SharedInterval``); without it, only this process's threads take turns."""
         if not endpoint.lower().startswith(("http://", "https://")):
             raise ConfigError(f"endpoint {endpoint!r} is not an http(s) URL")
         if urlsplit(endpoint).query:
@@ -96,9 +99,11 @@ class OAIClient:
         self.retry = retry or RetryPolicy()
         self.max_bytes = max_bytes
         self.read_timeout = timeout[1]
-        self.interval = HostInterval.for_host(
-            endpoint, default_delay(endpoint) if delay is None else delay
-        )
+        delay = default_delay(endpoint) if delay is None else delay
+        self.interval: HostInterval | SharedInterval = (
+            SharedInterval(endpoint, delay, reserve) if reserve else
+            HostInterval.for_host(endpoint, delay)
+        )  # fmt: skip
         self._on_retry = on_retry
         self._sleep = sleep
         self._sickle = Sickle(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -69,3 +70,33 @@ class HostInterval:
                 time.sleep(pause)
                 now = time.monotonic()
             self._next = now + self.delay
+
+
+class SharedInterval:
+    """At most one request per ``delay`` seconds to a host across every process and machine
+    that shares the harvest state (``reserve`` takes the host's next free slot there, and
+    says how long to wait for it); within this process ``HostInterval`` orders the threads.
+    A delay of 0 asks nothing of the state."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        delay: float,
+        reserve: Callable[[str, float], float],
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.local = HostInterval.for_host(endpoint, delay)
+        self.host = (urlsplit(endpoint).netloc or endpoint).lower()
+        self._reserve = reserve
+        self._sleep = sleep
+
+    @property
+    def delay(self) -> float:
+        return self.local.delay
+
+    def wait(self) -> None:
+        self.local.wait()
+        if self.delay > 0:
+            pause = self._reserve(self.host, self.delay)
+            if pause > 0:
+                self._sleep(pause)

@@ -9,6 +9,7 @@ page) that is committed after every page, in one transaction with that page's co
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -57,6 +58,19 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_harvest ON runs(harvest_id, run_id);
+CREATE TABLE IF NOT EXISTS host_slots (
+    host TEXT PRIMARY KEY,
+    next_at DOUBLE PRECISION NOT NULL
+);
+"""
+#: The next free request slot of a host, taken in one statement on the database's clock (so
+#: machines whose clocks differ share one timeline): the wait until the slot is returned.
+_RESERVE_POSTGRES = """
+INSERT INTO host_slots AS s (host, next_at)
+VALUES (?, extract(epoch FROM clock_timestamp()) + ?)
+ON CONFLICT (host) DO UPDATE
+SET next_at = greatest(s.next_at, extract(epoch FROM clock_timestamp())) + ?
+RETURNING next_at - ? - extract(epoch FROM clock_timestamp()) AS wait
 """
 
 #: A harvest with the overlap its last complete run used.
@@ -179,6 +193,22 @@ class StateStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def reserve_request(self, host: str, delay: float) -> float:
+        """Take the next free request slot of ``host``, ``delay`` seconds after the slot taken
+        before it by any process sharing this state; the seconds to wait for it."""
+        if self._db.postgres:
+            row = self._db.execute(_RESERVE_POSTGRES, (host, delay, delay, delay)).fetchone()
+            return max(0.0, float(row["wait"]))
+        with self._tx() as db:
+            row = db.execute("SELECT next_at FROM host_slots WHERE host = ?", (host,)).fetchone()
+            now = time.time()
+            slot = max(now, float(row["next_at"]) if row else now)
+            db.execute(
+                "INSERT INTO host_slots (host, next_at) VALUES (?, ?) ON CONFLICT(host)"
+                " DO UPDATE SET next_at = excluded.next_at", (host, slot + delay),
+            )  # fmt: skip
+        return slot - now
 
     @contextmanager
     def _tx(self) -> Iterator[StateDB]:

@@ -3,6 +3,8 @@ one after another, and a host never asked more often than its delay allows."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +18,7 @@ from flows.datadir import DataDir
 from provider.server import Provider, serve
 from provider.store import RecordStore
 
+COMMAND = [sys.executable, "-c", "from flows.cli import entry; entry()"]
 SETS = ("RePEc:sae:asseca", "RePEc:nbr:nberwo", "RePEc:eee:jeborg", "RePEc:eee:eneeco")
 
 
@@ -85,3 +88,41 @@ url = "http://127.0.0.1:9/oai"
     flat = " ".join(out.split())
     assert flat.count("complete") == 2 and "RePEc:xxx:nothere" in flat, out
     assert query(data, "SELECT count(DISTINCT endpoint) FROM articles") == [(2,)]
+
+
+def test_processes_sharing_a_data_dir_share_each_hosts_delay(tmp_path: Path) -> None:
+    """Two processes on one host, each keeping --delay 0.1 alone, would send 20 requests a
+    second; sharing the data dir's state, the host gets its 10."""
+    server = provider()
+    data = DataDir(tmp_path / "data")
+    with serve(server) as url:
+        runs = [
+            subprocess.Popen(
+                [
+                    *COMMAND,
+                    "run",
+                    "--endpoint",
+                    url,
+                    "--set",
+                    first,
+                    "--set",
+                    second,
+                    "--window",
+                    "year",
+                    "--delay",
+                    "0.1",
+                    "--data-dir",
+                    str(data.root),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for first, second in (SETS[:2], SETS[2:])
+        ]
+        for process in runs:
+            _, errors = process.communicate(timeout=300)
+            assert process.returncode == 0, errors
+    times = server.times
+    busiest = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
+    assert len(times) > 25 and busiest <= 11, (len(times), busiest)

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from flows.demo import SAMPLE_CITATIONS
 from flows.rebuild import rebuild
 from flows.status import harvest_status
 from harvesting.identity import HarvestSpec
+from harvesting.state import StateStore
 from schemas.errors import DataDirLocked
 
 pytestmark = pytest.mark.skipif(why_not() is not None, reason=str(why_not()))
@@ -107,3 +109,18 @@ def test_rebuild_from_one_machines_archive_keeps_the_citation_graph(
     assert report.records == SAMPLE_ITEMS and report.citations_kept
     assert query(data, "SELECT count(*), count(*) FILTER (WHERE deleted) FROM articles") == before
     assert query(data, "SELECT count(*) > 0 FROM citations") == [(True,)]
+
+
+def test_machines_sharing_the_catalog_take_turns_at_each_host(catalog: str) -> None:
+    first, second = StateStore(catalog), StateStore(catalog)  # two machines' connections
+    try:
+        waits = [store.reserve_request("oai.example.org", 0.5)
+                 for store in (first, second, first, second)]  # fmt: skip
+        other = second.reserve_request("oai.other.org", 0.5)
+    finally:
+        first.close()
+        second.close()
+    # slots half a second apart on the database's clock, whoever asks: 0, 0.5, 1.0, 1.5 s
+    assert waits[0] < 0.1, waits
+    assert all(0.4 < later - earlier <= 0.5 for earlier, later in pairwise(waits)), waits
+    assert other < 0.1  # another host is not kept waiting
