@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import json
+import time
 from array import array
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,11 +67,19 @@ class Corpus:
         return max(lo, self.bounds[0]), min(hi, self.bounds[1])
 
 
-def make_handler(corpus: Corpus, page_size: int) -> type[BaseHTTPRequestHandler]:
+def make_handler(
+    corpus: Corpus, page_size: int, log: Path | None = None
+) -> type[BaseHTTPRequestHandler]:
+    """``log``: a file that gets the time of each request as it arrives (seconds since the
+    epoch, one per line), for benchmarks that check a harvester's pace at the server."""
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
+            if log is not None:
+                with log.open("a") as times:
+                    times.write(f"{time.time():.6f}\n")
             params = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             body = self._body(params).encode() if "verb" in params else b""
@@ -126,6 +135,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8780)
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/repec-bench"))
+    parser.add_argument("--log", type=Path, help="Append each request's arrival time here.")
     parser.add_argument(
         "--part",
         default="0/1",
@@ -136,7 +146,7 @@ def main() -> None:
     build(args.workdir, args.records)
     k, parts = (int(x) for x in args.part.split("/"))
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(
-        Corpus(args.workdir, args.records, (k, parts)), args.page_size))  # fmt: skip
+        Corpus(args.workdir, args.records, (k, parts)), args.page_size, args.log))  # fmt: skip
     print(f"http://127.0.0.1:{args.port}/oai", flush=True)
     server.serve_forever()
 

@@ -208,7 +208,9 @@ class StateStore:
                 "INSERT INTO host_slots (host, next_at) VALUES (?, ?) ON CONFLICT(host)"
                 " DO UPDATE SET next_at = excluded.next_at", (host, slot + delay),
             )  # fmt: skip
-        return slot - now
+        # counted from after the commit: a slow commit must not make this request late and
+        # the next one on time, closer together than the delay
+        return max(0.0, slot - time.time())
 
     @contextmanager
     def _tx(self) -> Iterator[StateDB]:

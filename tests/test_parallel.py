@@ -123,6 +123,8 @@ def test_processes_sharing_a_data_dir_share_each_hosts_delay(tmp_path: Path) -> 
         for process in runs:
             _, errors = process.communicate(timeout=300)
             assert process.returncode == 0, errors
+    # 10 a second, and 1 more for arrival jitter: a process starting on a busy machine can
+    # send its first request a little after the slot it took (without sharing: 19)
     times = server.times
     busiest = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
-    assert len(times) > 25 and busiest <= 11, (len(times), busiest)
+    assert len(times) > 25 and busiest <= 12, (len(times), busiest)
