@@ -75,8 +75,11 @@ class RunLogHandler(APILogHandler):
 @contextmanager
 def run_logs(level: int = logging.INFO) -> Iterator[None]:
     """While a flow runs: the project's records of ``level`` and above in its logs."""
-    handler = RunLogHandler(level=level)
     loggers = [logging.getLogger(name) for name in PROJECT_LOGGERS]
+    if any(isinstance(h, RunLogHandler) for h in loggers[0].handlers):
+        yield  # the flow's own (a task in the flow's process): once is enough
+        return
+    handler = RunLogHandler(level=level)
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.addHandler(handler)
@@ -107,11 +110,12 @@ def _pipeline(data_dir: str, options: HarvestOptions) -> Pipeline:
       retry_condition_fn=transient_only, cache_policy=NO_CACHE)  # fmt: skip
 def prepare_task(data_dir: str, options: HarvestOptions) -> Plan:
     """Identify, ListMetadataFormats, ListSets -> series."""
-    pipeline = _pipeline(data_dir, options)
-    try:
-        return pipeline.prepare()
-    finally:
-        pipeline.close()
+    with run_logs():  # in a worker process of its own (Dask), the flow's handler is not there
+        pipeline = _pipeline(data_dir, options)
+        try:
+            return pipeline.prepare()
+        finally:
+            pipeline.close()
 
 
 @task(name="harvest-set", task_run_name="harvest {spec.set_spec}", retries=2,
@@ -122,11 +126,12 @@ def harvest_task(
 ) -> dict[str, Any]:
     """One (endpoint, prefix, set): its windows, pages and loads. A retry resumes the run."""
     started = time.monotonic()
-    pipeline = _pipeline(data_dir, options)
-    try:
-        run = pipeline.harvest(plan, spec)
-    finally:
-        pipeline.close()
+    with run_logs():
+        pipeline = _pipeline(data_dir, options)
+        try:
+            run = pipeline.harvest(plan, spec)
+        finally:
+            pipeline.close()
     return {
         "endpoint": spec.endpoint, "set": spec.set_spec or "(all)", "run_id": run.run_id,
         "status": run.status, "windows": len(run.windows), "pages": run.pages,
@@ -401,3 +406,19 @@ def deploy_to_pool(
     except (httpx.HTTPError, OSError) as exc:
         raise ConfigError(f"cannot use the Prefect API at {api}: {exc}") from None
     return [f"{d.flow_name}/{d.name}" for d in deployments]
+
+
+def on_dask(address: str | None = None, workers: int = 4) -> Any:
+    """The harvest flow with its tasks on Dask (the ``[dask]`` extra): on the cluster whose
+    scheduler is at ``address``, else on a local cluster of ``workers`` processes. Requests
+    to one host keep its delay across the workers (the slots are in the harvest state)."""
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:
+        raise ConfigError("Dask needs the dask extra: pip install 'repec-harvest[dask]'") from None
+    runner = (
+        DaskTaskRunner(address=address) if address else
+        DaskTaskRunner(cluster_kwargs={"n_workers": workers, "processes": True,
+                                       "threads_per_worker": 1})
+    )  # fmt: skip
+    return harvest_flow.with_options(task_runner=runner)  # type: ignore[arg-type]

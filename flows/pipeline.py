@@ -97,6 +97,7 @@ class Pipeline:
             retry=RetryPolicy(max_attempts=options.max_attempts, base_delay=options.backoff),
             timeout=(min(15.0, options.timeout), options.timeout),
             reserve=self._reserve,  # a host's delay holds across processes sharing the state
+            postpone=self._postpone,
             **kwargs,  # type: ignore[arg-type]
         )
         self.archive = RawArchive(data.raw)
@@ -105,6 +106,9 @@ class Pipeline:
 
     def _reserve(self, host: str, delay: float) -> float:
         return self.state.reserve_request(host, delay)
+
+    def _postpone(self, host: str, seconds: float) -> None:
+        self.state.postpone_requests(host, seconds)
 
     @property
     def state(self) -> StateStore:

@@ -85,6 +85,7 @@ class OAIClient:
         on_retry: RetryHook | None = None,
         sleep: Callable[[float], None] = time.sleep,
         reserve: Callable[[str, float], float] | None = None,
+        postpone: Callable[[str, float], None] | None = None,
     ) -> None:
         """``reserve``: the request slots of a host shared with other processes (see
         ``politeness.SharedInterval``); without it, only this process's threads take turns."""
@@ -101,7 +102,7 @@ class OAIClient:
         self.read_timeout = timeout[1]
         delay = default_delay(endpoint) if delay is None else delay
         self.interval: HostInterval | SharedInterval = (
-            SharedInterval(endpoint, delay, reserve) if reserve else
+            SharedInterval(endpoint, delay, reserve, postpone=postpone) if reserve else
             HostInterval.for_host(endpoint, delay)
         )  # fmt: skip
         self._on_retry = on_retry

@@ -72,6 +72,10 @@ class HostInterval:
             self._next = now + self.delay
 
 
+#: Seconds a request may leave after its slot before the host's next slot moves as much.
+LATE = 0.01
+
+
 class SharedInterval:
     """At most one request per ``delay`` seconds to a host across every process and machine
     that shares the harvest state (``reserve`` takes the host's next free slot there, and
@@ -84,8 +88,10 @@ class SharedInterval:
         delay: float,
         reserve: Callable[[str, float], float],
         sleep: Callable[[float], None] = time.sleep,
+        postpone: Callable[[str, float], None] | None = None,
     ) -> None:
         self.local = HostInterval.for_host(endpoint, delay)
+        self._postpone = postpone
         self.host = (urlsplit(endpoint).netloc or endpoint).lower()
         self._reserve = reserve
         self._sleep = sleep
@@ -98,5 +104,9 @@ class SharedInterval:
         self.local.wait()
         if self.delay > 0:
             pause = self._reserve(self.host, self.delay)
+            due = time.monotonic() + max(pause, 0.0)
             if pause > 0:
                 self._sleep(pause)
+            late = time.monotonic() - due  # a busy machine wakes a sleeper late
+            if late > LATE and self._postpone is not None:
+                self._postpone(self.host, late)  # the next slot as far from this request

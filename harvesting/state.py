@@ -212,6 +212,12 @@ class StateStore:
         # the next one on time, closer together than the delay
         return max(0.0, slot - time.time())
 
+    def postpone_requests(self, host: str, seconds: float) -> None:
+        """Move ``host``'s next free slot ``seconds`` later (a request left late)."""
+        with self._tx() as db:
+            db.execute("UPDATE host_slots SET next_at = next_at + ? WHERE host = ?",
+                       (seconds, host))  # fmt: skip
+
     @contextmanager
     def _tx(self) -> Iterator[StateDB]:
         with self._db.transaction() as db:

@@ -7,15 +7,18 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_ITEMS, TALIBAN, harvest, query, snapshot
+from conftest import SAMPLE_ITEMS, TALIBAN, Clock, harvest, query, snapshot
 from test_cli import free_port
+from test_parallel import TimedProvider
 
 from flows.datadir import DataDir
 from flows.options import HarvestOptions
-from provider.server import Provider
+from provider.server import Provider, serve
+from provider.store import RecordStore
 from schemas.errors import ConfigError, EndpointUnreachable, UnknownSet
 
 prefect = pytest.importorskip("prefect")
@@ -44,6 +47,7 @@ from flows.harvest_flow import (  # noqa: E402
     harvest_flow,
     harvest_task,
     maintain_flow,
+    on_dask,
     prepare_task,
     redif_flow,
     transient_only,
@@ -279,3 +283,27 @@ def test_the_flow_harvests_sets_at_once_into_the_same_warehouse_as_one_after_ano
     sequential = DataDir(tmp_path / "sequential")
     harvest(sequential, endpoint, sets=sets, window="year")
     assert snapshot(data) == snapshot(sequential)
+
+
+@pytest.mark.prefect
+def test_eight_sets_on_a_dask_cluster_of_four_processes_equal_a_sequential_run(
+    prefect_server: None, data: DataDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("prefect_dask")
+    # the worker processes report to the same Prefect API
+    monkeypatch.setenv("PREFECT_API_URL", str(get_current_settings().api.url))
+    server = TimedProvider(RecordStore.sample(), page_size=2, clock=Clock(datetime(2025, 12, 1)))
+    sets = sorted({s for record in server.store.records() for s in record.sets})
+    assert len(sets) == 8
+    with serve(server) as url:
+        options = [HarvestOptions(endpoint=url, delay=0.05, sets=sets, window="year")]
+        results = on_dask(workers=4)(endpoints=options, data_dir=str(data.root), parallel=8)
+        times = list(server.times)
+        sequential = DataDir(tmp_path / "sequential")
+        harvest(sequential, url, sets=sets, window="year")
+
+    assert sorted((r["set"], r["status"]) for r in results) == [(s, "complete") for s in sets]
+    assert snapshot(data) == snapshot(sequential)
+    # the host's 20 requests a second held across the four worker processes (+1: jitter)
+    busiest = max(sum(1 for u in times if t <= u < t + 0.5) for t in times)
+    assert len(times) > 30 and busiest <= 12, (len(times), busiest)
