@@ -22,6 +22,7 @@ from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
+from harvesting.client import MAX_PAGE_BYTES
 from harvesting.windows import SIZES, parse_duration
 from schemas.dates import parse_datestamp, parse_user_date
 from schemas.errors import ConfigError
@@ -95,6 +96,12 @@ class HarvestOptions(BaseModel):
         default=180.0, ge=0.1, description="Read timeout of one request, in seconds.",
         json_schema_extra={"metavar": "SECONDS"},
     )  # fmt: skip
+    max_page_size: int = Field(
+        default=MAX_PAGE_BYTES >> 20, ge=1, le=4096,
+        description="The largest response accepted, in MiB (after decompression); a larger "
+        "one is refused. A page takes about twelve times its size in memory at its peak.",
+        json_schema_extra={"metavar": "MIB"},
+    )  # fmt: skip
     max_quarantined: float = Field(
         default=0.5, ge=0, le=1,
         description="Stop a run when more than this share of its records is quarantined.",
@@ -159,6 +166,10 @@ class HarvestOptions(BaseModel):
     @property
     def max_attempts(self) -> int:
         return self.retries + 1
+
+    @property
+    def max_bytes(self) -> int:
+        return self.max_page_size << 20
 
     # -- from outside ----------------------------------------------------------------------
 

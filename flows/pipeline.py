@@ -96,6 +96,7 @@ class Pipeline:
             delay=options.delay,
             retry=RetryPolicy(max_attempts=options.max_attempts, base_delay=options.backoff),
             timeout=(min(15.0, options.timeout), options.timeout),
+            max_bytes=options.max_bytes,
             reserve=self._reserve,  # a host's delay holds across processes sharing the state
             postpone=self._postpone,
             **kwargs,  # type: ignore[arg-type]

@@ -55,9 +55,9 @@ log = logging.getLogger(__name__)
 
 #: Longer query strings go by POST: servers refuse URLs of a few kB (HTTP 414).
 MAX_QUERY_LENGTH = 2000
-#: The largest response accepted (after decompression). A page takes about seven times its
-#: size in memory while it is parsed and mapped (BENCHMARKS.md); real OAI-PMH pages are
-#: well under 10 MiB (RePEc's: under 1 MiB), so this refuses only what no server should send.
+#: The largest response accepted by default (after decompression; ``--max-page-size``). A page
+#: takes about twelve times its size in memory at its peak (BENCHMARKS.md); real OAI-PMH pages
+#: are well under 10 MiB, so this refuses only what no server should send.
 MAX_PAGE_BYTES = 64 << 20
 
 

@@ -5,11 +5,13 @@ keep everything committed so far."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import SAMPLE_ITEMS, Clock, query, snapshot
 from faults import EXTERNAL_ENTITY, Faults
+from test_cli import run
 
 from flows.datadir import DataDir
 from flows.options import HarvestOptions
@@ -226,11 +228,26 @@ def test_an_enormous_response_is_refused_with_bounded_memory(
     data: DataDir, faulty: str, faults: Faults
 ) -> None:
     faults.on("huge", size=3 << 20)
-    pipeline = Pipeline(data, HarvestOptions(endpoint=faulty, delay=0.0, retries=0))
-    pipeline.client.max_bytes = 1 << 20
-    [result] = pipeline.run()
+    options = HarvestOptions(endpoint=faulty, delay=0.0, retries=0, max_page_size=1)
+    [result] = Pipeline(data, options).run()  # as --max-page-size 1 says
     assert result.run is None
     assert result.error == f"{faulty} sent a response larger than 1 MiB; refused"
+
+
+def test_max_page_size_lets_a_larger_page_in(
+    capsys: pytest.CaptureFixture[str], data: DataDir, tmp_path: Path
+) -> None:
+    """Pages of about 1.6 MB: refused with --max-page-size 1, loaded with 2."""
+    big = Provider(RecordStore.sample(), page_size=20, token_padding=600_000)  # fat tokens
+    with serve(big) as url:
+        code, out, _ = run(capsys, "run", "--endpoint", url, "--delay", "0", "--retries", "0",
+                           "--window", "none", "--max-page-size", "1",
+                           "--data-dir", str(data.root))  # fmt: skip
+        assert code == 1 and "larger than 1 MiB" in " ".join(out.split())
+        code, out, err = run(capsys, "run", "--endpoint", url, "--delay", "0",
+                             "--window", "none", "--max-page-size", "2",
+                             "--data-dir", str(data.root))  # fmt: skip
+    assert code == 0, err
 
 
 def test_a_bad_record_is_quarantined_and_the_run_goes_on(
