@@ -129,7 +129,7 @@ def harvest_task(
     with run_logs():
         pipeline = _pipeline(data_dir, options)
         try:
-            run = pipeline.harvest(plan, spec)
+            run = pipeline.harvest(plan, spec, flow_run_id=flow_run.id)
         finally:
             pipeline.close()
     return {

@@ -172,7 +172,7 @@ class Pipeline:
         return Plan(identity, prefix, specs or [HarvestSpec(options.endpoint, prefix, None)],
                     len(listed), unknown)  # fmt: skip
 
-    def harvest(self, plan: Plan, spec: HarvestSpec) -> Run:
+    def harvest(self, plan: Plan, spec: HarvestSpec, flow_run_id: str | None = None) -> Run:
         """Harvest one (endpoint, prefix, set), resuming its unfinished run if there is one.
         Other harvests may run at the same time; another process on this one is refused."""
         sink = WarehouseSink(self.storage)
@@ -189,6 +189,7 @@ class Pipeline:
                 until=self.options.until,
                 window_size=self.options.window,
                 overlap=self.options.overlap_span,
+                flow_run_id=flow_run_id,
             )
 
     def finish(self) -> None:

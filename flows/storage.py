@@ -132,6 +132,7 @@ class Storage:
                 "deleted": r.deleted,
                 "quarantined": r.quarantined,
                 "error": r.error,
+                "flow_run_id": r.flow_run_id,
             }
             for h in state.harvests()
             for r in state.runs(h.harvest_id)

@@ -169,8 +169,10 @@ class Harvester:
         until: datetime | None = None,
         window_size: str = "month",
         overlap: timedelta = timedelta(days=1),
+        flow_run_id: str | None = None,
     ) -> Run:
-        """Run (or resume) one harvest to completion and return its run."""
+        """Run (or resume) one harvest to completion and return its run; ``flow_run_id``:
+        the Prefect flow run doing it, kept in the run log."""
         granularity = identity.granularity
         self.state.register(spec, granularity)
         fmt = _formatter(granularity)
@@ -198,10 +200,11 @@ class Harvester:
                                       window_size),
                 window_index=0, window_pages=0, window_records=0, token=None, pages=0,
                 records=0, deleted=0, quarantined=0,
-                overlap_seconds=int(overlap.total_seconds()),
+                overlap_seconds=int(overlap.total_seconds()), flow_run_id=flow_run_id,
             )  # fmt: skip
             self.state.start_run(run)
         else:
+            run.flow_run_id = flow_run_id or run.flow_run_id
             self.state.mark_running(run)
             self.sink.recover(spec, run)
         log.info(

@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS runs (
     window_expected INTEGER,
     shortfalls TEXT NOT NULL DEFAULT '[]',
     overlap_seconds INTEGER,
+    flow_run_id TEXT,
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_harvest ON runs(harvest_id, run_id);
@@ -89,6 +90,7 @@ _ADDED_COLUMNS = [
     ("window_expected", "INTEGER"),
     ("shortfalls", "TEXT NOT NULL DEFAULT '[]'"),
     ("overlap_seconds", "INTEGER"),
+    ("flow_run_id", "TEXT"),
 ]
 #: The overlap "next from" is computed with when no run recorded its own.
 DEFAULT_OVERLAP = timedelta(days=1)
@@ -146,6 +148,8 @@ class Run:
     shortfalls: list[str] = field(default_factory=list)
     #: how far before the last complete run's start this run began (``--overlap``)
     overlap_seconds: int | None = None
+    #: the Prefect flow run that started it, or last resumed it (None from the command line)
+    flow_run_id: str | None = None
 
     @property
     def window(self) -> Window | None:
@@ -259,19 +263,22 @@ class StateStore:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs (run_id, harvest_id, status, started_at, server_started_at,"
-                " from_date, until_date, windows, overlap_seconds)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " from_date, until_date, windows, overlap_seconds, flow_run_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run.run_id, run.harvest_id, RUNNING, _iso(run.started_at),
                  _iso(run.server_started_at), run.from_date, run.until_date,
-                 json.dumps(windows_to_json(run.windows)), run.overlap_seconds),
+                 json.dumps(windows_to_json(run.windows)), run.overlap_seconds,
+                 run.flow_run_id),
             )  # fmt: skip
 
     def mark_running(self, run: Run) -> None:
+        """The run is resumed (by ``run.flow_run_id`` if a Prefect flow run resumes it)."""
         run.status, run.error = RUNNING, None
         with self._tx() as db:
             db.execute(
-                "UPDATE runs SET status = ?, error = NULL WHERE run_id = ?",
-                (RUNNING, run.run_id),
+                "UPDATE runs SET status = ?, error = NULL,"
+                " flow_run_id = coalesce(?, flow_run_id) WHERE run_id = ?",
+                (RUNNING, run.flow_run_id, run.run_id),
             )
 
     def commit_page(
@@ -421,4 +428,5 @@ def _run(row: Row) -> Run:
         window_expected=data["window_expected"],
         shortfalls=json.loads(data["shortfalls"] or "[]"),
         overlap_seconds=data.get("overlap_seconds"),
+        flow_run_id=data.get("flow_run_id"),
     )

@@ -177,6 +177,7 @@ HARVEST_RUNS = pa.schema(
         _f("deleted", pa.int64(), False),
         _f("quarantined", pa.int64(), False),
         _f("error", _str),
+        _f("flow_run_id", _str),
     ]
 )
 

@@ -65,9 +65,13 @@ def test_the_flow_harvests_into_the_warehouse(
     prefect_server: None, data: DataDir, endpoint: str
 ) -> None:
     options = [HarvestOptions(endpoint=endpoint, delay=0.0)]
-    results = harvest_flow(endpoints=options, data_dir=str(data.root))
+    state = harvest_flow(endpoints=options, data_dir=str(data.root), return_state=True)
+    results = state.result()
 
     assert [(r["status"], r["records"]) for r in results] == [("complete", SAMPLE_ITEMS)]
+    assert query(data, "SELECT flow_run_id FROM harvest_runs") == [
+        (str(state.state_details.flow_run_id),)
+    ]  # which flow run did it
     assert query(data, f"SELECT year, pages FROM live_articles WHERE handle = '{TALIBAN}'") == [
         (2025, "515-537")
     ]
