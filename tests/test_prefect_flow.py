@@ -4,11 +4,14 @@ tasks are retried only for transient errors."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import SAMPLE_ITEMS, TALIBAN, Clock, harvest, query, snapshot
@@ -35,7 +38,7 @@ from prefect.deployments import run_deployment  # noqa: E402
 from prefect.exceptions import ObjectNotFound  # noqa: E402
 from prefect.logging.handlers import APILogHandler  # noqa: E402
 from prefect.settings import get_current_settings  # noqa: E402
-from prefect.states import Completed, Failed  # noqa: E402
+from prefect.states import Completed, Failed, Scheduled  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
 from flows.harvest_flow import (  # noqa: E402
@@ -311,3 +314,57 @@ def test_eight_sets_on_a_dask_cluster_of_four_processes_equal_a_sequential_run(
     # the host's 20 requests a second held across the four worker processes (+1: jitter)
     busiest = max(sum(1 for u in times if t <= u < t + 0.5) for t in times)
     assert len(times) > 30 and busiest <= 12, (len(times), busiest)
+
+
+@pytest.mark.prefect
+def test_a_run_due_while_schedule_was_stopped_runs_when_it_is_back(
+    prefect_server: None, data: DataDir, endpoint: str
+) -> None:
+    env = {**os.environ, "PREFECT_API_URL": str(get_current_settings().api.url)}
+    command = [sys.executable, "-c", "from flows.cli import entry; entry()", "schedule",
+               "--endpoint", endpoint, "--delay", "0", "--name", "missed", "--citations-cron",
+               "off", "--maintain-cron", "off", "--data-dir", str(data.root)]  # fmt: skip
+
+    def serving() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+
+    def until(check: Any, what: str, seconds: float = 120) -> Any:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            found = check()
+            if found:
+                return found
+            time.sleep(1)
+        raise AssertionError(f"no {what} after {seconds} s")
+
+    with get_client(sync_client=True) as client:
+
+        def deployment() -> Any:
+            try:
+                return client.read_deployment_by_name("repec-harvest/missed")
+            except ObjectNotFound:
+                return None
+
+        first = serving()
+        try:
+            until(deployment, "deployment")
+        finally:
+            first.send_signal(signal.SIGTERM)  # as a service manager stops it
+            first.wait(60)
+        served = deployment()
+        assert not served.paused  # stopping paused nothing
+        due = client.create_flow_run_from_deployment(  # its time came while nothing served it
+            served.id, state=Scheduled(scheduled_time=datetime.now(UTC) - timedelta(minutes=1))
+        )
+        second = serving()
+        try:
+            state = until(
+                lambda: (s := client.read_flow_run(due.id).state) and s.is_final() and s,
+                "final state of the missed run",
+            )
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(60)
+    assert state.is_completed(), state
+    assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
