@@ -316,55 +316,79 @@ def test_eight_sets_on_a_dask_cluster_of_four_processes_equal_a_sequential_run(
     assert len(times) > 30 and busiest <= 12, (len(times), busiest)
 
 
+def schedule_process(endpoint: str, data: DataDir, name: str) -> subprocess.Popen[bytes]:
+    """`repec-harvest schedule` serving the harvest deployment ``name``, as a service would."""
+    env = {**os.environ, "PREFECT_API_URL": str(get_current_settings().api.url)}
+    command = [sys.executable, "-c", "from flows.cli import entry; entry()", "schedule",
+               "--endpoint", endpoint, "--delay", "0", "--name", name, "--citations-cron",
+               "off", "--maintain-cron", "off", "--data-dir", str(data.root)]  # fmt: skip
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)  # as a service manager stops it
+    process.wait(60)
+
+
+def until(check: Any, what: str, seconds: float = 120) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(1)
+    raise AssertionError(f"no {what} after {seconds} s")
+
+
+def deployment(client: Any, name: str) -> Any:
+    try:
+        return client.read_deployment_by_name(f"repec-harvest/{name}")
+    except ObjectNotFound:
+        return None
+
+
+def final_state(client: Any, run_id: Any) -> Any:
+    state = client.read_flow_run(run_id).state
+    return state if state is not None and state.is_final() else None
+
+
 @pytest.mark.prefect
 def test_a_run_due_while_schedule_was_stopped_runs_when_it_is_back(
     prefect_server: None, data: DataDir, endpoint: str
 ) -> None:
-    env = {**os.environ, "PREFECT_API_URL": str(get_current_settings().api.url)}
-    command = [sys.executable, "-c", "from flows.cli import entry; entry()", "schedule",
-               "--endpoint", endpoint, "--delay", "0", "--name", "missed", "--citations-cron",
-               "off", "--maintain-cron", "off", "--data-dir", str(data.root)]  # fmt: skip
-
-    def serving() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)  # fmt: skip
-
-    def until(check: Any, what: str, seconds: float = 120) -> Any:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            found = check()
-            if found:
-                return found
-            time.sleep(1)
-        raise AssertionError(f"no {what} after {seconds} s")
-
     with get_client(sync_client=True) as client:
-
-        def deployment() -> Any:
-            try:
-                return client.read_deployment_by_name("repec-harvest/missed")
-            except ObjectNotFound:
-                return None
-
-        first = serving()
+        first = schedule_process(endpoint, data, "missed")
         try:
-            until(deployment, "deployment")
+            until(lambda: deployment(client, "missed"), "deployment")
         finally:
-            first.send_signal(signal.SIGTERM)  # as a service manager stops it
-            first.wait(60)
-        served = deployment()
+            stop(first)
+        served = deployment(client, "missed")
         assert not served.paused  # stopping paused nothing
         due = client.create_flow_run_from_deployment(  # its time came while nothing served it
             served.id, state=Scheduled(scheduled_time=datetime.now(UTC) - timedelta(minutes=1))
         )
-        second = serving()
+        second = schedule_process(endpoint, data, "missed")
         try:
-            state = until(
-                lambda: (s := client.read_flow_run(due.id).state) and s.is_final() and s,
-                "final state of the missed run",
-            )
+            state = until(lambda: final_state(client, due.id), "final state of the missed run")
         finally:
-            second.send_signal(signal.SIGTERM)
-            second.wait(60)
+            stop(second)
     assert state.is_completed(), state
     assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
+
+
+@pytest.mark.prefect
+def test_a_run_due_while_another_runs_waits_its_turn_instead_of_failing(
+    prefect_server: None, data: DataDir, endpoint: str
+) -> None:
+    with get_client(sync_client=True) as client:
+        process = schedule_process(endpoint, data, "queued")
+        try:
+            served = until(lambda: deployment(client, "queued"), "deployment")
+            runs = [client.create_flow_run_from_deployment(served.id) for _ in range(2)]
+            states = [until(lambda r=r: final_state(client, r.id), "final state") for r in runs]
+            done = sorted((client.read_flow_run(r.id) for r in runs), key=lambda r: r.start_time)
+        finally:
+            stop(process)
+    assert all(state.is_completed() for state in states), states
+    assert done[0].end_time <= done[1].start_time  # one after the other, none failed
