@@ -112,7 +112,9 @@ def _endpoints(config: str | None, values: dict[str, Any]) -> list[HarvestOption
         if name in typed:
             raise ConfigError(f"{spelling(name, 'flag')} goes in the config file's [[endpoint]] "
                               f"tables, not beside --config")  # fmt: skip
-    return read_config(Path(config), typed)
+    # the command line over the file, the file over the environment (REPEC_HARVEST_CONTACT)
+    environment = cli_values(given_on_command_line(values, environment=True))
+    return read_config(Path(config), typed, environment)
 
 
 def _setup_logging(verbose: int) -> None:

@@ -27,10 +27,14 @@ from schemas.errors import ConfigError
 ENDPOINTS = "endpoint"
 
 
-def read_config(path: Path, overrides: Mapping[str, Any] | None = None) -> list[HarvestOptions]:
+def read_config(
+    path: Path,
+    overrides: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> list[HarvestOptions]:
     """The endpoints of the config file at ``path``, in its order, each with the file's
-    top-level options under its own and ``overrides`` (options typed on the command line)
-    over both."""
+    top-level options under its own, ``overrides`` (options typed on the command line) over
+    both and ``defaults`` (options set in the environment) under both."""
     try:
         with path.open("rb") as handle:
             document = tomllib.load(handle)
@@ -45,15 +49,19 @@ def read_config(path: Path, overrides: Mapping[str, Any] | None = None) -> list[
     tables = shared.pop(ENDPOINTS, None)
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(f"{path}: needs at least one [[{ENDPOINTS}]] table with a url")
-    defaults = _fields(shared, names, f"{path}", allowed=set(names) - {"url", "sets"})
-    HarvestOptions.parse(defaults, f"{path}", keys="config_key")  # each value checked once
+    shared_values = _fields(shared, names, f"{path}", allowed=set(names) - {"url", "sets"})
+    HarvestOptions.parse(shared_values, f"{path}", keys="config_key")  # each value checked once
     endpoints: list[HarvestOptions] = []
     seen: dict[tuple[str, tuple[str, ...]], int] = {}
     for number, table in enumerate(tables, start=1):
         where = f"{path}, [[{ENDPOINTS}]] {number}"
         if "url" not in table:
             raise ConfigError(f"{where}: url is missing")
-        values = {**defaults, **_fields(table, names, where, allowed=set(names))}
+        values = {
+            **(defaults or {}),
+            **shared_values,
+            **_fields(table, names, where, allowed=set(names)),
+        }
         options = HarvestOptions.parse({**values, **(overrides or {})}, where, keys="config_key")
         key = (options.endpoint, tuple(sorted(options.sets)))
         if key in seen:

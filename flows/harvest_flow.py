@@ -72,25 +72,42 @@ class RunLogHandler(APILogHandler):
         super().emit(record)
 
 
-@contextmanager
-def run_logs(level: int = logging.INFO) -> Iterator[None]:
-    """While a flow runs: the project's records of ``level`` and above in its logs."""
-    loggers = [logging.getLogger(name) for name in PROJECT_LOGGERS]
-    if any(isinstance(h, RunLogHandler) for h in loggers[0].handlers):
-        yield  # the flow's own (a task in the flow's process): once is enough
-        return
-    handler = RunLogHandler(level=level)
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.addHandler(handler)
-        if logger.getEffectiveLevel() > level:
-            logger.setLevel(level)
-    try:
-        yield
-    finally:
-        for logger, before in zip(loggers, levels, strict=True):
-            logger.removeHandler(handler)
-            logger.setLevel(before)
+class _RunLogs:
+    """The project's loggers sending to the runs' logs, shared by the flows and tasks that run
+    at once in one process (threads, a Dask worker's threads): attached by the first,
+    removed by the last, the loggers' levels put back then."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._handler: RunLogHandler | None = None
+        self._levels: list[tuple[logging.Logger, int]] = []
+
+    @contextmanager
+    def __call__(self, level: int = logging.INFO) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                self._handler = RunLogHandler(level=level)
+                self._levels = [(logging.getLogger(n), logging.getLogger(n).level)
+                                for n in PROJECT_LOGGERS]  # fmt: skip
+                for logger, _ in self._levels:
+                    logger.addHandler(self._handler)
+                    if logger.getEffectiveLevel() > level:
+                        logger.setLevel(level)
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    for logger, before in self._levels:
+                        logger.removeHandler(self._handler)  # type: ignore[arg-type]
+                        logger.setLevel(before)
+
+
+#: While a flow or task runs: the project's records of INFO and above in its run's logs.
+run_logs = _RunLogs()
 
 
 def transient_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:

@@ -22,7 +22,7 @@ from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
-from harvesting.client import MAX_PAGE_BYTES
+from harvesting.client import MAX_PAGE_BYTES, endpoint_problem
 from harvesting.windows import SIZES, parse_duration
 from schemas.dates import parse_datestamp, parse_user_date
 from schemas.errors import ConfigError
@@ -109,6 +109,14 @@ class HarvestOptions(BaseModel):
     )  # fmt: skip
 
     # -- checks (each one line, naming the option) ----------------------------------------
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        problem = endpoint_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("sets")
     @classmethod
@@ -261,13 +269,15 @@ def _click_option(name: str, info: FieldInfo) -> Callable[..., Any]:
     return click.option(spelling(name, "flag"), name, **settings)
 
 
-def given_on_command_line(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The options of ``values`` the user typed (or set in the environment), not defaults."""
+def given_on_command_line(values: Mapping[str, Any], environment: bool = False) -> dict[str, Any]:
+    """The options of ``values`` the user typed (``environment``: those set in the
+    environment instead), not defaults."""
     context = click.get_current_context()
-    typed = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    wanted = click.core.ParameterSource.ENVIRONMENT if environment else (
+        click.core.ParameterSource.COMMANDLINE)  # fmt: skip
     return {
         name: value for name, value in values.items()
-        if name in HarvestOptions.model_fields and context.get_parameter_source(name) in typed
+        if name in HarvestOptions.model_fields and context.get_parameter_source(name) == wanted
     }  # fmt: skip
 
 

@@ -236,7 +236,8 @@ def harvest_all(
     endpoint, its failure before any set, e.g. a wrong URL, is the caller's error). With
     ``parallel`` above 1, that many harvests run at once in threads, each with its own
     pipeline; requests to one host stay spaced by its delay across the threads
-    (``HostInterval``), and Ctrl-C stops every thread before its next request."""
+    and processes, and Ctrl-C stops every running harvest before its next request (those not
+    started yet never start)."""
     if parallel <= 1:
         results: list[HarvestResult] = []
         for options in endpoints:
@@ -248,20 +249,27 @@ def harvest_all(
                 results.append(_failed_endpoint(options, exc))
         return results
     stop = threading.Event()
-    with data.writing(), ThreadPoolExecutor(parallel, thread_name_prefix="harvest") as pool:
+    with data.writing():
+        pool = ThreadPoolExecutor(parallel, thread_name_prefix="harvest")
         try:
             return _in_threads(data, endpoints, pool, progress, stop, **kwargs)
         except BaseException:
-            stop.set()  # the threads stop before their next request; the pool waits for them
+            stop.set()  # running harvests stop before their next request
             raise
         finally:
-            finishing = Pipeline(data, endpoints[0], **kwargs)
-            try:
-                finishing.finish()
-            except RepecHarvestError as exc:
-                log.debug("could not record the harvest log: %s", exc)
-            finally:
-                finishing.close()
+            pool.shutdown(wait=True, cancel_futures=True)  # queued ones never start
+            _record_log(data, endpoints, **kwargs)
+
+
+def _record_log(data: DataDir, endpoints: list[HarvestOptions], **kwargs: Any) -> None:
+    """The harvest log into the warehouse, once every thread has stopped."""
+    finishing = Pipeline(data, endpoints[0], **kwargs)
+    try:
+        finishing.finish()
+    except RepecHarvestError as exc:
+        log.debug("could not record the harvest log: %s", exc)
+    finally:
+        finishing.close()
 
 
 def _in_threads(
@@ -273,6 +281,8 @@ def _in_threads(
     **kwargs: Any,
 ) -> list[HarvestResult]:
     def prepared(options: HarvestOptions) -> Plan:
+        if stop.is_set():
+            raise KeyboardInterrupt
         pipeline = Pipeline(data, options, progress, stop=stop, **kwargs)
         try:
             return pipeline.prepare()
@@ -280,10 +290,12 @@ def _in_threads(
             pipeline.close()
 
     def harvested(options: HarvestOptions, plan: Plan, spec: HarvestSpec) -> HarvestResult:
+        if stop.is_set():
+            raise KeyboardInterrupt
         pipeline = Pipeline(data, options, progress, stop=stop, **kwargs)
         try:
             return HarvestResult(spec, pipeline.harvest(plan, spec))
-        except RepecHarvestError as exc:
+        except EndpointError as exc:  # as one after another: other errors stop the run
             log.error("harvest of %s failed: %s", spec.set_spec or "all", exc)
             return HarvestResult(spec, None, str(exc))
         finally:

@@ -53,6 +53,17 @@ from schemas.errors import (
 
 log = logging.getLogger(__name__)
 
+
+def endpoint_problem(endpoint: str) -> str | None:
+    """Why ``endpoint`` cannot be an OAI-PMH base URL (``'x' is not ...``), or None."""
+    if not endpoint.lower().startswith(("http://", "https://")):
+        return f"{endpoint!r} is not an http(s) URL"
+    if urlsplit(endpoint).query:
+        return (f"{endpoint!r} has a query string: give the base URL, without "
+                f"'?{urlsplit(endpoint).query}'")  # fmt: skip
+    return None
+
+
 #: Longer query strings go by POST: servers refuse URLs of a few kB (HTTP 414).
 MAX_QUERY_LENGTH = 2000
 #: The largest response accepted by default (after decompression; ``--max-page-size``). A page
@@ -89,13 +100,9 @@ class OAIClient:
     ) -> None:
         """``reserve``: the request slots of a host shared with other processes (see
         ``politeness.SharedInterval``); without it, only this process's threads take turns."""
-        if not endpoint.lower().startswith(("http://", "https://")):
-            raise ConfigError(f"endpoint {endpoint!r} is not an http(s) URL")
-        if urlsplit(endpoint).query:
-            raise ConfigError(
-                f"endpoint {endpoint!r} has a query string: give the base URL, without "
-                f"'?{urlsplit(endpoint).query}'"
-            )
+        problem = endpoint_problem(endpoint)
+        if problem:
+            raise ConfigError(f"endpoint {problem}")
         self.endpoint = endpoint
         self.retry = retry or RetryPolicy()
         self.max_bytes = max_bytes

@@ -91,6 +91,9 @@ class SharedInterval:
         postpone: Callable[[str, float], None] | None = None,
     ) -> None:
         self.local = HostInterval.for_host(endpoint, delay)
+        #: this endpoint's own delay: the host's shared slots are spaced by it, whatever
+        #: another endpoint on the same host (a later ``for_host``) set for the local order
+        self._delay = delay
         self._postpone = postpone
         self.host = (urlsplit(endpoint).netloc or endpoint).lower()
         self._reserve = reserve
@@ -98,7 +101,7 @@ class SharedInterval:
 
     @property
     def delay(self) -> float:
-        return self.local.delay
+        return self._delay
 
     def wait(self) -> None:
         self.local.wait()

@@ -117,7 +117,7 @@ def test_data_dir_from_the_environment(
         (["run", "--overlap", "soon"], 2,
          "Error: --overlap 'soon' is not a duration like 1d, 12h or 0"),
         (["run", "--endpoint", "ftp://example.org/"], 2,
-         "Error: endpoint 'ftp://example.org/' is not an http(s) URL"),
+         "Error: --endpoint 'ftp://example.org/' is not an http(s) URL"),
         (["run", "--window", "fortnight"], 2, "Error: Invalid value for '--window'"),
         (["frobnicate"], 2, "Error: No such command 'frobnicate'."),
     ],

@@ -188,3 +188,15 @@ def test_a_missing_config_file_is_one_line(
                        "--data-dir", str(data.root))  # fmt: skip
     assert code == 2
     assert err.strip() == f"Error: config file {tmp_path / 'nope.toml'} does not exist"
+
+
+def test_the_file_is_over_the_environment_and_the_command_line_over_the_file(
+    tmp_path: Path,
+) -> None:
+    path = config(tmp_path, '[[endpoint]]\nurl = "http://x/oai"\ncontact = "file@example.org"\n'
+                            '[[endpoint]]\nurl = "http://y/oai"\n')  # fmt: skip
+    environment = {"contact": "env@example.org"}
+    first, second = read_config(path, {}, environment)
+    assert (first.contact, second.contact) == ("file@example.org", "env@example.org")
+    first, second = read_config(path, {"contact": "typed@example.org"}, environment)
+    assert first.contact == second.contact == "typed@example.org"
