@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -106,8 +106,13 @@ class _RunLogs:
                         logger.setLevel(before)
 
 
-#: While a flow or task runs: the project's records of INFO and above in its run's logs.
-run_logs = _RunLogs()
+_RUN_LOGS = _RunLogs()
+
+
+def run_logs(level: int = logging.INFO) -> AbstractContextManager[None]:
+    """While a flow or task runs: the project's records of ``level`` and above in its run's
+    logs. (A function of the module, so that tasks sent to Dask workers refer to it by name.)"""
+    return _RUN_LOGS(level)
 
 
 def transient_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
