@@ -31,13 +31,14 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from benchmarks.server import free_port
 
 CLI = [sys.executable, "-c", "from flows.cli import entry; entry()"]
 
@@ -222,12 +223,6 @@ def afterwards(args: list[str], result: dict[str, object]) -> dict[str, object]:
         found["error"] = ask(args, "SELECT error FROM harvest_runs WHERE error IS NOT NULL "
                                    "ORDER BY started_at DESC LIMIT 1")  # fmt: skip
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def main() -> None:

@@ -20,21 +20,16 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.server import free_port
+
 CLI = [sys.executable, "-c", "from flows.cli import entry; entry()"]
 ENDPOINTS = 4
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def busiest_second(log: Path) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import json
+import socket
 import time
 from array import array
 from datetime import UTC, date, datetime, timedelta
@@ -20,6 +21,13 @@ from urllib.parse import parse_qs, urlsplit
 from benchmarks.corpus import START, record, record_xml
 
 PREFIXES = ("oai_dc", "amf")
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 nothing listens on now, for a server the benchmark starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def build(workdir: Path, n: int) -> None:

@@ -55,6 +55,14 @@ from warehouse.statements import first_line
 #: (queued, not failed). Different deployments (other endpoints, the citation load) run at once.
 ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
 
+#: What every deployment has: our tag, one run at a time, and an entrypoint a worker imports
+#: from the installed package (nothing to pull).
+DEPLOYED: dict[str, Any] = {
+    "tags": ["repec-harvest"],
+    "concurrency_limit": ONE_AT_A_TIME,
+    "entrypoint_type": EntrypointType.MODULE_PATH,
+}
+
 #: The project's loggers (its packages): what they say inside a run goes to that run's logs.
 PROJECT_LOGGERS = ("flows", "harvesting", "schemas", "warehouse", "provider")
 
@@ -277,9 +285,7 @@ def build_deployment(
             "parallel": parallel,
         },
         description="Incremental OAI-PMH harvest into the warehouse.",
-        tags=["repec-harvest"],
-        concurrency_limit=ONE_AT_A_TIME,
-        entrypoint_type=EntrypointType.MODULE_PATH,  # a worker imports the installed package
+        **DEPLOYED,
     )
 
 
@@ -327,9 +333,7 @@ def build_citations_deployment(
             "contact": contact,
         },
         description="Reload CitEc's citation graph into the warehouse.",
-        tags=["repec-harvest"],
-        concurrency_limit=ONE_AT_A_TIME,
-        entrypoint_type=EntrypointType.MODULE_PATH,  # a worker imports the installed package
+        **DEPLOYED,
     )
 
 
@@ -359,9 +363,7 @@ def build_maintenance_deployment(data: DataDir, cron: str, retention: str = "30d
         cron=cron,
         parameters={"data_dir": str(data.root), "retention": retention},
         description="Compact the warehouse and expire its old snapshots.",
-        tags=["repec-harvest"],
-        concurrency_limit=ONE_AT_A_TIME,
-        entrypoint_type=EntrypointType.MODULE_PATH,  # a worker imports the installed package
+        **DEPLOYED,
     )
 
 

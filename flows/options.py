@@ -23,14 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.fields import FieldInfo
 
 from harvesting.client import MAX_PAGE_BYTES, endpoint_problem
-from harvesting.windows import SIZES, parse_duration
-from schemas.dates import parse_datestamp, parse_user_date
+from harvesting.windows import DURATION_PATTERN, NOT_A_DURATION, SIZES, parse_duration
+from schemas.dates import NOT_A_DATE, parse_datestamp, parse_user_date
 from schemas.errors import ConfigError
 
 DEFAULT_ENDPOINT = "https://oai.repec.org/"
-#: A duration as ``parse_duration`` reads it (``1d``, ``12h``, ``30m``, ``45s``, ``0``).
-DURATION_PATTERN = r"^\s*\+?(\d+(\.\d*)?|\.\d+)\s*[dhmsDHMS]?\s*$"
-_NOT_A_DURATION = "is not a duration like 1d, 12h or 0"
 
 
 def _flag(name: str, **extra: Any) -> dict[str, Any]:
@@ -130,9 +127,7 @@ class HarvestOptions(BaseModel):
             if value is not None:
                 parse_datestamp(value)
         except ValueError:
-            raise ValueError(
-                f"{value!r} is not a date: use YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ"
-            ) from None
+            raise ValueError(f"{value!r} {NOT_A_DATE}") from None
         return value
 
     @field_validator("window")
@@ -148,7 +143,7 @@ class HarvestOptions(BaseModel):
         try:
             parse_duration(value)
         except ConfigError:
-            raise ValueError(f"{value!r} {_NOT_A_DURATION}") from None
+            raise ValueError(f"{value!r} {NOT_A_DURATION}") from None
         return value
 
     @model_validator(mode="after")
@@ -219,7 +214,7 @@ def _one_line(exc: ValidationError, where: str, keys: str) -> str:
     if error["type"] == "extra_forbidden":
         message = "unknown option"
     elif error["type"] == "string_pattern_mismatch":
-        message = f"{error['input']!r} {_NOT_A_DURATION}"
+        message = f"{error['input']!r} {NOT_A_DURATION}"
     elif error["type"] != "value_error":
         said = f" {error['input']!r}"
     if location and location[0] in HarvestOptions.model_fields:

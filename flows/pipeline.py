@@ -195,6 +195,25 @@ class Pipeline:
     def finish(self) -> None:
         self.storage.sync_harvest_log(self.state)
 
+    def attempt(self, plan: Plan, spec: HarvestSpec) -> HarvestResult:
+        """``harvest``, an endpoint's failure kept as the set's result (other errors stop the
+        run: a harvest another process holds, the warehouse)."""
+        try:
+            return HarvestResult(spec, self.harvest(plan, spec))
+        except EndpointError as exc:
+            log.error("harvest of %s failed: %s", spec.set_spec or "all", exc)
+            return HarvestResult(spec, None, str(exc))
+
+    def record_log(self, failing: bool) -> None:
+        """``finish``; its own failure is the caller's error unless the run is failing
+        already (the error that stops it says so), then only logged."""
+        try:
+            self.finish()
+        except RepecHarvestError as exc:
+            if not failing:
+                raise
+            log.debug("could not record the harvest log: %s", exc)
+
     # -- all of it ------------------------------------------------------------------------
 
     def run(self) -> list[HarvestResult]:
@@ -202,25 +221,15 @@ class Pipeline:
         the others; the caller decides the exit code from the results."""
         with self.data.writing():
             self.storage.db.warm()  # while the endpoint is asked who it is
-            failed = True
+            failing = True
             try:
                 plan = self.prepare()
-                results = list(plan.unknown)
-                for spec in plan.specs:
-                    try:
-                        results.append(HarvestResult(spec, self.harvest(plan, spec)))
-                    except EndpointError as exc:
-                        log.error("harvest of %s failed: %s", spec.set_spec or "all", exc)
-                        results.append(HarvestResult(spec, None, str(exc)))
-                failed = False
+                results = [*plan.unknown, *(self.attempt(plan, spec) for spec in plan.specs)]
+                failing = False
                 return results
             finally:
                 try:
-                    self.finish()
-                except RepecHarvestError as exc:
-                    if not failed:  # else the error that stopped the run says it already
-                        raise
-                    log.debug("could not record the harvest log: %s", exc)
+                    self.record_log(failing)
                 finally:
                     self.close()
 
@@ -244,32 +253,26 @@ def harvest_all(
             try:
                 results.extend(Pipeline(data, options, progress, **kwargs).run())
             except (EndpointError, ConfigError) as exc:
-                if len(endpoints) == 1:
-                    raise
-                results.append(_failed_endpoint(options, exc))
+                results.append(_failed_endpoint(endpoints, options, exc))
         return results
     stop = threading.Event()
     with data.writing():
         pool = ThreadPoolExecutor(parallel, thread_name_prefix="harvest")
+        failing = True
         try:
-            return _in_threads(data, endpoints, pool, progress, stop, **kwargs)
+            results = _in_threads(data, endpoints, pool, progress, stop, **kwargs)
+            failing = False
+            return results
         except BaseException:
             stop.set()  # running harvests stop before their next request
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # queued ones never start
-            _record_log(data, endpoints, **kwargs)
-
-
-def _record_log(data: DataDir, endpoints: list[HarvestOptions], **kwargs: Any) -> None:
-    """The harvest log into the warehouse, once every thread has stopped."""
-    finishing = Pipeline(data, endpoints[0], **kwargs)
-    try:
-        finishing.finish()
-    except RepecHarvestError as exc:
-        log.debug("could not record the harvest log: %s", exc)
-    finally:
-        finishing.close()
+            finishing = Pipeline(data, endpoints[0], **kwargs)  # the log, all threads stopped
+            try:
+                finishing.record_log(failing)
+            finally:
+                finishing.close()
 
 
 def _in_threads(
@@ -294,10 +297,7 @@ def _in_threads(
             raise KeyboardInterrupt
         pipeline = Pipeline(data, options, progress, stop=stop, **kwargs)
         try:
-            return HarvestResult(spec, pipeline.harvest(plan, spec))
-        except EndpointError as exc:  # as one after another: other errors stop the run
-            log.error("harvest of %s failed: %s", spec.set_spec or "all", exc)
-            return HarvestResult(spec, None, str(exc))
+            return pipeline.attempt(plan, spec)
         finally:
             pipeline.close()
 
@@ -308,15 +308,19 @@ def _in_threads(
         try:
             plan = planned.result()
         except (EndpointError, ConfigError) as exc:
-            if len(endpoints) == 1:
-                raise
-            results.append(_failed_endpoint(options, exc))
+            results.append(_failed_endpoint(endpoints, options, exc))
             continue
         results.extend(plan.unknown)
         jobs += [pool.submit(harvested, options, plan, spec) for spec in plan.specs]
     return results + [job.result() for job in jobs]
 
 
-def _failed_endpoint(options: HarvestOptions, exc: RepecHarvestError) -> HarvestResult:
+def _failed_endpoint(
+    endpoints: list[HarvestOptions], options: HarvestOptions, exc: RepecHarvestError
+) -> HarvestResult:
+    """An endpoint that failed before its first set, as a failed row of the results; the
+    error itself when it is the only endpoint (a wrong URL, a set it does not have)."""
+    if len(endpoints) == 1:
+        raise exc
     spec = HarvestSpec(options.endpoint, options.metadata_prefix or "-", None)
     return HarvestResult(spec, None, first_line(exc))

@@ -30,6 +30,11 @@ def user_agent(contact: str | None) -> str:
     return f"{TOOL}/{VERSION} ({who})"
 
 
+def host_of(endpoint: str) -> str:
+    """What a delay is kept per: the endpoint's host and port (``oai.repec.org``)."""
+    return (urlsplit(endpoint).netloc or endpoint).lower()
+
+
 def default_delay(endpoint: str) -> float:
     """2 s for RePEc's gateway, 0 for loopback (local test servers), 1 s elsewhere."""
     host = (urlsplit(endpoint).hostname or "").lower()
@@ -53,7 +58,7 @@ class HostInterval:
 
     @classmethod
     def for_host(cls, endpoint: str, delay: float) -> HostInterval:
-        host = (urlsplit(endpoint).netloc or endpoint).lower()
+        host = host_of(endpoint)
         with cls._registry_lock:
             interval = cls._registry.get(host)
             if interval is None:
@@ -95,7 +100,7 @@ class SharedInterval:
         #: another endpoint on the same host (a later ``for_host``) set for the local order
         self._delay = delay
         self._postpone = postpone
-        self.host = (urlsplit(endpoint).netloc or endpoint).lower()
+        self.host = host_of(endpoint)
         self._reserve = reserve
         self._sleep = sleep
 

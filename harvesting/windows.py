@@ -87,6 +87,12 @@ def windows_to_json(windows: list[Window]) -> list[list[str | None]]:
     return [[w.start, w.end] for w in windows]
 
 
+#: A duration as ``parse_duration`` reads it, for checks made before it is read (a flow
+#: parameter's schema): ``1d``, ``12h``, ``30m``, ``45s``, ``0``.
+DURATION_PATTERN = r"^\s*\+?(\d+(\.\d*)?|\.\d+)\s*[dhmsDHMS]?\s*$"
+NOT_A_DURATION = "is not a duration like 1d, 12h or 0"
+
+
 def parse_duration(text: str) -> timedelta:
     """``1d``, ``12h``, ``30m``, ``45s`` or ``0``."""
     text = text.strip().lower()
@@ -101,8 +107,16 @@ def parse_duration(text: str) -> timedelta:
     except (ValueError, IndexError, OverflowError):
         duration = timedelta(-1)
     if duration < timedelta(0):
-        raise ConfigError(f"overlap {text!r} is not a duration like 1d, 12h or 0")
+        raise ConfigError(f"overlap {text!r} {NOT_A_DURATION}")
     return duration
 
 
-__all__ = ["SIZES", "Window", "parse_datestamp", "parse_duration", "split_windows"]
+__all__ = [
+    "DURATION_PATTERN",
+    "NOT_A_DURATION",
+    "SIZES",
+    "Window",
+    "parse_datestamp",
+    "parse_duration",
+    "split_windows",
+]

@@ -31,14 +31,16 @@ def format_datestamp(moment: datetime, granularity: str) -> str:
     return moment.strftime("%Y-%m-%d")
 
 
+#: What a date the user typed must look like (``--from``, ``from_date``).
+NOT_A_DATE = "is not a date: use YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ"
+
+
 def parse_user_date(value: str, option: str) -> datetime:
     """A date the user typed (``--from``/``--until``), with a one-line error if malformed."""
     try:
         return parse_datestamp(value)
     except ValueError:
-        raise ConfigError(
-            f"{option} {value!r} is not a date: use YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ"
-        ) from None
+        raise ConfigError(f"{option} {value!r} {NOT_A_DATE}") from None
 
 
 def utc_now() -> datetime:
