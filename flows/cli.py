@@ -83,8 +83,8 @@ def _data_dir_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _harvest_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--config and every harvest option (flows.options), handed to the command as
-    ``endpoints``: one per [[endpoint]] of the config file, or the one the options name."""
+    """--config and every harvest option (flows.options) of the command ``f``, handed to it
+    as ``endpoints``: one per [[endpoint]] of the config file, or the one the options name."""
 
     @functools.wraps(f)
     def command(*args: Any, config: str | None, **kwargs: Any) -> Any:
@@ -101,7 +101,8 @@ def _harvest_options(f: Callable[..., Any]) -> Callable[..., Any]:
         help="A TOML file of endpoints ([[endpoint]] tables with url, sets, delay, window...); "
         "options given here override its values.",
     )  # fmt: skip
-    return config(parallel(click_options(command)))
+    options = click_options(f.__name__)(command)
+    return config(options if f.__name__ == "reconcile" else parallel(options))
 
 
 def _endpoints(config: str | None, values: dict[str, Any]) -> list[HarvestOptions]:
@@ -183,6 +184,41 @@ def run(data: DataDir, endpoints: list[HarvestOptions], parallel: int) -> int:
     code = print_results(results)
     out.print(f"Warehouse: {data.catalog.label}")
     return code
+
+
+@cli.command()
+@_harvest_options
+@_data_dir_option
+def reconcile(data: DataDir, endpoints: list[HarvestOptions]) -> int:
+    """Compare what each set lists now (ListIdentifiers) with the warehouse: items it no
+    longer lists become deleted (after GetRecord confirms it, within a set), unless more than
+    --max-vanished of them would (then nothing is applied and it is reported)."""
+    from flows.reconcile import reconcile_all
+
+    results = reconcile_all(data, endpoints)
+    table = Table(title="Reconciliation", title_justify="left")
+    several = len({r.spec.endpoint for r in results}) > 1
+    numbers = ("listed", "held", "vanished", "deleted", "kept", "not loaded")
+    for column in ("endpoint",) * several + ("set", "prefix", "status", *numbers):
+        table.add_column(column, justify="right" if column in numbers else "left",
+                         overflow="fold")  # fmt: skip
+    problems = []
+    for result in results:
+        rec, spec = result.reconciliation, result.spec
+        where = (spec.endpoint,) * several + (spec.set_spec or "(all)", spec.metadata_prefix)
+        if rec is None:
+            table.add_row(*where, "failed", *("",) * len(numbers))
+        else:
+            counts = (rec.listed, rec.live, rec.vanished, rec.tombstoned, rec.kept,
+                      rec.not_loaded)  # fmt: skip
+            table.add_row(*where, rec.status, *("" if n is None else f"{n:,}" for n in counts))
+        if result.failed:
+            said = result.error or (rec.error if rec else None)
+            problems.append(f"{spec.set_spec or spec.endpoint}: {said}")
+    out.print(table)
+    for problem in problems:
+        err.print(f"Error: {problem}")
+    return 1 if problems else 0
 
 
 @cli.command()
@@ -566,11 +602,13 @@ def _schedule_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(f)
     def command(*args: Any, cron: str, name: str, citations_cron: str,
-                citations_source: str | None, maintain_cron: str, **kw: Any) -> Any:  # fmt: skip
+                citations_source: str | None, maintain_cron: str, reconcile_cron: str,
+                **kw: Any) -> Any:  # fmt: skip
         schedule = {
             "cron": cron, "name": name, "citations_source": citations_source,
             "citations_cron": None if citations_cron == "off" else citations_cron,
             "maintain_cron": None if maintain_cron == "off" else maintain_cron,
+            "reconcile_cron": None if reconcile_cron == "off" else reconcile_cron,
         }  # fmt: skip
         return f(*args, schedule=schedule, **kw)
 
@@ -585,6 +623,9 @@ def _schedule_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="iscited.txt[.gz] to load (default: RePEc's published file)."),
         click.option("--maintain-cron", default="0 5 * * 0", show_default=True,
                      help="When to run the warehouse's maintenance (UTC); 'off' to skip."),
+        click.option("--reconcile-cron", default="0 6 * * 6", show_default=True,
+                     help="When to reconcile each set's listing with the warehouse (UTC); "
+                     "'off' to skip."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -597,8 +638,8 @@ def schedule(
     data: DataDir, endpoints: list[HarvestOptions], parallel: int, schedule: dict[str, Any]
 ) -> int:
     """Serve Prefect deployments from this process: the harvest (daily), the citation load
-    (monthly) and the warehouse's maintenance (weekly). Stopping it pauses nothing: runs due
-    meanwhile wait, Late, until it is back."""
+    (monthly), the warehouse's maintenance and the reconciliation (weekly). Stopping it
+    pauses nothing: runs due meanwhile wait, Late, until it is back."""
     from flows.harvest_flow import serve_schedule
 
     serve_schedule(data, endpoints, parallel=parallel, **schedule)

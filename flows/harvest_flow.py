@@ -42,10 +42,12 @@ from flows.citations import load_citations
 from flows.datadir import DataDir
 from flows.options import HarvestOptions
 from flows.pipeline import Pipeline, Plan
+from flows.reconcile import HELD, reconcile
 from flows.redif import load_redif
 from harvesting.citec import DEFAULT_ISCITED
 from harvesting.identity import HarvestSpec
 from harvesting.retries import should_retry
+from harvesting.state import FAILED
 from harvesting.windows import parse_duration
 from schemas.errors import ConfigError, HarvestsFailed
 from warehouse.maintenance import maintain
@@ -367,6 +369,80 @@ def build_maintenance_deployment(data: DataDir, cron: str, retention: str = "30d
     )
 
 
+@task(name="reconcile-set", task_run_name="reconcile {spec.set_spec}", cache_policy=NO_CACHE)
+def reconcile_task(
+    data_dir: str, options: HarvestOptions, plan: Plan, spec: HarvestSpec
+) -> dict[str, Any]:
+    """One (endpoint, prefix, set): its ListIdentifiers against the warehouse."""
+    with run_logs():
+        pipeline = _pipeline(data_dir, options)
+        try:
+            result = reconcile(pipeline, plan, spec, flow_run_id=flow_run.id)
+        finally:
+            pipeline.close()
+    rec = result.reconciliation
+    assert rec is not None  # made before anything can fail
+    row = {"endpoint": spec.endpoint, "set": spec.set_spec or "(all)", "status": rec.status}
+    return {**row, **{k: getattr(rec, k) for k in RECONCILE_COLUMNS[3:-1]}, "error": rec.error}
+
+
+RECONCILE_COLUMNS = ("endpoint", "set", "status", "listed", "live", "vanished", "tombstoned",
+                     "kept", "not_loaded", "error")  # fmt: skip
+
+
+@flow(name="repec-reconcile", log_prints=True)
+def reconcile_flow(
+    endpoints: list[HarvestOptions] | None = None, data_dir: str | None = None
+) -> list[dict[str, Any]] | State[Any]:
+    """Compare each set's ListIdentifiers with the warehouse (weekly by default): items no
+    longer listed become deleted, unless more than ``max_vanished`` of a set would; then
+    nothing is applied and the run ends Failed, naming it.
+
+    Args:
+        endpoints: The OAI-PMH endpoints and sets to reconcile (default: RePEc's gateway).
+        data_dir: Where state, raw pages and the warehouse live (default: the
+            REPEC_HARVEST_DATA_DIR environment variable, else ~/.local/share/repec-harvest).
+    """
+    endpoints = endpoints or [HarvestOptions()]
+    data = DataDir.resolve(data_dir)
+    root = str(data.root)
+    rows: list[dict[str, Any]] = []
+    with run_logs(), data.writing():
+        for options in endpoints:
+            try:
+                plan = prepare_task(root, options)
+            except Exception as exc:
+                rows.append({"endpoint": options.endpoint, "set": "(every set)",
+                             "status": "failed", "error": first_line(exc)})  # fmt: skip
+                continue
+            rows += [{"endpoint": u.spec.endpoint, "set": u.spec.set_spec, "status": "failed",
+                      "error": u.error} for u in plan.unknown]  # fmt: skip
+            rows += [reconcile_task(root, options, plan, spec) for spec in plan.specs]
+        finish_task(root, endpoints[0])
+    lines = ["| " + " | ".join(RECONCILE_COLUMNS) + " |", "|---" * len(RECONCILE_COLUMNS) + "|"]
+    lines += ["| " + " | ".join(str(r.get(k) if r.get(k) is not None else "") for k in
+                                RECONCILE_COLUMNS) + " |" for r in rows]  # fmt: skip
+    create_markdown_artifact("\n".join(lines), key="reconcile-summary",
+                             description="What each reconciliation of this run found.")  # fmt: skip
+    bad = [r for r in rows if r["status"] in (FAILED, HELD)]
+    if bad:
+        return Failed(message=str(HarvestsFailed(
+            f"{len(bad)} of {len(rows)} reconciliations failed or were held: "
+            + "; ".join(f"{r['endpoint']} {r['set']}: {r['error']}" for r in bad)
+        )))  # fmt: skip
+    return rows
+
+
+def build_reconcile_deployment(data: DataDir, endpoints: list[HarvestOptions], cron: str) -> Any:
+    return reconcile_flow.to_deployment(
+        name="weekly-reconcile",
+        cron=cron,
+        parameters={"endpoints": [e.model_dump() for e in endpoints], "data_dir": str(data.root)},
+        description="Compare each set's listing with the warehouse; delete what is gone.",
+        **DEPLOYED,
+    )
+
+
 def scheduled_deployments(
     data: DataDir,
     endpoints: list[HarvestOptions],
@@ -375,9 +451,11 @@ def scheduled_deployments(
     citations_cron: str | None = "0 4 1 * *",
     citations_source: str | None = None,
     maintain_cron: str | None = "0 5 * * 0",
+    reconcile_cron: str | None = "0 6 * * 6",
     parallel: int = 1,
 ) -> list[Any]:
-    """The harvest (daily), the citation load (monthly) and maintenance (weekly)."""
+    """The harvest (daily), the citation load (monthly), maintenance and reconciliation
+    (weekly)."""
     deployments = [build_deployment(data, endpoints, cron, name, parallel)]
     if citations_cron:
         contact = endpoints[0].contact
@@ -386,6 +464,8 @@ def scheduled_deployments(
         )
     if maintain_cron:
         deployments.append(build_maintenance_deployment(data, maintain_cron))
+    if reconcile_cron:
+        deployments.append(build_reconcile_deployment(data, endpoints, reconcile_cron))
     return deployments
 
 

@@ -105,6 +105,14 @@ class HarvestOptions(BaseModel):
         json_schema_extra={"metavar": "RATIO"},
     )  # fmt: skip
 
+    max_vanished: float = Field(
+        default=0.05, ge=0, le=1,
+        description="reconcile: when more than this share of a set's items is no longer "
+        "listed, apply nothing and report it (a listing that lost its items must not empty "
+        "the warehouse).",
+        json_schema_extra={"metavar": "RATIO", "commands": ["reconcile", "schedule", "deploy"]},
+    )  # fmt: skip
+
     # -- checks (each one line, naming the option) ----------------------------------------
 
     @field_validator("endpoint")
@@ -231,12 +239,18 @@ def _one_line(exc: ValidationError, where: str, keys: str) -> str:
 # -- the command line, derived ---------------------------------------------------------------
 
 
-def click_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Every field as a click option, in the model's order (the command gets them by field
-    name; ``HarvestOptions.parse`` checks them)."""
-    for name, info in reversed(HarvestOptions.model_fields.items()):
-        f = _click_option(name, info)(f)
-    return f
+def click_options(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Every field as a click option of ``command``, in the model's order (the command gets
+    them by field name; ``HarvestOptions.parse`` checks them); a field meant for some commands
+    only (``commands``) is left out of the others."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        for name, info in reversed(HarvestOptions.model_fields.items()):
+            if command in _extra(info).get("commands", (command,)):
+                f = _click_option(name, info)(f)
+        return f
+
+    return decorate
 
 
 def _click_option(name: str, info: FieldInfo) -> Callable[..., Any]:

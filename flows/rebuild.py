@@ -20,16 +20,17 @@ from collections import defaultdict, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from flows.datadir import DataDir
-from flows.storage import Storage, store_page
+from flows.storage import TOMBSTONES, Storage, store_page, store_tombstones
 from harvesting.archive import MANIFEST, ArchivedPage, RawArchive
 from harvesting.harvester import PageCounts, page_id
 from harvesting.responses import parse_response, read_sets
 from harvesting.state import StateStore
+from schemas.dates import parse_datestamp
 from schemas.errors import ArchiveError, DataDirError, WarehouseError
 from schemas.records import PageContext
 from warehouse.database import Warehouse
@@ -257,6 +258,11 @@ def _replay_sets(
         storage.store_sets(endpoint, folder, sets, listed_at)
 
 
+#: What a run's manifest lists that becomes rows: record pages, and the tombstones of a
+#: reconciliation.
+_REPLAYED = ("ListRecords", TOMBSTONES)
+
+
 @dataclass(frozen=True)
 class PageTask:
     """One archived ListRecords page to normalize: where it is, and which page file of which
@@ -271,6 +277,8 @@ class PageTask:
     window: int
     page: int  # the harvest's page number (part of the page id)
     sequence: int  # the page's place among its window's page files: 1, 2, ...
+    verb: str = "ListRecords"  # or TOMBSTONES (a reconciliation's)
+    response_date: str | None = None  # a file of tombstones: when they were harvested
 
 
 def _windows(archive: RawArchive, manifests: list[Path]) -> Iterator[list[PageTask]]:
@@ -279,7 +287,7 @@ def _windows(archive: RawArchive, manifests: list[Path]) -> Iterator[list[PageTa
     for manifest in sorted(manifests, key=lambda m: (m.parent.name, m.parent.parent.name)):
         windows: dict[int, list[ArchivedPage]] = defaultdict(list)
         for entry in archive.entries(manifest):
-            if entry.verb == "ListRecords":
+            if entry.verb in _REPLAYED:
                 windows[int(entry["window"])].append(entry)
         for window, entries in sorted(windows.items()):
             entries.sort(key=lambda e: int(e["page"]))
@@ -294,27 +302,39 @@ def _windows(archive: RawArchive, manifests: list[Path]) -> Iterator[list[PageTa
                     window=window,
                     page=int(e["page"]),
                     sequence=sequence,
+                    verb=e.verb,
+                    response_date=e.get("response_date"),
                 )
                 for sequence, e in enumerate(entries, start=1)
             ]
 
 
-def normalize_pages(raw: Path, staging: Path, tasks: list[PageTask]) -> PageCounts:
+def normalize_pages(raw_root: Path, staging: Path, tasks: list[PageTask]) -> PageCounts:
     """Parse, map and write some archived pages as staged page files; their counts.
     Runs in a worker process (arguments and result are small and picklable)."""
-    archive, target = RawArchive(raw), Staging(staging)
+    archive, target = RawArchive(raw_root), Staging(staging)
     records = deleted = quarantined = 0
     for task in tasks:
-        page = parse_response(archive.read(task.path, task.sha256), "ListRecords")
+        raw = archive.read(task.path, task.sha256)
         context = PageContext(
             endpoint=task.endpoint,
             harvest_id=task.harvest_id,
             metadata_prefix=task.metadata_prefix,
-            harvested_at=page.response_date,
+            harvested_at=datetime.min,  # the page's own, below
             page_id=page_id(task.harvest_id, task.run_id, task.window, task.page),
             page_path=task.path,
         )
-        counts = store_page(target, context, task.run_id, task.window, task.sequence, page.items)
+        if task.verb == TOMBSTONES:
+            if task.response_date is None:
+                raise ArchiveError(f"{task.path} has no response_date in its manifest")
+            context = replace(context, harvested_at=parse_datestamp(task.response_date))
+            counts = store_tombstones(target, context, task.run_id, task.window, task.sequence,
+                                      raw)  # fmt: skip
+        else:
+            page = parse_response(raw, "ListRecords")
+            context = replace(context, harvested_at=page.response_date)
+            counts = store_page(target, context, task.run_id, task.window, task.sequence,
+                                page.items)  # fmt: skip
         records += counts.records
         deleted += counts.deleted
         quarantined += counts.quarantined

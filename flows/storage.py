@@ -6,8 +6,10 @@ prevented (``WarehouseSink.recover``).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Iterator
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,16 @@ from harvesting.responses import SetInfo
 from harvesting.state import Run, StateStore
 from harvesting.windows import Window
 from schemas import tables
+from schemas.dates import parse_datestamp
 from schemas.handles import handle_key, parse_handle
-from schemas.records import PAGE_TABLES, DamagedRecord, PageContext, map_records
+from schemas.records import (
+    PAGE_TABLES,
+    DamagedRecord,
+    Header,
+    PageContext,
+    map_records,
+    tombstone_row,
+)
 from schemas.tables import TableBuffer
 from warehouse.database import Warehouse
 from warehouse.loader import MAX_BATCH_PAGES, WindowJob, loader_for
@@ -63,6 +73,29 @@ def store_page(
         )  # fmt: skip
     staging.write_page(context.harvest_id, run_id, window, number, buffer.tables())
     return PageCounts(received, deleted, quarantined)
+
+
+#: The manifest's verb of an archived file of tombstones (``flows.reconcile``): JSON lines of
+#: identifier, handle, datestamp and set_specs, one per item its source no longer lists.
+TOMBSTONES = "Tombstones"
+
+
+def store_tombstones(
+    staging: Staging, context: PageContext, run_id: str, window: int, number: int, raw: bytes
+) -> PageCounts:
+    """Write an archived file of tombstones as page ``number`` of its window: one deletion
+    per line, dated as harvested at ``context.harvested_at``."""
+    rows = []
+    for ordinal, text in enumerate(raw.splitlines(), start=1):
+        line = json.loads(text)
+        header = Header(line["identifier"], parse_datestamp(line["datestamp"]), True,
+                        line["set_specs"])  # fmt: skip
+        rows.append(tombstone_row(context, line["handle"], header,
+                                  f"{context.page_id}#{ordinal:05d}"))  # fmt: skip
+    buffer = TableBuffer(PAGE_TABLES)
+    buffer.add("articles", rows)
+    staging.write_page(context.harvest_id, run_id, window, number, buffer.tables())
+    return PageCounts(len(rows), len(rows), 0)
 
 
 def _emptied(
@@ -156,11 +189,21 @@ class Storage:
                     "last_error": h.last_error,
                 }
             )
+        specs = {h.harvest_id: h.spec for h in state.harvests()}
+        reconciliations = [
+            {**asdict(r), "endpoint": specs[r.harvest_id].endpoint,
+             "metadata_prefix": specs[r.harvest_id].metadata_prefix,
+             "set_spec": specs[r.harvest_id].set_spec}
+            for r in state.reconciliations()
+        ]  # fmt: skip
         series, self._staged_series = self._staged_series, []
         try:
             self.db.replace_harvest_log(
-                tables.to_table(runs, tables.HARVEST_RUNS),
-                tables.to_table(harvests, tables.HARVEST_STATE),
+                {
+                    "harvest_runs": tables.to_table(runs, tables.HARVEST_RUNS),
+                    "harvest_state": tables.to_table(harvests, tables.HARVEST_STATE),
+                    "reconciliations": tables.to_table(reconciliations, tables.RECONCILIATIONS),
+                },
                 series,
             )
         finally:  # loaded, or failed with the log: the next run lists the sets again

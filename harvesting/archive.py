@@ -4,6 +4,9 @@ Layout under ``<data dir>/raw``::
 
     <harvest_id>/<run_id>/w0003/p000012.xml.gz   one ListRecords page
     <harvest_id>/<run_id>/manifest.jsonl          one JSON line per stored page
+    <harvest_id>/<reconciliation>/identifiers/p000001.xml.gz   a ListIdentifiers page
+    <harvest_id>/<reconciliation>/confirm/p000001.xml.gz       a GetRecord response
+    <harvest_id>/<reconciliation>/w0000/p000001.jsonl.gz       tombstones it applied
     _endpoints/<host>/<stamp>/ListSets-p0001.xml.gz   Identify, formats, sets
 
 A page file is written under a temporary name and renamed, so a crash never leaves half a
@@ -54,21 +57,24 @@ class RawArchive:
     def store(self, folder: str, name: str, fetched: Fetched, **extra: Any) -> str:
         """Write one response and its manifest line; return its path relative to the root."""
         page = fetched.page
-        relative = f"{folder}/{name}.xml.gz"
+        return self.store_file(
+            folder, f"{name}.xml", page.raw, page.verb, params=fetched.params, url=fetched.url,
+            response_date=page.response_date.isoformat(), records=len(page.items),
+            token=page.token, complete_list_size=page.complete_list_size, cursor=page.cursor,
+            **extra,
+        )  # fmt: skip
+
+    def store_file(self, folder: str, name: str, raw: bytes, verb: str, **extra: Any) -> str:
+        """Write any file of a run (``verb`` says what it is) and its manifest line; return
+        its path relative to the root."""
+        relative = f"{folder}/{name}.gz"
         # level 1: four times faster than 6 for pages about 20% larger (BENCHMARKS.md)
-        write_atomically(self.root / relative, gzip.compress(page.raw, compresslevel=1, mtime=0))
+        write_atomically(self.root / relative, gzip.compress(raw, compresslevel=1, mtime=0))
         entry = {
             "path": relative,
-            "verb": page.verb,
-            "params": fetched.params,
-            "url": fetched.url,
-            "response_date": page.response_date.isoformat(),
-            "records": len(page.items),
-            "token": page.token,
-            "complete_list_size": page.complete_list_size,
-            "cursor": page.cursor,
-            "sha256": hashlib.sha256(page.raw).hexdigest(),
-            "bytes": len(page.raw),
+            "verb": verb,
+            "sha256": hashlib.sha256(raw).hexdigest(),
+            "bytes": len(raw),
             **extra,
         }
         with open(self.root / folder / MANIFEST, "a", encoding="utf-8") as manifest:

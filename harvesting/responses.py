@@ -34,6 +34,7 @@ LIST_ITEMS = {
     "ListIdentifiers": "header",
     "ListSets": "set",
     "ListMetadataFormats": "metadataFormat",
+    "GetRecord": "record",
 }
 
 

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,22 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_harvest ON runs(harvest_id, run_id);
+CREATE TABLE IF NOT EXISTS reconciliations (
+    run_id TEXT PRIMARY KEY,
+    harvest_id TEXT NOT NULL REFERENCES harvests(harvest_id),
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    listed_at TEXT,
+    listed INTEGER,
+    live INTEGER,
+    vanished INTEGER,
+    tombstoned INTEGER,
+    kept INTEGER,
+    not_loaded INTEGER,
+    error TEXT,
+    flow_run_id TEXT
+);
 CREATE TABLE IF NOT EXISTS host_slots (
     host TEXT PRIMARY KEY,
     next_at DOUBLE PRECISION NOT NULL
@@ -154,6 +170,34 @@ class Run:
     @property
     def window(self) -> Window | None:
         return self.windows[self.window_index] if self.window_index < len(self.windows) else None
+
+
+@dataclass
+class Reconciliation:
+    """One comparison of a harvest's ListIdentifiers with the warehouse (``flows.reconcile``):
+    ``vanished`` items the source no longer lists, of which ``tombstoned`` were deleted and
+    ``kept`` were found still there (GetRecord); ``not_loaded`` items it lists that the
+    warehouse lacks. Status: running, applied, unchanged, held (more would vanish than
+    allowed: nothing applied) or failed."""
+
+    run_id: str
+    harvest_id: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    listed_at: datetime | None = None
+    listed: int | None = None
+    live: int | None = None
+    vanished: int | None = None
+    tombstoned: int | None = None
+    kept: int | None = None
+    not_loaded: int | None = None
+    error: str | None = None
+    flow_run_id: str | None = None
+
+
+_RECONCILIATION_FIELDS = tuple(Reconciliation.__dataclass_fields__)
+_RECONCILIATION_TIMES = ("started_at", "finished_at", "listed_at")
 
 
 @dataclass(frozen=True)
@@ -378,6 +422,33 @@ class StateStore:
     def close_incomplete(self, run: Run, error: str, finished_at: datetime) -> None:
         """Close a run whose records fell short: not resumed, checkpoint not moved."""
         self.fail_run(run, error, finished_at, status=INCOMPLETE)
+
+    # -- reconciliations ------------------------------------------------------------------
+
+    def save_reconciliation(self, rec: Reconciliation) -> None:
+        """Insert or update a reconciliation, as it stands."""
+        values = [_iso(v) if k in _RECONCILIATION_TIMES else v
+                  for k, v in zip(_RECONCILIATION_FIELDS, astuple(rec), strict=True)]  # fmt: skip
+        columns = ", ".join(_RECONCILIATION_FIELDS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _RECONCILIATION_FIELDS[1:])
+        with self._tx() as db:
+            db.execute(
+                f"INSERT INTO reconciliations ({columns}) VALUES"
+                f" ({', '.join('?' * len(values))}) ON CONFLICT(run_id) DO UPDATE SET {updates}",
+                tuple(values),
+            )
+
+    def reconciliations(self, harvest_id: str | None = None) -> list[Reconciliation]:
+        sql, args = "SELECT * FROM reconciliations", ()  # type: tuple[str, tuple[str, ...]]
+        if harvest_id:
+            sql, args = sql + " WHERE harvest_id = ?", (harvest_id,)
+        rows = self._db.execute(sql + " ORDER BY run_id", args).fetchall()
+        found = []
+        for row in rows:
+            values: dict[str, Any] = {k: row[k] for k in _RECONCILIATION_FIELDS}
+            values.update({k: _dt(row[k]) for k in _RECONCILIATION_TIMES})
+            found.append(Reconciliation(**values))
+        return found
 
     def runs(self, harvest_id: str | None = None) -> list[Run]:
         sql, args = "SELECT * FROM runs ORDER BY run_id", ()  # type: tuple[str, tuple[str, ...]]

@@ -52,6 +52,11 @@ class RecordStore:
         with self._lock:
             self._records[record.identifier] = record
 
+    def remove(self, identifier: str) -> None:
+        """Forget a record without a trace (a server that keeps no deletions)."""
+        with self._lock:
+            del self._records[identifier]
+
     def get(self, identifier: str) -> StoredRecord | None:
         with self._lock:
             return self._records.get(identifier)

@@ -113,9 +113,15 @@ _SET_SPEC = f"{{{OAI_NS}}}setSpec"
 
 
 def read_header(record: etree._Element) -> Header:
+    """The header of a ``<record>``."""
     header = record.find(_HEADER)
     if header is None:
         raise RecordMappingError("record has no header")
+    return read_header_element(header)
+
+
+def read_header_element(header: etree._Element) -> Header:
+    """A ``<header>`` (of a record, or an item of a ListIdentifiers page)."""
     identifier = stamp = None
     sets = []
     for child in header:  # one walk instead of three searches: this runs for every record
@@ -214,22 +220,7 @@ def _map_record(
             found = metadata_format.find_handle(payload)
             handle = parse_handle(found) if found else handle
     key = handle.key
-    row: dict[str, Any] = {
-        **tables.empty_article(),
-        "handle": handle.handle,
-        "handle_key": key,
-        "series_handle": handle.series_handle,
-        "archive_code": handle.archive_code,
-        "deleted": header.deleted,
-        "datestamp": clamp_datestamp(header.datestamp, context.harvested_at),
-        "set_specs": header.set_specs,
-        "oai_identifier": header.identifier,
-        "metadata_prefix": context.metadata_prefix,
-        "endpoint": context.endpoint,
-        "harvest_id": context.harvest_id,
-        "harvested_at": context.harvested_at,
-        "record_id": record_id,
-    }
+    row = _article_row(context, handle, header, record_id)
     if payload is None:
         return row, []
     mapped = metadata_format.map(payload, handle)
@@ -262,6 +253,38 @@ def _map_record(
             }
         )
     return row, authors
+
+
+def _article_row(
+    context: PageContext, handle: Handle, header: Header, record_id: str
+) -> dict[str, Any]:
+    """An ``articles`` row with what the header and the page say (and no metadata yet)."""
+    return {
+        **tables.empty_article(),
+        "handle": handle.handle,
+        "handle_key": handle.key,
+        "series_handle": handle.series_handle,
+        "archive_code": handle.archive_code,
+        "deleted": header.deleted,
+        "datestamp": clamp_datestamp(header.datestamp, context.harvested_at),
+        "set_specs": header.set_specs,
+        "oai_identifier": header.identifier,
+        "metadata_prefix": context.metadata_prefix,
+        "endpoint": context.endpoint,
+        "harvest_id": context.harvest_id,
+        "harvested_at": context.harvested_at,
+        "record_id": record_id,
+    }
+
+
+def tombstone_row(
+    context: PageContext, handle: str, header: Header, record_id: str
+) -> dict[str, Any]:
+    """The deletion of the item ``handle`` (stored under ``header.identifier``) that its
+    source no longer lists (``flows.reconcile``): a row like that of a deleted record."""
+    if not header.deleted:
+        raise ValueError("a tombstone's header is a deleted one")
+    return _article_row(context, parse_handle(handle), header, record_id)
 
 
 _IDENTIFIER_TEXT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?identifier>([^<]{1,1000})<")

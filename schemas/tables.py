@@ -198,6 +198,39 @@ HARVEST_STATE = pa.schema(
     ]
 )
 
+#: One row per reconciliation (``repec-harvest reconcile``): a harvest's ListIdentifiers
+#: compared with the warehouse, and what became of the items it no longer lists.
+RECONCILIATIONS = pa.schema(
+    [
+        _f("run_id", _str, False),
+        _f("harvest_id", _str, False),
+        _f("endpoint", _str, False),
+        _f("metadata_prefix", _str, False),
+        _f("set_spec", _str),
+        _f("status", _str, False),
+        _f("started_at", _ts, False),
+        _f("finished_at", _ts),
+        _f("listed_at", _ts),
+        _f("listed", pa.int64()),
+        _f("live", pa.int64()),
+        _f("vanished", pa.int64()),
+        _f("tombstoned", pa.int64()),
+        _f("kept", pa.int64()),
+        _f("not_loaded", pa.int64()),
+        _f("error", _str),
+        _f("flow_run_id", _str),
+    ]
+)
+
+#: A ListIdentifiers listing on its way to the comparison (``flows.reconcile``).
+LISTED = pa.schema(
+    [
+        _f("oai_identifier", _str, False),
+        _f("datestamp", _ts, False),
+        _f("deleted", pa.bool_(), False),
+    ]
+)
+
 _ARTICLE_LISTS = tuple(f.name for f in ARTICLES if pa.types.is_list(f.type))
 _ARTICLE_NULLS = dict.fromkeys(ARTICLES.names)
 
@@ -263,6 +296,7 @@ ALL_TABLES: dict[str, pa.Schema] = {
     "series": SERIES,
     "harvest_runs": HARVEST_RUNS,
     "harvest_state": HARVEST_STATE,
+    "reconciliations": RECONCILIATIONS,
     "window_loads": WINDOW_LOADS,
 }
 

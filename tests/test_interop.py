@@ -64,3 +64,27 @@ def test_every_record_exactly_once_then_exactly_the_changes(data: DataDir) -> No
         [records[3]["identifier"], records[10]["identifier"]]
     )
     assert query(data, "SELECT count(*) FROM articles") == [(len(records),)]
+
+
+def test_reconciliation_deletes_what_a_server_without_deletions_dropped(data: DataDir) -> None:
+    """A server that keeps no deletions (``transient``) simply stops listing a record: the
+    weekly reconciliation makes it deleted in the warehouse, and nothing else."""
+    from flows.options import HarvestOptions
+    from flows.reconcile import APPLIED, reconcile_all
+
+    records, sets = sample_as_dc_records()
+    with independent_oai_server(records, sets, page_size=7) as url:
+        harvest(data, url)
+        dropped = [r for r in records if not r["deleted"]][:2]
+        for record in dropped:
+            records.remove(record)
+        options = HarvestOptions(endpoint=url, delay=0, retries=1, backoff=0.01)
+        [result] = reconcile_all(data, [options])
+
+    rec = result.reconciliation
+    assert rec is not None and (rec.status, rec.vanished, rec.tombstoned) == (APPLIED, 2, 2)
+    gone = query(data, "SELECT oai_identifier FROM articles WHERE deleted AND oai_identifier IN "
+                 f"({', '.join(repr(r['identifier']) for r in dropped)})")  # fmt: skip
+    assert len(gone) == 2
+    live = sum(not r["deleted"] for r in records)
+    assert query(data, "SELECT count(*) FROM live_articles") == [(live,)]

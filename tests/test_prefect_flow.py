@@ -45,6 +45,7 @@ from flows.harvest_flow import (  # noqa: E402
     build_citations_deployment,
     build_deployment,
     build_maintenance_deployment,
+    build_reconcile_deployment,
     citations_flow,
     deploy_to_pool,
     harvest_flow,
@@ -52,6 +53,7 @@ from flows.harvest_flow import (  # noqa: E402
     maintain_flow,
     on_dask,
     prepare_task,
+    reconcile_flow,
     redif_flow,
     transient_only,
 )
@@ -103,12 +105,13 @@ def test_the_deployment_runs_daily_with_the_cli_options(data: DataDir) -> None:
     assert deployment.parameters["data_dir"] == str(data.root)
 
 
-@pytest.mark.parametrize("build", ["harvest", "citations", "maintenance"])
+@pytest.mark.parametrize("build", ["harvest", "citations", "maintenance", "reconcile"])
 def test_every_deployment_runs_one_at_a_time_and_queues_the_next(data: DataDir, build: str) -> None:
     deployment = {
         "harvest": lambda: build_deployment(data, [HarvestOptions()], "0 3 * * *", "daily"),
         "citations": lambda: build_citations_deployment(data, None, None, cron="0 4 1 * *"),
         "maintenance": lambda: build_maintenance_deployment(data, cron="0 5 * * 0"),
+        "reconcile": lambda: build_reconcile_deployment(data, [HarvestOptions()], "0 6 * * 6"),
     }[build]()
     assert deployment.concurrency_limit == 1
     assert deployment.concurrency_options is not None
@@ -206,6 +209,33 @@ def test_one_failing_endpoint_does_not_stop_the_others_and_the_run_says_which(
 
 
 @pytest.mark.prefect
+def test_the_reconcile_flow_deletes_what_is_gone_and_fails_naming_a_held_set(
+    prefect_server: None, data: DataDir, endpoint: str, store: RecordStore
+) -> None:
+    sets = ["RePEc:sae:asseca", "RePEc:nbr:nberwo"]
+    options = [HarvestOptions(endpoint=endpoint, delay=0.0, sets=sets, max_vanished=0.2)]
+    harvest(data, endpoint, sets=sets)
+    gone = [r for r in store.records() if "RePEc:nbr:nberwo" in r.sets and not r.deleted]
+    store.remove(gone[0].identifier)  # 1 of 8 in one set
+    for record in store.records():  # all of the other
+        if "RePEc:sae:asseca" in record.sets:
+            store.remove(record.identifier)
+
+    state = reconcile_flow(endpoints=options, data_dir=str(data.root), return_state=True)
+
+    assert state.is_failed()
+    message = str(state.message)
+    assert "1 of 2 reconciliations failed or were held: " in message
+    assert "RePEc:sae:asseca: 7 of 7 items (100.0%) are no longer listed" in message
+    assert query(data, "SELECT set_spec, status, tombstoned FROM reconciliations ORDER BY 1") == [
+        ("RePEc:nbr:nberwo", "applied", 1), ("RePEc:sae:asseca", "held", 0)]  # fmt: skip
+    handle = gone[0].identifier.removeprefix("oai:")
+    assert query(data, f"SELECT deleted FROM articles WHERE handle = '{handle}'") == [(True,)]
+    assert query(data, "SELECT count(*) FROM live_articles WHERE series_handle = "
+                 "'RePEc:sae:asseca'")[0][0] == 7  # fmt: skip
+
+
+@pytest.mark.prefect
 def test_the_projects_own_log_lines_reach_the_runs_logs(
     prefect_server: None, data: DataDir, endpoint: str
 ) -> None:
@@ -262,7 +292,7 @@ def test_prefect_deploy_all_registers_the_projects_prefect_yaml(prefect_server: 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     with get_client(sync_client=True) as client:
         deployments = {d.name: d for d in client.read_deployments()}
-    for name in ("daily-harvest", "monthly-citations", "weekly-maintenance"):
+    for name in ("daily-harvest", "monthly-citations", "weekly-maintenance", "weekly-reconcile"):
         deployment = deployments[name]
         assert deployment.work_pool_name == "repec-harvest"
         assert deployment.global_concurrency_limit is not None

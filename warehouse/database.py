@@ -37,6 +37,7 @@ from warehouse.generations import (
     next_generation,
     publish_views,
 )
+from warehouse.listings import Comparison, compare
 from warehouse.locks import write_lock
 from warehouse.merge import (
     INSERT_AUTHOR_VERSIONS,
@@ -328,15 +329,16 @@ class Warehouse:
         self.load_windows([], entities={table: path})
 
     def replace_harvest_log(
-        self, runs: pa.Table, state: pa.Table, series: Sequence[Path] = ()
+        self, mirrored: dict[str, pa.Table], series: Sequence[Path] = ()
     ) -> None:
-        """Mirror the harvest log and checkpoints into ``harvest_runs``/``harvest_state``, and
-        upsert the staged ``series`` listings, in one commit."""
+        """Mirror the harvest log, checkpoints and reconciliations (table name -> rows:
+        ``harvest_runs``, ``harvest_state``, ``reconciliations``), and upsert the staged
+        ``series`` listings, in one commit."""
 
         def replace(con: duckdb.DuckDBPyConnection) -> None:
             for path in series:
                 run_script(con, upsert_entities("series", listing=True), {"path": str(path)})
-            for name, table in (("harvest_runs", runs), ("harvest_state", state)):
+            for name, table in mirrored.items():
                 con.execute(f"DELETE FROM {name}")
                 insert_arrow(con, name, table)
 
@@ -378,6 +380,11 @@ class Warehouse:
             return int(row[0]) if row else 0
 
         return self.write(merge)
+
+    def compare_listing(self, listing: Path, out: Path, **source: Any) -> Comparison:
+        """A source's listing against the warehouse (``warehouse.listings.compare``)."""
+        with self.connect() as con:
+            return compare(con, listing, out, **source)
 
     def current_generation(self) -> str:
         """The schema of the tables readers see."""
