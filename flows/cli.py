@@ -198,7 +198,7 @@ def reconcile(data: DataDir, endpoints: list[HarvestOptions]) -> int:
     results = reconcile_all(data, endpoints)
     table = Table(title="Reconciliation", title_justify="left")
     several = len({r.spec.endpoint for r in results}) > 1
-    numbers = ("listed", "held", "vanished", "deleted", "kept", "not loaded")
+    numbers = ("listed", "in warehouse", "vanished", "deleted", "kept", "not loaded")
     for column in ("endpoint",) * several + ("set", "prefix", "status", *numbers):
         table.add_column(column, justify="right" if column in numbers else "left",
                          overflow="fold")  # fmt: skip
@@ -455,6 +455,7 @@ def status(data: DataDir) -> int:
             ("unfinished run", s.open_run or "-"), ("position", s.position or "-"),
             ("records", f"{s.records:,}"), ("deletions", f"{s.deleted:,}"),
             ("quarantined", f"{s.quarantined:,}"), ("last error", s.last_error or "-"),
+            ("last reconciled", s.last_reconciled or "-"),
         ):  # fmt: skip
             if s.counts_missing and label in ("records", "deletions", "quarantined"):
                 value = "unknown (the warehouse cannot be opened)"
@@ -603,8 +604,9 @@ def _schedule_options(f: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(f)
     def command(*args: Any, cron: str, name: str, citations_cron: str,
                 citations_source: str | None, maintain_cron: str, reconcile_cron: str,
-                **kw: Any) -> Any:  # fmt: skip
+                dask: str | None, **kw: Any) -> Any:  # fmt: skip
         schedule = {
+            "dask": dask,
             "cron": cron, "name": name, "citations_source": citations_source,
             "citations_cron": None if citations_cron == "off" else citations_cron,
             "maintain_cron": None if maintain_cron == "off" else maintain_cron,
@@ -623,6 +625,9 @@ def _schedule_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="iscited.txt[.gz] to load (default: RePEc's published file)."),
         click.option("--maintain-cron", default="0 5 * * 0", show_default=True,
                      help="When to run the warehouse's maintenance (UTC); 'off' to skip."),
+        click.option("--dask", metavar="ADDRESS_OR_N",
+                     help="Run the harvest's set tasks on Dask (the dask extra): a scheduler's "
+                     "address (tcp://host:8786) or a number of local worker processes."),
         click.option("--reconcile-cron", default="0 6 * * 6", show_default=True,
                      help="When to reconcile each set's listing with the warehouse (UTC); "
                      "'off' to skip."),

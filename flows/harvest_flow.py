@@ -8,6 +8,7 @@ happen while it is up). Prefect is imported only here.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -276,9 +277,23 @@ def _report(done: list[dict[str, Any]], failed: list[dict[str, str]]) -> None:
 
 
 def build_deployment(
-    data: DataDir, endpoints: list[HarvestOptions], cron: str, name: str, parallel: int = 1
+    data: DataDir,
+    endpoints: list[HarvestOptions],
+    cron: str,
+    name: str,
+    parallel: int = 1,
+    dask: str | None = None,
 ) -> Any:
-    return harvest_flow.to_deployment(
+    """The harvest's deployment; ``dask`` (an address or a number of local processes): its
+    set tasks run on Dask (``flows.on_dask``, told where by the run's environment)."""
+    target = harvest_flow
+    extra: dict[str, Any] = {}
+    if dask:
+        dask_runner(dask)  # a bad value or a missing extra is said now, not at 03:00
+        from flows.on_dask import harvest_on_dask
+
+        target, extra = harvest_on_dask, {"job_variables": {"env": {DASK_ENV: dask}}}
+    deployment = target.to_deployment(
         name=name,
         cron=cron,
         parameters={
@@ -288,7 +303,11 @@ def build_deployment(
         },
         description="Incremental OAI-PMH harvest into the warehouse.",
         **DEPLOYED,
+        **extra,
     )
+    if dask:  # a copy of the flow keeps the original's name: say where the copy is
+        deployment.entrypoint = "flows.on_dask.harvest_on_dask"
+    return deployment
 
 
 @task(name="load-citations", retries=2, retry_delay_seconds=[300, 3600],
@@ -453,10 +472,11 @@ def scheduled_deployments(
     maintain_cron: str | None = "0 5 * * 0",
     reconcile_cron: str | None = "0 6 * * 6",
     parallel: int = 1,
+    dask: str | None = None,
 ) -> list[Any]:
     """The harvest (daily), the citation load (monthly), maintenance and reconciliation
     (weekly)."""
-    deployments = [build_deployment(data, endpoints, cron, name, parallel)]
+    deployments = [build_deployment(data, endpoints, cron, name, parallel, dask)]
     if citations_cron:
         contact = endpoints[0].contact
         deployments.append(
@@ -485,8 +505,11 @@ def serve_schedule(data: DataDir, endpoints: list[HarvestOptions], **schedule: A
     running Prefect API. Stopping does not pause them: runs due meanwhile are Late, and run
     when this process (or a worker) is back."""
     api = _api()
+    deployments = scheduled_deployments(data, endpoints, **schedule)
+    if schedule.get("dask"):  # the runs this process starts inherit its environment
+        os.environ[DASK_ENV] = schedule["dask"]
     try:
-        serve(*scheduled_deployments(data, endpoints, **schedule), pause_on_shutdown=False)
+        serve(*deployments, pause_on_shutdown=False)
     except (httpx.HTTPError, OSError) as exc:
         raise ConfigError(f"cannot use the Prefect API at {api}: {exc}") from None
 
@@ -512,17 +535,31 @@ def deploy_to_pool(
     return [f"{d.flow_name}/{d.name}" for d in deployments]
 
 
-def on_dask(address: str | None = None, workers: int = 4) -> Any:
-    """The harvest flow with its tasks on Dask (the ``[dask]`` extra): on the cluster whose
-    scheduler is at ``address``, else on a local cluster of ``workers`` processes. Requests
-    to one host keep its delay across the workers (the slots are in the harvest state)."""
+#: Where a deployment made with ``--dask`` runs its set tasks: a Dask scheduler's address
+#: (``tcp://host:8786``), or a number of local worker processes (read by ``flows.on_dask``).
+DASK_ENV = "REPEC_HARVEST_DASK"
+
+
+def dask_runner(where: str | None = None) -> Any:
+    """A DaskTaskRunner (the ``[dask]`` extra) on the cluster whose scheduler is at
+    ``where``, or, for a number (default 4), on a local cluster of that many processes."""
     try:
         from prefect_dask import DaskTaskRunner
     except ImportError:
         raise ConfigError("Dask needs the dask extra: pip install 'repec-harvest[dask]'") from None
-    runner = (
-        DaskTaskRunner(address=address) if address else
-        DaskTaskRunner(cluster_kwargs={"n_workers": workers, "processes": True,
-                                       "threads_per_worker": 1})
-    )  # fmt: skip
-    return harvest_flow.with_options(task_runner=runner)  # type: ignore[arg-type]
+    where = (where or "4").strip()
+    if where.isdigit() and int(where) > 0:
+        return DaskTaskRunner(cluster_kwargs={"n_workers": int(where), "processes": True,
+                                              "threads_per_worker": 1})  # fmt: skip
+    if "://" not in where:
+        raise ConfigError(f"--dask {where!r}: give a scheduler address (tcp://host:8786) or a "
+                          "number of local worker processes")  # fmt: skip
+    return DaskTaskRunner(address=where)
+
+
+def on_dask(address: str | None = None, workers: int = 4) -> Any:
+    """The harvest flow with its tasks on Dask: on the cluster whose scheduler is at
+    ``address``, else on a local cluster of ``workers`` processes. Requests to one host keep
+    its delay across the workers (the slots are in the harvest state)."""
+    runner = dask_runner(address or str(workers))
+    return harvest_flow.with_options(task_runner=runner)

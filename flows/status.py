@@ -30,6 +30,8 @@ class HarvestStatus:
     last_bounded: str | None = None
     #: why the warehouse's counts are missing (it could not be opened), if they are
     counts_missing: str | None = None
+    #: the latest reconciliation (``repec-harvest reconcile``): when, and what it did
+    last_reconciled: str | None = None
 
 
 def harvest_status(data: DataDir) -> list[HarvestStatus]:
@@ -69,6 +71,7 @@ def harvest_status(data: DataDir) -> list[HarvestStatus]:
                     last_error=h.last_error or (run.error if run else None),
                     last_bounded=_last_bounded(state, h.harvest_id),
                     counts_missing=missing,
+                    last_reconciled=_last_reconciled(state, h.harvest_id),
                 )
             )
         return statuses
@@ -90,6 +93,20 @@ def _last_bounded(state: StateStore, harvest_id: str) -> str | None:
         return None
     run = max(bounded, key=lambda r: r.run_id)
     return f"{run.from_date or 'earliestDatestamp'} to {run.until_date} (run {run.run_id})"
+
+
+def _last_reconciled(state: StateStore, harvest_id: str) -> str | None:
+    done = state.reconciliations(harvest_id)
+    if not done:
+        return None
+    rec = done[-1]
+    when = (rec.finished_at or rec.started_at).isoformat()
+    if rec.error or rec.status == RUNNING:  # failed, held (why), or running
+        return f"{when} {rec.status}" + (f": {rec.error}" if rec.error else "")
+    return (
+        f"{when} {rec.status}: {rec.vanished or 0:,} no longer listed, "
+        f"{rec.tombstoned or 0:,} deleted, {rec.not_loaded or 0:,} listed but not loaded"
+    )
 
 
 def _warehouse_counts(data: DataDir) -> dict[str, tuple[int, int, int]]:

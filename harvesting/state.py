@@ -439,6 +439,8 @@ class StateStore:
             )
 
     def reconciliations(self, harvest_id: str | None = None) -> list[Reconciliation]:
+        if not self._db.columns("reconciliations"):  # a state only read, made before them
+            return []
         sql, args = "SELECT * FROM reconciliations", ()  # type: tuple[str, tuple[str, ...]]
         if harvest_id:
             sql, args = sql + " WHERE harvest_id = ?", (harvest_id,)

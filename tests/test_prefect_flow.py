@@ -119,6 +119,25 @@ def test_every_deployment_runs_one_at_a_time_and_queues_the_next(data: DataDir, 
     assert deployment.enforce_parameter_schema  # a bad parameter is refused when a run is made
 
 
+def test_a_deployment_made_with_dask_runs_its_sets_on_the_cluster_it_names(
+    data: DataDir, tmp_path: Path
+) -> None:
+    pytest.importorskip("prefect_dask")
+    deployment = build_deployment(data, [HarvestOptions()], "0 3 * * *", "daily", 8, dask="2")
+
+    assert deployment.entrypoint == "flows.on_dask.harvest_on_dask"
+    assert deployment.job_variables == {"env": {"REPEC_HARVEST_DASK": "2"}}
+    # the run's process reads where from its environment, as a worker or `serve` starts it
+    check = ("from flows.on_dask import harvest_on_dask as f; r = f.task_runner; "
+             "print(type(r).__name__, r.cluster_kwargs['n_workers'], f.name)")  # fmt: skip
+    env = {**os.environ, "REPEC_HARVEST_DASK": "2"}
+    done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True,
+                          text=True, check=True, timeout=120)  # fmt: skip
+    assert done.stdout.split() == ["DaskTaskRunner", "2", "repec-harvest"]
+    with pytest.raises(ConfigError, match="--dask 'fast': give a scheduler address"):
+        build_deployment(data, [HarvestOptions()], "0 3 * * *", "daily", dask="fast")
+
+
 @pytest.mark.prefect
 def test_the_citation_flow_loads_the_graph(prefect_server: None, data: DataDir, tmp_path) -> None:  # type: ignore[no-untyped-def]
     source = tmp_path / "iscited.txt"
@@ -255,25 +274,44 @@ def test_the_projects_own_log_lines_reach_the_runs_logs(
 
 
 @pytest.mark.prefect
+@pytest.mark.parametrize("on_dask", [False, True], ids=["threads", "dask"])
 def test_a_worker_of_the_work_pool_runs_the_deployed_harvest(
-    prefect_server: None, data: DataDir, endpoint: str
+    prefect_server: None, data: DataDir, endpoint: str, on_dask: bool
 ) -> None:
-    options = [HarvestOptions(endpoint=endpoint, delay=0.0, window="year")]
-    names = deploy_to_pool(data, options, "test-pool", cron="0 3 * * *", name="daily-harvest",
-                           citations_cron=None, maintain_cron=None)  # fmt: skip
-    assert names == ["repec-harvest/daily-harvest"]
-    flow_run = run_deployment("repec-harvest/daily-harvest", timeout=0)
-    env = {**os.environ, "PREFECT_API_URL": str(get_current_settings().api.url)}
-    worker = subprocess.run(
-        [str(Path(sys.executable).with_name("prefect")), "worker", "start", "--pool",
-         "test-pool", "--run-once"],
-        env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert worker.returncode == 0, worker.stderr[-3000:]
-    with get_client(sync_client=True) as client:
-        state = client.read_flow_run(flow_run.id).state  # type: ignore[union-attr]
-    assert state is not None and state.is_completed(), (state, worker.stdout[-3000:])
-    assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
+    cluster = None
+    if on_dask:  # a cluster of its own, named by address (as a real one on other machines)
+        distributed = pytest.importorskip("distributed")
+        pytest.importorskip("prefect_dask")
+        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                           dashboard_address=None)  # fmt: skip
+    sets = ["RePEc:sae:asseca", "RePEc:nbr:nberwo"] if on_dask else []
+    options = [HarvestOptions(endpoint=endpoint, delay=0.0, window="year", sets=sets)]
+    try:
+        names = deploy_to_pool(
+            data, options, "test-pool", cron="0 3 * * *", name="daily-harvest",
+            citations_cron=None, maintain_cron=None, reconcile_cron=None, parallel=2,
+            dask=cluster.scheduler_address if cluster else None,
+        )  # fmt: skip
+        assert names == ["repec-harvest/daily-harvest"]
+        flow_run = run_deployment("repec-harvest/daily-harvest", timeout=0)
+        env = {**os.environ, "PREFECT_API_URL": str(get_current_settings().api.url)}
+        worker = subprocess.run(
+            [str(Path(sys.executable).with_name("prefect")), "worker", "start", "--pool",
+             "test-pool", "--run-once"],
+            env=env, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        assert worker.returncode == 0, worker.stderr[-3000:]
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(flow_run.id).state  # type: ignore[union-attr]
+        assert state is not None and state.is_completed(), (state, worker.stdout[-3000:])
+        if cluster is not None:  # the prepare and both sets ran on the cluster's workers
+            assert {"prepare_task", "harvest_task"} <= set(cluster.scheduler.task_prefixes)
+            assert query(data, "SELECT count(*) FROM articles") == [(7 + 8,)]
+        else:
+            assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 @pytest.mark.prefect

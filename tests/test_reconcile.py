@@ -33,7 +33,7 @@ def deleted(data: DataDir, handle: str) -> bool:
 
 
 def test_an_item_the_source_no_longer_lists_is_deleted_and_rebuild_deletes_it_again(
-    data: DataDir, endpoint: str, store: RecordStore, clock: Clock
+    data: DataDir, endpoint: str, store: RecordStore, clock: Clock, capsys: Any
 ) -> None:
     harvest(data, endpoint)
     live = query(data, "SELECT count(*) FROM articles WHERE NOT deleted")[0][0]
@@ -64,6 +64,11 @@ def test_an_item_the_source_no_longer_lists_is_deleted_and_rebuild_deletes_it_ag
     before = snapshot(data)
     rebuild(data, workers=0)
     assert snapshot(data) == before
+
+    # `status` says when each harvest was last reconciled, and what it did
+    assert main(["status", "--data-dir", str(data.root)]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "applied: 1 no longer listed, 1 deleted, 0 listed but not loaded" in shown
 
     # a second reconciliation finds nothing more to do
     [again] = reconciled(data, endpoint)
