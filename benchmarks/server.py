@@ -76,10 +76,12 @@ class Corpus:
 
 
 def make_handler(
-    corpus: Corpus, page_size: int, log: Path | None = None
+    corpus: Corpus, page_size: int, log: Path | None = None, sets: int = 0
 ) -> type[BaseHTTPRequestHandler]:
     """``log``: a file that gets the time of each request as it arrives (seconds since the
-    epoch, one per line), for benchmarks that check a harvester's pace at the server."""
+    epoch, one per line), for benchmarks that check a harvester's pace at the server.
+    ``sets``: that many sets, ``bench:0``, ``bench:1``, ... each a contiguous part of the
+    records (none: the server has no sets)."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -116,13 +118,21 @@ def make_handler(
                     f"<metadataNamespace>x</metadataNamespace></metadataFormat>" for p in PREFIXES
                 ) + "</ListMetadataFormats>"  # fmt: skip
             if verb == "ListSets":
-                return '<error code="noSetHierarchy">no sets</error>'
+                if not sets:
+                    return '<error code="noSetHierarchy">no sets</error>'
+                return "<ListSets>" + "".join(
+                    f"<set><setSpec>bench:{k}</setSpec><setName>part {k}</setName></set>"
+                    for k in range(sets)
+                ) + "</ListSets>"  # fmt: skip
             if "resumptionToken" in params:
                 prefix, lo_s, hi_s = params["resumptionToken"].split("|")
                 lo, hi = int(lo_s), int(hi_s)
             else:
                 prefix = params.get("metadataPrefix", "oai_dc")
                 lo, hi = corpus.range(params.get("from"), params.get("until"))
+                if sets and "set" in params:  # part K of the records
+                    k = int(params["set"].removeprefix("bench:"))
+                    lo, hi = max(lo, k * corpus.n // sets), min(hi, (k + 1) * corpus.n // sets)
             if lo >= hi:
                 return '<error code="noRecordsMatch">none</error>'
             end = min(hi, lo + page_size)
@@ -145,6 +155,12 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/repec-bench"))
     parser.add_argument("--log", type=Path, help="Append each request's arrival time here.")
     parser.add_argument(
+        "--sets",
+        type=int,
+        default=0,
+        help="Offer this many sets (bench:0, ...), each a part of the records.",
+    )
+    parser.add_argument(
         "--part",
         default="0/1",
         metavar="K/P",
@@ -154,7 +170,8 @@ def main() -> None:
     build(args.workdir, args.records)
     k, parts = (int(x) for x in args.part.split("/"))
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(
-        Corpus(args.workdir, args.records, (k, parts)), args.page_size, args.log))  # fmt: skip
+        Corpus(args.workdir, args.records, (k, parts)), args.page_size, args.log,
+        args.sets))  # fmt: skip
     print(f"http://127.0.0.1:{args.port}/oai", flush=True)
     server.serve_forever()
 

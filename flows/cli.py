@@ -191,14 +191,15 @@ def run(data: DataDir, endpoints: list[HarvestOptions], parallel: int) -> int:
 @_data_dir_option
 def reconcile(data: DataDir, endpoints: list[HarvestOptions]) -> int:
     """Compare what each set lists now (ListIdentifiers) with the warehouse: items it no
-    longer lists become deleted (after GetRecord confirms it, within a set), unless more than
-    --max-vanished of them would (then nothing is applied and it is reported)."""
+    longer lists become deleted once GetRecord confirms it, and items missing from the
+    warehouse are fetched; unless more than --max-vanished would vanish (then nothing is
+    applied and it is reported)."""
     from flows.reconcile import reconcile_all
 
     results = reconcile_all(data, endpoints)
     table = Table(title="Reconciliation", title_justify="left")
     several = len({r.spec.endpoint for r in results}) > 1
-    numbers = ("listed", "in warehouse", "vanished", "deleted", "kept", "not loaded")
+    numbers = ("listed", "in warehouse", "vanished", "deleted", "kept", "not loaded", "fetched")
     for column in ("endpoint",) * several + ("set", "prefix", "status", *numbers):
         table.add_column(column, justify="right" if column in numbers else "left",
                          overflow="fold")  # fmt: skip
@@ -210,7 +211,7 @@ def reconcile(data: DataDir, endpoints: list[HarvestOptions]) -> int:
             table.add_row(*where, "failed", *("",) * len(numbers))
         else:
             counts = (rec.listed, rec.live, rec.vanished, rec.tombstoned, rec.kept,
-                      rec.not_loaded)  # fmt: skip
+                      rec.not_loaded, rec.fetched)  # fmt: skip
             table.add_row(*where, rec.status, *("" if n is None else f"{n:,}" for n in counts))
         if result.failed:
             said = result.error or (rec.error if rec else None)

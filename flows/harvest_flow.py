@@ -293,7 +293,7 @@ def build_deployment(
         from flows.on_dask import harvest_on_dask
 
         target, extra = harvest_on_dask, {"job_variables": {"env": {DASK_ENV: dask}}}
-    deployment = target.to_deployment(
+    deployment: Any = target.to_deployment(
         name=name,
         cron=cron,
         parameters={
@@ -406,7 +406,7 @@ def reconcile_task(
 
 
 RECONCILE_COLUMNS = ("endpoint", "set", "status", "listed", "live", "vanished", "tombstoned",
-                     "kept", "not_loaded", "error")  # fmt: skip
+                     "kept", "not_loaded", "fetched", "error")  # fmt: skip
 
 
 @flow(name="repec-reconcile", log_prints=True)

@@ -25,7 +25,13 @@ from datetime import datetime
 from pathlib import Path
 
 from flows.datadir import DataDir
-from flows.storage import TOMBSTONES, Storage, store_page, store_tombstones
+from flows.storage import (
+    APPLIED_VERB,
+    TOMBSTONES,
+    Storage,
+    store_page,
+    store_tombstones,
+)
 from harvesting.archive import MANIFEST, ArchivedPage, RawArchive
 from harvesting.harvester import PageCounts, page_id
 from harvesting.responses import parse_response, read_sets
@@ -258,9 +264,9 @@ def _replay_sets(
         storage.store_sets(endpoint, folder, sets, listed_at)
 
 
-#: What a run's manifest lists that becomes rows: record pages, and the tombstones of a
-#: reconciliation.
-_REPLAYED = ("ListRecords", TOMBSTONES)
+#: What a run's manifest lists that becomes rows: record pages, and a reconciliation's
+#: records (GetRecord) and tombstones (these only when it was marked applied).
+_REPLAYED = ("ListRecords", "GetRecord", TOMBSTONES)
 
 
 @dataclass(frozen=True)
@@ -277,7 +283,7 @@ class PageTask:
     window: int
     page: int  # the harvest's page number (part of the page id)
     sequence: int  # the page's place among its window's page files: 1, 2, ...
-    verb: str = "ListRecords"  # or TOMBSTONES (a reconciliation's)
+    verb: str = "ListRecords"  # or GetRecord, or TOMBSTONES (a reconciliation's)
     response_date: str | None = None  # a file of tombstones: when they were harvested
 
 
@@ -286,8 +292,10 @@ def _windows(archive: RawArchive, manifests: list[Path]) -> Iterator[list[PageTa
     # Run ids sort by start time, whatever the harvest.
     for manifest in sorted(manifests, key=lambda m: (m.parent.name, m.parent.parent.name)):
         windows: dict[int, list[ArchivedPage]] = defaultdict(list)
-        for entry in archive.entries(manifest):
-            if entry.verb in _REPLAYED:
+        entries = list(archive.entries(manifest))
+        applied = any(e.verb == APPLIED_VERB for e in entries)
+        for entry in entries:
+            if entry.verb in _REPLAYED and (applied or entry.verb != TOMBSTONES):
                 windows[int(entry["window"])].append(entry)
         for window, entries in sorted(windows.items()):
             entries.sort(key=lambda e: int(e["page"]))
@@ -331,7 +339,7 @@ def normalize_pages(raw_root: Path, staging: Path, tasks: list[PageTask]) -> Pag
             counts = store_tombstones(target, context, task.run_id, task.window, task.sequence,
                                       raw)  # fmt: skip
         else:
-            page = parse_response(raw, "ListRecords")
+            page = parse_response(raw, task.verb)
             context = replace(context, harvested_at=page.response_date)
             counts = store_page(target, context, task.run_id, task.window, task.sequence,
                                 page.items)  # fmt: skip

@@ -105,7 +105,8 @@ def _last_reconciled(state: StateStore, harvest_id: str) -> str | None:
         return f"{when} {rec.status}" + (f": {rec.error}" if rec.error else "")
     return (
         f"{when} {rec.status}: {rec.vanished or 0:,} no longer listed, "
-        f"{rec.tombstoned or 0:,} deleted, {rec.not_loaded or 0:,} listed but not loaded"
+        f"{rec.tombstoned or 0:,} deleted, {rec.not_loaded or 0:,} listed but not loaded "
+        f"({rec.fetched or 0:,} fetched)"
     )
 
 

@@ -78,6 +78,9 @@ def store_page(
 #: The manifest's verb of an archived file of tombstones (``flows.reconcile``): JSON lines of
 #: identifier, handle, datestamp and set_specs, one per item its source no longer lists.
 TOMBSTONES = "Tombstones"
+#: The verb of the manifest line that marks a reconciliation's tombstones applied (loaded):
+#: ``rebuild`` leaves out those of one that never was.
+APPLIED_VERB = "Applied"
 
 
 def store_tombstones(

@@ -5,8 +5,9 @@ Layout under ``<data dir>/raw``::
     <harvest_id>/<run_id>/w0003/p000012.xml.gz   one ListRecords page
     <harvest_id>/<run_id>/manifest.jsonl          one JSON line per stored page
     <harvest_id>/<reconciliation>/identifiers/p000001.xml.gz   a ListIdentifiers page
-    <harvest_id>/<reconciliation>/confirm/p000001.xml.gz       a GetRecord response
-    <harvest_id>/<reconciliation>/w0000/p000001.jsonl.gz       tombstones it applied
+    <harvest_id>/<reconciliation>/w0000/p000001.jsonl.gz       tombstones it found
+    <harvest_id>/<reconciliation>/w0001/p000001.xml.gz         a GetRecord response
+    <harvest_id>/<reconciliation>/applied.json.gz              its mark: loaded
     _endpoints/<host>/<stamp>/ListSets-p0001.xml.gz   Identify, formats, sets
 
 A page file is written under a temporary name and renamed, so a crash never leaves half a

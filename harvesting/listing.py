@@ -4,11 +4,14 @@ and GetRecord, to ask about one item the listing left out before it is called de
 
 A listing proves an absence only when it is whole: a page that fails, a header without an
 identifier, a resumption token that does not move or fewer headers than the server's
-``completeListSize`` stop it with an error, and nothing is concluded from it.
+``completeListSize`` stop it with an error, and nothing is concluded from it. Even a whole
+listing can miss an item (a server paging by offset, an item removed while it lists), so an
+item is called gone only once GetRecord says so too (``flows.reconcile``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ from datetime import datetime
 from lxml import etree
 
 from harvesting.archive import RawArchive
-from harvesting.client import OAIClient
+from harvesting.client import Fetched, OAIClient
 from harvesting.identity import HarvestSpec
 from schemas.errors import (
     CannotDisseminateFormat,
@@ -25,10 +28,11 @@ from schemas.errors import (
     PageIntegrityError,
     RecordMappingError,
 )
+from schemas.files import page_name
 from schemas.records import Header, read_header, read_header_element
 
-#: Where a reconciliation's responses go inside its folder of the raw archive.
-IDENTIFIERS, CONFIRM = "identifiers", "confirm"
+#: Where a reconciliation's ListIdentifiers pages go inside its folder of the raw archive.
+IDENTIFIERS = "identifiers"
 
 
 @dataclass
@@ -53,7 +57,7 @@ def list_identifiers(
     """Every header the source lists for ``spec``, handed to ``take`` a page at a time."""
     listing = Listing()
     token: str | None = None
-    seen: set[str] = set()
+    seen: set[bytes] = set()  # digests: a long listing of long tokens stays small
     expected: int | None = None
     while True:
         if stop is not None and stop.is_set():
@@ -68,7 +72,7 @@ def list_identifiers(
             if token:
                 raise PageIntegrityError("noRecordsMatch in the middle of a ListIdentifiers list")
             return listing
-        if page.token and (page.token == token or page.token in seen):
+        if page.token and (page.token == token or _digest(page.token) in seen):
             raise PageIntegrityError(f"resumption token {page.token!r} did not change")
         listing.pages += 1
         archive.store(
@@ -83,7 +87,7 @@ def list_identifiers(
         expected = page.complete_list_size if page.complete_list_size is not None else expected
         if not page.token:
             break
-        seen.add(page.token)
+        seen.add(_digest(page.token))
         token = page.token
     if expected is not None and listing.headers < expected:
         raise PageIntegrityError(
@@ -91,6 +95,10 @@ def list_identifiers(
             "completeListSize announced"
         )
     return listing
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.blake2b(token.encode(), digest_size=16).digest()
 
 
 def _header(item: etree._Element, page: int) -> Header:
@@ -105,30 +113,40 @@ def _header(item: etree._Element, page: int) -> Header:
         ) from None
 
 
-def current_header(
+def fetch_record(
     client: OAIClient, archive: RawArchive, spec: HarvestSpec, folder: str, identifier: str,
-    number: int,
-) -> Header | None:  # fmt: skip
-    """The header GetRecord gives now for ``identifier`` (archived as response ``number``);
-    None when the source no longer has it in this format."""
+    page: PageName,
+) -> tuple[str, Fetched, Header] | None:  # fmt: skip
+    """GetRecord ``identifier`` now, archived as ``page`` of the reconciliation: its path,
+    the response and the record's header; None when the source no longer has it in this
+    format."""
     try:
         fetched = client.request(
             "GetRecord", identifier=identifier, metadataPrefix=spec.metadata_prefix
         )
     except (IdDoesNotExist, CannotDisseminateFormat):
         return None
-    archive.store(
-        folder, f"{CONFIRM}/p{number:06d}", fetched, endpoint=spec.endpoint,
-        metadata_prefix=spec.metadata_prefix, set_spec=spec.set_spec,
-        harvest_id=spec.harvest_id, page=number,
-    )  # fmt: skip
     records = fetched.page.elements
-    if not records:
-        raise PageIntegrityError(f"GetRecord {identifier} answered without a record")
+    if len(records) != 1:
+        raise PageIntegrityError(f"GetRecord {identifier} answered with {len(records)} records")
     header = read_header(records[0])
     if header.identifier != identifier:
         raise PageIntegrityError(f"GetRecord {identifier} answered with {header.identifier}")
-    return header
+    path = archive.store(
+        folder, page_name(page.window, page.number), fetched, endpoint=spec.endpoint,
+        metadata_prefix=spec.metadata_prefix, set_spec=spec.set_spec,
+        harvest_id=spec.harvest_id, run_id=page.run_id, window=page.window, page=page.number,
+    )  # fmt: skip
+    return path, fetched, header
+
+
+@dataclass(frozen=True)
+class PageName:
+    """Where a response goes among a run's pages."""
+
+    run_id: str
+    window: int
+    number: int
 
 
 def in_set(header: Header, set_spec: str | None) -> bool:

@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS reconciliations (
     tombstoned INTEGER,
     kept INTEGER,
     not_loaded INTEGER,
+    fetched INTEGER,
     error TEXT,
     flow_run_id TEXT
 );
@@ -101,12 +102,13 @@ RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
 #: covers the same dates again).
 INCOMPLETE, SUPERSEDED = "incomplete", "superseded"
 CLOSED = {COMPLETE, INCOMPLETE, SUPERSEDED}
-#: Columns added after the first release: (name, declaration).
+#: Columns added after a table's first release: (table, name, declaration).
 _ADDED_COLUMNS = [
-    ("window_expected", "INTEGER"),
-    ("shortfalls", "TEXT NOT NULL DEFAULT '[]'"),
-    ("overlap_seconds", "INTEGER"),
-    ("flow_run_id", "TEXT"),
+    ("runs", "window_expected", "INTEGER"),
+    ("runs", "shortfalls", "TEXT NOT NULL DEFAULT '[]'"),
+    ("runs", "overlap_seconds", "INTEGER"),
+    ("runs", "flow_run_id", "TEXT"),
+    ("reconciliations", "fetched", "INTEGER"),
 ]
 #: The overlap "next from" is computed with when no run recorded its own.
 DEFAULT_OVERLAP = timedelta(days=1)
@@ -177,8 +179,9 @@ class Reconciliation:
     """One comparison of a harvest's ListIdentifiers with the warehouse (``flows.reconcile``):
     ``vanished`` items the source no longer lists, of which ``tombstoned`` were deleted and
     ``kept`` were found still there (GetRecord); ``not_loaded`` items it lists that the
-    warehouse lacks. Status: running, applied, unchanged, held (more would vanish than
-    allowed: nothing applied) or failed."""
+    warehouse lacks, of which ``fetched`` were fetched (GetRecord) and loaded. Status:
+    running, applied, unchanged, held (more would vanish than allowed: nothing applied) or
+    failed."""
 
     run_id: str
     harvest_id: str
@@ -192,6 +195,7 @@ class Reconciliation:
     tombstoned: int | None = None
     kept: int | None = None
     not_loaded: int | None = None
+    fetched: int | None = None
     error: str | None = None
     flow_run_id: str | None = None
 
@@ -230,14 +234,14 @@ class StateStore:
         ``read_only``: only read (a read-only data dir)."""
         self.location = location
         self._db = StateDB(location, _SCHEMA, read_only=read_only)
-        present = self._db.columns("runs")
-        for name, declaration in _ADDED_COLUMNS:
-            if name not in present:
+        present = {t: self._db.columns(t) for t in {t for t, _, _ in _ADDED_COLUMNS}}
+        for table, name, declaration in _ADDED_COLUMNS:
+            if present[table] and name not in present[table]:  # (not made: a reader's)
                 if read_only:
                     self._db.close()
                     raise DataDirError(f"the harvest state {location} was made by an earlier "
                                        "version; a run with write access upgrades it")  # fmt: skip
-                self._db.execute(f"ALTER TABLE runs ADD COLUMN {name} {declaration}")
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
     def close(self) -> None:
         self._db.close()

@@ -217,6 +217,7 @@ RECONCILIATIONS = pa.schema(
         _f("tombstoned", pa.int64()),
         _f("kept", pa.int64()),
         _f("not_loaded", pa.int64()),
+        _f("fetched", pa.int64()),
         _f("error", _str),
         _f("flow_run_id", _str),
     ]

@@ -229,7 +229,7 @@ def test_one_failing_endpoint_does_not_stop_the_others_and_the_run_says_which(
 
 @pytest.mark.prefect
 def test_the_reconcile_flow_deletes_what_is_gone_and_fails_naming_a_held_set(
-    prefect_server: None, data: DataDir, endpoint: str, store: RecordStore
+    prefect_server: None, data: DataDir, endpoint: str, store: RecordStore, clock: Clock
 ) -> None:
     sets = ["RePEc:sae:asseca", "RePEc:nbr:nberwo"]
     options = [HarvestOptions(endpoint=endpoint, delay=0.0, sets=sets, max_vanished=0.2)]
@@ -239,6 +239,7 @@ def test_the_reconcile_flow_deletes_what_is_gone_and_fails_naming_a_held_set(
     for record in store.records():  # all of the other
         if "RePEc:sae:asseca" in record.sets:
             store.remove(record.identifier)
+    clock.now += timedelta(days=7)
 
     state = reconcile_flow(endpoints=options, data_dir=str(data.root), return_state=True)
 

@@ -381,10 +381,10 @@ class Warehouse:
 
         return self.write(merge)
 
-    def compare_listing(self, listing: Path, out: Path, **source: Any) -> Comparison:
+    def compare_listing(self, listing: Path, out: Path, missing: Path, **source: Any) -> Comparison:
         """A source's listing against the warehouse (``warehouse.listings.compare``)."""
         with self.connect() as con:
-            return compare(con, listing, out, **source)
+            return compare(con, listing, out, missing, **source)
 
     def current_generation(self) -> str:
         """The schema of the tables readers see."""
