@@ -288,11 +288,9 @@ def build_deployment(
     set tasks run on Dask (``flows.on_dask``, told where by the run's environment)."""
     target = harvest_flow
     extra: dict[str, Any] = {}
-    if dask:
-        dask_runner(dask)  # a bad value or a missing extra is said now, not at 03:00
-        from flows.on_dask import harvest_on_dask
-
-        target, extra = harvest_on_dask, {"job_variables": {"env": {DASK_ENV: dask}}}
+    if dask:  # a bad value or a missing extra is said now, not at 03:00
+        target = harvest_flow.with_options(task_runner=dask_runner(dask))
+        extra = {"job_variables": {"env": {DASK_ENV: dask}}}
     deployment: Any = target.to_deployment(
         name=name,
         cron=cron,
@@ -306,7 +304,7 @@ def build_deployment(
         **extra,
     )
     if dask:  # a copy of the flow keeps the original's name: say where the copy is
-        deployment.entrypoint = "flows.on_dask.harvest_on_dask"
+        deployment.entrypoint = DASK_ENTRYPOINT
     return deployment
 
 
@@ -538,6 +536,8 @@ def deploy_to_pool(
 #: Where a deployment made with ``--dask`` runs its set tasks: a Dask scheduler's address
 #: (``tcp://host:8786``), or a number of local worker processes (read by ``flows.on_dask``).
 DASK_ENV = "REPEC_HARVEST_DASK"
+#: The harvest flow on Dask, as a worker imports it.
+DASK_ENTRYPOINT = "flows.on_dask.harvest_on_dask"
 
 
 def dask_runner(where: str | None = None) -> Any:

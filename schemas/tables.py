@@ -158,16 +158,21 @@ QUARANTINE = pa.schema(
     ]
 )
 
+#: What every run of a harvest (a harvest run, a reconciliation) says of itself first.
+_RUN = [
+    _f("run_id", _str, False),
+    _f("harvest_id", _str, False),
+    _f("endpoint", _str, False),
+    _f("metadata_prefix", _str, False),
+    _f("set_spec", _str),
+    _f("status", _str, False),
+    _f("started_at", _ts, False),
+    _f("finished_at", _ts),
+]
+
 HARVEST_RUNS = pa.schema(
     [
-        _f("run_id", _str, False),
-        _f("harvest_id", _str, False),
-        _f("endpoint", _str, False),
-        _f("metadata_prefix", _str, False),
-        _f("set_spec", _str),
-        _f("status", _str, False),
-        _f("started_at", _ts, False),
-        _f("finished_at", _ts),
+        *_RUN,
         _f("server_started_at", _ts),
         _f("from_date", _str),
         _f("until_date", _str),
@@ -202,14 +207,7 @@ HARVEST_STATE = pa.schema(
 #: compared with the warehouse, and what became of the items it no longer lists.
 RECONCILIATIONS = pa.schema(
     [
-        _f("run_id", _str, False),
-        _f("harvest_id", _str, False),
-        _f("endpoint", _str, False),
-        _f("metadata_prefix", _str, False),
-        _f("set_spec", _str),
-        _f("status", _str, False),
-        _f("started_at", _ts, False),
-        _f("finished_at", _ts),
+        *_RUN,
         _f("listed_at", _ts),
         _f("listed", pa.int64()),
         _f("live", pa.int64()),
