@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from lxml import etree
 
 from benchmarks.corpus import record, record_xml
@@ -69,3 +70,23 @@ def test_the_large_input_scenarios_work_at_a_tiny_scale(tmp_path: Path) -> None:
         "window-none": 300,
     }
     assert results["redif-garbage"]["quarantined"] == 1
+
+
+@pytest.mark.prefect
+def test_the_dask_and_politeness_benchmarks_work_at_a_tiny_size(tmp_path: Path) -> None:
+    pytest.importorskip("prefect_dask")
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.dask_sets", "--records", "160", "--delay", "0.05",
+         "--workers", "2", "--workdir", str(tmp_path / "dask")],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    report = json.loads(out.stdout)
+    assert report["dask_statuses"] == ["complete"] * 8 and report["same_rows"] is True
+    assert report["content_dask"]["articles"][0]["n"] == 160
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.politeness", "--records", "200", "--delay", "0.05",
+         "--workdir", str(tmp_path / "politeness")],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    report = json.loads(out.stdout)
+    assert report["seconds_parallel_1"] > 0 and len(report["busiest_second_parallel_4"]) == 4
