@@ -14,7 +14,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from harvesting.harvester import HarvestedPage
+from harvesting.harvester import CommittedPage
 from harvesting.identity import HarvestSpec
 from harvesting.state import Run
 
@@ -56,12 +56,12 @@ class HarvestProgress:
         )
         self._started[spec.harvest_id] = time.monotonic()
 
-    def page_done(self, spec: HarvestSpec, run: Run, page: HarvestedPage) -> None:
+    def page_done(self, spec: HarvestSpec, run: Run, page: CommittedPage) -> None:
         task = self._tasks.get(spec.harvest_id)
         if task is None:
             return
         elapsed = max(time.monotonic() - self._started[spec.harvest_id], 1e-6)
-        size = page.fetched.page.complete_list_size
+        size = page.complete_list_size
         window = run.window
         if not size:  # rich keeps the last total when given None: this window announced none
             for shown in self._progress.tasks:

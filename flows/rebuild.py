@@ -20,7 +20,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -28,17 +28,15 @@ from flows.datadir import DataDir
 from flows.storage import (
     APPLIED_VERB,
     TOMBSTONES,
+    PageTask,
     Storage,
-    store_page,
-    store_tombstones,
+    normalize_pages,
 )
 from harvesting.archive import MANIFEST, ArchivedPage, RawArchive
-from harvesting.harvester import PageCounts, page_id
+from harvesting.harvester import PageCounts
 from harvesting.responses import parse_response, read_sets
 from harvesting.state import StateStore
-from schemas.dates import parse_datestamp
 from schemas.errors import ArchiveError, DataDirError, WarehouseError
-from schemas.records import PageContext
 from warehouse.database import Warehouse
 from warehouse.loader import WindowJob, loader_for
 from warehouse.merge import ENTITY_TABLES
@@ -269,24 +267,6 @@ def _replay_sets(
 _REPLAYED = ("ListRecords", "GetRecord", TOMBSTONES)
 
 
-@dataclass(frozen=True)
-class PageTask:
-    """One archived ListRecords page to normalize: where it is, and which page file of which
-    window it becomes."""
-
-    path: str
-    sha256: str | None
-    endpoint: str
-    metadata_prefix: str
-    harvest_id: str
-    run_id: str
-    window: int
-    page: int  # the harvest's page number (part of the page id)
-    sequence: int  # the page's place among its window's page files: 1, 2, ...
-    verb: str = "ListRecords"  # or GetRecord, or TOMBSTONES (a reconciliation's)
-    response_date: str | None = None  # a file of tombstones: when they were harvested
-
-
 def _windows(archive: RawArchive, manifests: list[Path]) -> Iterator[list[PageTask]]:
     """The pages of every window of every run, window by window in harvest order."""
     # Run ids sort by start time, whatever the harvest.
@@ -315,38 +295,6 @@ def _windows(archive: RawArchive, manifests: list[Path]) -> Iterator[list[PageTa
                 )
                 for sequence, e in enumerate(entries, start=1)
             ]
-
-
-def normalize_pages(raw_root: Path, staging: Path, tasks: list[PageTask]) -> PageCounts:
-    """Parse, map and write some archived pages as staged page files; their counts.
-    Runs in a worker process (arguments and result are small and picklable)."""
-    archive, target = RawArchive(raw_root), Staging(staging)
-    records = deleted = quarantined = 0
-    for task in tasks:
-        raw = archive.read(task.path, task.sha256)
-        context = PageContext(
-            endpoint=task.endpoint,
-            harvest_id=task.harvest_id,
-            metadata_prefix=task.metadata_prefix,
-            harvested_at=datetime.min,  # the page's own, below
-            page_id=page_id(task.harvest_id, task.run_id, task.window, task.page),
-            page_path=task.path,
-        )
-        if task.verb == TOMBSTONES:
-            if task.response_date is None:
-                raise ArchiveError(f"{task.path} has no response_date in its manifest")
-            context = replace(context, harvested_at=parse_datestamp(task.response_date))
-            counts = store_tombstones(target, context, task.run_id, task.window, task.sequence,
-                                      raw)  # fmt: skip
-        else:
-            page = parse_response(raw, task.verb)
-            context = replace(context, harvested_at=page.response_date)
-            counts = store_page(target, context, task.run_id, task.window, task.sequence,
-                                page.items)  # fmt: skip
-        records += counts.records
-        deleted += counts.deleted
-        quarantined += counts.quarantined
-    return PageCounts(records, deleted, quarantined)
 
 
 def _replay_runs(

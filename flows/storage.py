@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
+import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,13 +21,15 @@ from typing import Any
 from lxml import etree
 
 from flows.datadir import DataDir
-from harvesting.harvester import HarvestedPage, PageCounts
+from harvesting.archive import RawArchive
+from harvesting.harvester import CommittedPage, HarvestedPage, PageCounts, page_id
 from harvesting.identity import HarvestSpec
-from harvesting.responses import SetInfo
+from harvesting.responses import SetInfo, parse_response
 from harvesting.state import Run, StateStore
 from harvesting.windows import Window
 from schemas import tables
 from schemas.dates import parse_datestamp
+from schemas.errors import ArchiveError
 from schemas.handles import handle_key, parse_handle
 from schemas.records import (
     PAGE_TABLES,
@@ -99,6 +105,56 @@ def store_tombstones(
     buffer.add("articles", rows)
     staging.write_page(context.harvest_id, run_id, window, number, buffer.tables())
     return PageCounts(len(rows), len(rows), 0)
+
+
+@dataclass(frozen=True)
+class PageTask:
+    """One archived ListRecords page to normalize: where it is, and which page file of which
+    window it becomes."""
+
+    path: str
+    sha256: str | None
+    endpoint: str
+    metadata_prefix: str
+    harvest_id: str
+    run_id: str
+    window: int
+    page: int  # the harvest's page number (part of the page id)
+    sequence: int  # the page's place among its window's page files: 1, 2, ...
+    verb: str = "ListRecords"  # or GetRecord, or TOMBSTONES (a reconciliation's)
+    response_date: str | None = None  # a file of tombstones: when they were harvested
+
+
+def normalize_pages(raw_root: Path, staging: Path, tasks: list[PageTask]) -> PageCounts:
+    """Parse, map and write some archived pages as staged page files; their counts.
+    Runs in a worker process (arguments and result are small and picklable)."""
+    archive, target = RawArchive(raw_root), Staging(staging)
+    records = deleted = quarantined = 0
+    for task in tasks:
+        raw = archive.read(task.path, task.sha256)
+        context = PageContext(
+            endpoint=task.endpoint,
+            harvest_id=task.harvest_id,
+            metadata_prefix=task.metadata_prefix,
+            harvested_at=datetime.min,  # the page's own, below
+            page_id=page_id(task.harvest_id, task.run_id, task.window, task.page),
+            page_path=task.path,
+        )
+        if task.verb == TOMBSTONES:
+            if task.response_date is None:
+                raise ArchiveError(f"{task.path} has no response_date in its manifest")
+            context = replace(context, harvested_at=parse_datestamp(task.response_date))
+            counts = store_tombstones(target, context, task.run_id, task.window, task.sequence,
+                                      raw)  # fmt: skip
+        else:
+            page = parse_response(raw, task.verb)
+            context = replace(context, harvested_at=page.response_date)
+            counts = store_page(target, context, task.run_id, task.window, task.sequence,
+                                page.items)  # fmt: skip
+        records += counts.records
+        deleted += counts.deleted
+        quarantined += counts.quarantined
+    return PageCounts(records, deleted, quarantined)
 
 
 def _emptied(
@@ -229,6 +285,39 @@ def _series_rows(endpoint: str, sets: list[SetInfo], listed_at: datetime) -> lis
     ]
 
 
+#: Pages a sink writes in its own process before it uses the worker processes.
+INLINE_PAGES = 8
+
+
+class _Workers:
+    """Worker processes shared by the sinks of this process (one per core), started when a
+    sink first needs them and stopped when the last one lets go."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._users = 0
+
+    def acquire(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")
+                )
+            self._users += 1
+            return self._pool
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
+
+WORKERS = _Workers()
+
+
 class WarehouseSink:
     """The harvester's page sink: every page to the lake, every finished window to DuckDB
     (through the loader thread)."""
@@ -238,6 +327,8 @@ class WarehouseSink:
         self.loader = loader_for(storage.staging, storage.db)
         #: (harvest, run, window) -> the last page handed to the loader
         self._handed: dict[tuple[str, str, int], int] = {}
+        self._submitted = 0
+        self._workers: ProcessPoolExecutor | None = None
 
     def recover(self, spec: HarvestSpec, run: Run) -> None:
         """A resumed run: load the windows it finished whose load did not happen."""
@@ -257,11 +348,42 @@ class WarehouseSink:
         self.loader.settle()
 
     def close(self) -> None:
-        """The harvest is over, whatever its end: the loader's thread ends."""
-        self.loader.stop()
+        """The harvest is over, whatever its end: the loader's thread ends, and this sink's
+        hold on the worker processes."""
+        try:
+            self.loader.stop()
+        finally:
+            if self._workers is not None:
+                self._workers = None
+                WORKERS.release()
 
-    def page(self, page: HarvestedPage) -> PageCounts:
+    def submit(self, page: HarvestedPage) -> Future[PageCounts]:
+        """Write a page's rows: here for the first pages of a sink (a small harvest is done
+        before worker processes would have started), then in the shared worker processes,
+        which parse the archived page again and write its rows, while this process fetches
+        the next pages."""
         self.loader.check()  # a failed load stops the harvest at the next page
+        self._submitted += 1
+        if self._submitted <= INLINE_PAGES:
+            rows: Future[PageCounts] = Future()
+            try:
+                rows.set_result(self._store_here(page))
+            except Exception as exc:
+                rows.set_exception(exc)
+            return rows
+        if self._workers is None:
+            self._workers = WORKERS.acquire()
+        task = PageTask(
+            path=page.path, sha256=None, endpoint=page.spec.endpoint,
+            metadata_prefix=page.spec.metadata_prefix, harvest_id=page.spec.harvest_id,
+            run_id=page.run_id, window=page.window.index, page=page.number,
+            sequence=page.number,
+        )  # fmt: skip
+        return self._workers.submit(
+            normalize_pages, self.storage.data.raw, self.storage.staging.root, [task]
+        )
+
+    def _store_here(self, page: HarvestedPage) -> PageCounts:
         context = PageContext(
             endpoint=page.spec.endpoint,
             harvest_id=page.spec.harvest_id,
@@ -270,7 +392,7 @@ class WarehouseSink:
             page_id=page.page_id,
             page_path=page.path,
         )
-        counts = store_page(
+        return store_page(
             self.storage.staging,
             context,
             page.run_id,
@@ -278,12 +400,13 @@ class WarehouseSink:
             page.number,
             page.fetched.page.items,
         )
-        # A long window (``--window none``) is loaded as it goes, in parts of the largest
-        # load, from the pages committed before this one.
-        key, committed = (page.spec.harvest_id, page.run_id, page.window.index), page.number - 1
-        if committed - self._handed.get(key, 0) >= MAX_BATCH_PAGES:
-            self._hand(key, committed)
-        return counts
+
+    def committed(self, page: CommittedPage) -> None:
+        """A long window (``--window none``) is loaded as it goes, in parts of the largest
+        load, from the pages committed."""
+        key = (page.spec.harvest_id, page.run_id, page.window.index)
+        if page.number - self._handed.get(key, 0) >= MAX_BATCH_PAGES:
+            self._hand(key, page.number)
 
     def window_done(self, spec: HarvestSpec, run: Run, window: Window) -> None:
         self._hand((spec.harvest_id, run.run_id, window.index), run.window_pages)
@@ -291,8 +414,9 @@ class WarehouseSink:
     def _hand(self, key: tuple[str, str, int], last: int) -> None:
         """Pages of a window up to ``last`` to the loader, from the first not handed yet."""
         first = self._handed.get(key, 0) + 1
-        self.loader.submit(WindowJob(*key, pages=last, first=first))
-        self._handed[key] = last
+        if last >= first:
+            self.loader.submit(WindowJob(*key, pages=last, first=first))
+            self._handed[key] = last
 
     def run_done(self, spec: HarvestSpec, run: Run) -> None:
         self.loader.settle()

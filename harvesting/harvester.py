@@ -1,10 +1,12 @@
 """The harvest loop: windows, each with its own resumption-token loop, a checkpoint after
 every page, and resume from the last committed page.
 
-For every page, in this order: fetch and parse (once), archive the raw bytes, hand the page to
-the sink (which writes its rows), then commit the position (window, token, page) and the
-page's counts in one transaction. A crash at any point re-fetches at most the page that was
-not committed; page names are deterministic, so the re-fetch overwrites, never duplicates.
+For every page, in this order: fetch and check it (its resumption token), archive the raw
+bytes, hand the page to the sink (which writes its rows, maybe in another process), and once
+its rows are written commit the position (window, token, page) and the page's counts in one
+transaction, pages in order. The next pages are fetched while the sink works on the earlier
+ones (at most ``MAX_PENDING_PAGES`` wait). A crash at any point re-fetches the pages that were
+not committed; page names are deterministic, so a re-fetch overwrites, never duplicates.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -41,6 +45,9 @@ log = logging.getLogger(__name__)
 MAX_EMPTY_PAGES = 20
 #: How often one window may be restarted after an expired resumption token.
 MAX_WINDOW_RESTARTS = 3
+#: Pages handed to the sink whose rows are not written yet, at most: the fetching goes on
+#: while the sink works, this far ahead.
+MAX_PENDING_PAGES = 6
 #: OAI error messages that mean "this date range is too large for me".
 _OVERFLOW = re.compile(r"too (many|large|big)|overflow|exceed|limit", re.IGNORECASE)
 
@@ -65,6 +72,19 @@ class HarvestedPage:
 
 
 @dataclass(frozen=True)
+class CommittedPage:
+    """A page whose rows are written and whose position is committed."""
+
+    spec: HarvestSpec
+    run_id: str
+    window: Window
+    number: int
+    path: str
+    token: str | None
+    complete_list_size: int | None
+
+
+@dataclass(frozen=True)
 class PageCounts:
     records: int
     deleted: int
@@ -72,12 +92,16 @@ class PageCounts:
 
 
 class PageSink(Protocol):
-    """Where pages go; provided by the layer above (normalize and store). ``window_done`` may
-    store the window in the background: ``run_done`` and ``settle`` wait for it, and
+    """Where pages go; provided by the layer above (normalize and store). ``submit`` writes a
+    page's rows, now or in the background (the future says when, and the counts);
+    ``committed`` hears of each page whose position is committed, in order. ``window_done``
+    may store the window in the background: ``run_done`` and ``settle`` wait for it, and
     ``recover`` (called when a run is resumed) stores again any window of the run that was
     finished but not stored when the process stopped."""
 
-    def page(self, page: HarvestedPage) -> PageCounts: ...
+    def submit(self, page: HarvestedPage) -> Future[PageCounts]: ...
+
+    def committed(self, page: CommittedPage) -> None: ...
 
     def window_done(self, spec: HarvestSpec, run: Run, window: Window) -> None: ...
 
@@ -91,7 +115,7 @@ class PageSink(Protocol):
 class Progress(Protocol):
     def run_started(self, spec: HarvestSpec, run: Run, resumed: bool) -> None: ...
 
-    def page_done(self, spec: HarvestSpec, run: Run, page: HarvestedPage) -> None: ...
+    def page_done(self, spec: HarvestSpec, run: Run, page: CommittedPage) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -159,6 +183,8 @@ class Harvester:
         self.progress = progress
         #: the server refused from/until with a time of day: dates only, for this run
         self._by_day = False
+        #: pages of the current window handed to the sink, not committed yet, in order
+        self._pending: deque[tuple[CommittedPage, Future[PageCounts]]] = deque()
 
     def harvest(
         self,
@@ -223,6 +249,7 @@ class Harvester:
                         raise
             self.sink.run_done(spec, run)
         except BaseException as exc:
+            self._commit_written(spec, run)
             self._flush_partial_window(spec, run)
             try:
                 self.sink.settle()
@@ -283,12 +310,14 @@ class Harvester:
     def _harvest_window(self, spec: HarvestSpec, run: Run, window: Window) -> None:
         restarts = empty_pages = 0
         seen_tokens: set[str] = set()
+        token = run.token  # the list's next token: ahead of the committed one while pages wait
         fetched_all = run.window_pages > 0 and run.token is None  # crash after the last page
+        pending = self._pending = deque()
         while not fetched_all:
             if self.stop is not None and self.stop.is_set():
                 raise KeyboardInterrupt
-            if run.token:
-                params = {"resumptionToken": run.token}
+            if token:
+                params = {"resumptionToken": token}
             else:
                 params = {"metadataPrefix": spec.metadata_prefix, **window.params()}
                 if self._by_day:
@@ -299,35 +328,37 @@ class Harvester:
                 fetched = self.client.request("ListRecords", **params)
             except BadArgument as exc:
                 timed = any("T" in params.get(k, "") for k in ("from", "until"))
-                if run.token or self._by_day or not timed:
+                if token or self._by_day or not timed:
                     raise
                 self._by_day = True  # days cover the same records, and a few more
                 log.warning("%s refuses a time of day in from/until (%s); asking by day",
                             spec.endpoint, exc)  # fmt: skip
                 continue
             except BadResumptionToken:
-                if not run.token or restarts >= MAX_WINDOW_RESTARTS:
+                if not token or restarts >= MAX_WINDOW_RESTARTS:
                     raise
                 restarts += 1
                 log.warning("resumption token expired; restarting window %s", window.label())
+                self._commit_pending(spec, run, wait=True)
                 self.state.restart_window(run)
+                token = None
                 seen_tokens.clear()
                 continue
             page = fetched.page
             if page.no_records_match:
-                if run.token:
+                if token:
                     raise PageIntegrityError(
                         "noRecordsMatch in the middle of a resumption-token list"
                     )
                 break
-            if page.token and (page.token == run.token or page.token in seen_tokens):
+            if page.token and (page.token == token or page.token in seen_tokens):
                 raise PageIntegrityError(f"resumption token {page.token!r} did not change")
             if page.token:
                 seen_tokens.add(page.token)
             empty_pages = 0 if page.items else empty_pages + 1
             if page.token and empty_pages >= MAX_EMPTY_PAGES:
                 raise PageIntegrityError(f"{empty_pages} empty pages in a row with a token")
-            number = run.window_pages + 1
+            number = run.window_pages + len(pending) + 1
             path = self.archive.store(
                 f"{spec.harvest_id}/{run.run_id}", page_name(window.index, number), fetched,
                 endpoint=spec.endpoint, metadata_prefix=spec.metadata_prefix,
@@ -335,19 +366,15 @@ class Harvester:
                 window=window.index, window_from=window.start, window_until=window.end,
                 page=number,
             )  # fmt: skip
-            harvested = HarvestedPage(spec, run.run_id, window, number, fetched, path)
-            counts = self.sink.page(harvested)
-            self.state.commit_page(
-                run, page.token, counts.records, counts.deleted, counts.quarantined,
-                page.complete_list_size,
-            )  # fmt: skip
-            log.debug("page %d of window %s: %d records (%d quarantined), token %s",
-                      number, window.label(), counts.records, counts.quarantined,
-                      page.token or "-")  # fmt: skip
-            if self.progress:
-                self.progress.page_done(spec, run, harvested)
-            self.budget.check(run)
-            fetched_all = not page.token
+            rows = self.sink.submit(HarvestedPage(spec, run.run_id, window, number, fetched, path))
+            done = CommittedPage(spec, run.run_id, window, number, path, page.token,
+                                 page.complete_list_size)  # fmt: skip
+            del fetched, page  # the sink has what it needs: the parsed page may go
+            pending.append((done, rows))
+            self._commit_pending(spec, run, wait=len(pending) >= MAX_PENDING_PAGES)
+            token = done.token
+            fetched_all = not token
+        self._commit_pending(spec, run, wait=True)
         expected = run.window_expected
         if expected is not None and run.window_records < expected:
             run.shortfalls.append(
@@ -359,6 +386,39 @@ class Harvester:
                  window.index + 1, len(run.windows), run.window_pages,
                  run.window_records)  # fmt: skip
         self.state.complete_window(run)
+
+    def _commit_pending(self, spec: HarvestSpec, run: Run, wait: bool) -> None:
+        """Commit, in order, the waiting pages whose rows are written: all of them with
+        ``wait`` (waiting for each), else those ready now and the oldest once too many wait.
+        A page whose rows failed raises its error; the pages after it stay uncommitted."""
+        pending = self._pending
+        while pending and (wait or pending[0][1].done() or len(pending) >= MAX_PENDING_PAGES):
+            done, rows = pending[0]
+            counts = rows.result()
+            pending.popleft()
+            self.state.commit_page(
+                run, done.token, counts.records, counts.deleted, counts.quarantined,
+                done.complete_list_size,
+            )  # fmt: skip
+            self.sink.committed(done)
+            log.debug("page %d of window %s: %d records (%d quarantined), token %s",
+                      done.number, done.window.label(), counts.records, counts.quarantined,
+                      done.token or "-")  # fmt: skip
+            if self.progress:
+                self.progress.page_done(spec, run, done)
+            self.budget.check(run)
+
+    def _commit_written(self, spec: HarvestSpec, run: Run) -> None:
+        """A run that stops: commit the waiting pages as their rows are written, up to the
+        first that failed; the others are dropped (the next run fetches them again)."""
+        try:
+            self._commit_pending(spec, run, wait=True)
+        except Exception as exc:  # the run is failing already; report the first error
+            log.debug("a page waiting to be committed failed too: %s", exc)
+        finally:
+            for _, rows in self._pending:
+                rows.cancel()
+            self._pending.clear()
 
 
 def _formatter(granularity: str) -> Callable[[datetime | None], str | None]:

@@ -185,6 +185,31 @@ def test_an_interrupted_run_resumes_at_the_last_committed_page(
     assert snapshot(interrupted) == snapshot(clean)
 
 
+def test_pages_written_by_worker_processes_equal_pages_written_here(
+    tmp_path: Path, store: RecordStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After its first pages, a harvest hands each archived page to worker processes, which
+    parse it again and write its rows while the next pages are fetched; the warehouse is the
+    same as when every page is written in the harvesting process."""
+    from flows import storage
+
+    started = []
+    acquire = storage.WORKERS.acquire
+    monkeypatch.setattr(storage.WORKERS, "acquire", lambda: started.append(1) or acquire())
+    with serve(Provider(store, page_size=2, clock=clock)) as url:
+        workers = DataDir(tmp_path / "workers")
+        [result] = harvest(workers, url)
+        monkeypatch.setattr(storage, "INLINE_PAGES", 10**9)
+        here = DataDir(tmp_path / "here")
+        harvest(here, url)
+    assert started == [1]  # the worker processes were used, by the first harvest only
+    assert result.run is not None and result.run.pages > 20 and result.run.records == SAMPLE_ITEMS
+    assert snapshot(workers) == snapshot(here)
+    assert query(workers, "SELECT count(*) FROM quarantine") == query(
+        here, "SELECT count(*) FROM quarantine"
+    )
+
+
 def test_loading_the_same_files_twice_changes_nothing(
     data: DataDir, endpoint: str, tmp_path: Path
 ) -> None:
