@@ -12,6 +12,7 @@ import argparse
 import json
 import resource
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,12 @@ def harvest_only(url: str, data: Path) -> int:
     from harvesting.state import StateStore
 
     class NoSink:
-        def page(self, page: Any) -> PageCounts:
-            return PageCounts(len(page.fetched.page.items), 0, 0)
+        def submit(self, page: Any) -> Future[PageCounts]:
+            counted: Future[PageCounts] = Future()
+            counted.set_result(PageCounts(len(page.fetched.page.items), 0, 0))
+            return counted
+
+        def committed(self, page: Any) -> None: ...
 
         def window_done(self, *args: Any) -> None: ...
 
