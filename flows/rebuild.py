@@ -14,7 +14,6 @@ kept aside, renamed, for the user to delete.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 from collections import defaultdict, deque
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from flows.storage import (
     PageTask,
     Storage,
     normalize_pages,
+    worker_pool,
 )
 from harvesting.archive import MANIFEST, ArchivedPage, RawArchive
 from harvesting.harvester import PageCounts
@@ -315,7 +315,7 @@ def _replay_runs(
     loader = loader_for(storage.staging, storage.db)
     with ExitStack() as stack:
         if workers > 0:
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            pool = worker_pool(workers)
             stack.callback(pool.shutdown, wait=True, cancel_futures=True)
             results = _in_order(pool, chunks, archive.root, storage.staging.root, 4 * workers)
         else:

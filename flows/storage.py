@@ -11,6 +11,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -285,6 +286,25 @@ def _series_rows(endpoint: str, sets: list[SetInfo], listed_at: datetime) -> lis
     ]
 
 
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for normalizing pages (``normalize_pages``), started fresh (spawn),
+    each ending as soon as the process that started them is gone: one killed (SIGKILL)
+    leaves none behind, holding its output or its files."""
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"),
+        initializer=_end_with_parent, initargs=(os.getpid(),),
+    )  # fmt: skip
+
+
+def _end_with_parent(parent: int) -> None:
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 #: Pages a sink writes in its own process before it uses the worker processes.
 INLINE_PAGES = 8
 
@@ -301,9 +321,7 @@ class _Workers:
     def acquire(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(
-                    os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")
-                )
+                self._pool = worker_pool(os.cpu_count() or 1)
             self._users += 1
             return self._pool
 
