@@ -8,7 +8,6 @@ import functools
 import io
 import json
 import logging
-import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
@@ -20,6 +19,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from flows import interrupts
 from flows.config import read_config
 from flows.datadir import CATALOG_ENV_VAR, DATA_PATH_ENV_VAR, ENV_VAR, DataDir
 from flows.options import (
@@ -718,16 +718,6 @@ _COMMAND_OPTIONS = {"--data-dir", "--catalog", "--data-path"}
 INTERRUPTED = "Interrupted: every committed page is kept; run again to resume."
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    """Ctrl-C or SIGTERM: stop at the next Python instruction, once. Signals after the first
-    are ignored while the command records where it stopped (a second Ctrl-C used to cut
-    that short and leave the run marked running)."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def entry() -> None:
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupts.install()
     sys.exit(main())

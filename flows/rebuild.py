@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from flows.datadir import DataDir
+from flows.interrupts import deferred
 from flows.storage import (
     APPLIED_VERB,
     TOMBSTONES,
@@ -339,7 +340,8 @@ def _in_order(
     """Each chunk's counts, in order, keeping at most ``ahead`` chunks in the workers."""
     running: deque[Future[PageCounts]] = deque()
     for chunk in chunks:
-        running.append(pool.submit(normalize_pages, raw, staging, chunk))
+        with deferred():  # a submit may start a worker process: never cut half way
+            running.append(pool.submit(normalize_pages, raw, staging, chunk))
         if len(running) >= ahead:
             yield running.popleft().result()
     while running:

@@ -22,6 +22,7 @@ from typing import Any
 from lxml import etree
 
 from flows.datadir import DataDir
+from flows.interrupts import deferred
 from harvesting.archive import RawArchive
 from harvesting.harvester import CommittedPage, HarvestedPage, PageCounts, page_id
 from harvesting.identity import HarvestSpec
@@ -397,9 +398,10 @@ class WarehouseSink:
             run_id=page.run_id, window=page.window.index, page=page.number,
             sequence=page.number,
         )  # fmt: skip
-        return self._workers.submit(
-            normalize_pages, self.storage.data.raw, self.storage.staging.root, [task]
-        )
+        with deferred():  # a submit may start a worker process: never cut half way
+            return self._workers.submit(
+                normalize_pages, self.storage.data.raw, self.storage.staging.root, [task]
+            )
 
     def _store_here(self, page: HarvestedPage) -> PageCounts:
         context = PageContext(
