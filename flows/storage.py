@@ -319,6 +319,12 @@ class _Workers:
         self._pool: ProcessPoolExecutor | None = None
         self._users = 0
 
+    @staticmethod
+    def allowed() -> bool:
+        """Whether this process may start any: not a daemon (a Dask worker is one, and the
+        tasks of a Dask harvest are spread over processes already)."""
+        return not multiprocessing.current_process().daemon
+
     def acquire(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
@@ -383,7 +389,7 @@ class WarehouseSink:
         the next pages."""
         self.loader.check()  # a failed load stops the harvest at the next page
         self._submitted += 1
-        if self._submitted <= INLINE_PAGES:
+        if self._submitted <= INLINE_PAGES or not WORKERS.allowed():
             rows: Future[PageCounts] = Future()
             try:
                 rows.set_result(self._store_here(page))

@@ -273,7 +273,7 @@ class Harvester:
         be split any further. A failure in the middle of a resumption-token list is not a
         reason to split: the run stops there and the next run resumes at that token."""
         window = run.window
-        if window is None or run.window_pages or not _splits_on(error):
+        if window is None or run.window_pages or self._pending or not _splits_on(error):
             return False
         halves = halve(window, run.server_started_at, granularity)
         if halves is None:

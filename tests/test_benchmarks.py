@@ -74,10 +74,12 @@ def test_the_large_input_scenarios_work_at_a_tiny_scale(tmp_path: Path) -> None:
 
 @pytest.mark.prefect
 def test_the_dask_and_politeness_benchmarks_work_at_a_tiny_size(tmp_path: Path) -> None:
+    """(Pages of 2: each set's ten pages are written by its Dask worker itself, which may not
+    start processes of its own.)"""
     pytest.importorskip("prefect_dask")
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.dask_sets", "--records", "160", "--delay", "0.05",
-         "--workers", "2", "--workdir", str(tmp_path / "dask")],
+        [sys.executable, "-m", "benchmarks.dask_sets", "--records", "160", "--delay", "0.02",
+         "--page-size", "2", "--workers", "2", "--workdir", str(tmp_path / "dask")],
         capture_output=True, text=True, check=True, timeout=600,
     )  # fmt: skip
     report = json.loads(out.stdout)
