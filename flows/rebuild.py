@@ -25,14 +25,8 @@ from pathlib import Path
 
 from flows.datadir import DataDir
 from flows.interrupts import deferred
-from flows.storage import (
-    APPLIED_VERB,
-    TOMBSTONES,
-    PageTask,
-    Storage,
-    normalize_pages,
-    worker_pool,
-)
+from flows.pages import APPLIED_VERB, TOMBSTONES, PageTask, normalize_pages, worker_pool
+from flows.storage import Storage
 from harvesting.archive import MANIFEST, ArchivedPage, RawArchive
 from harvesting.harvester import PageCounts
 from harvesting.responses import parse_response, read_sets

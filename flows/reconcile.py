@@ -46,8 +46,8 @@ import pyarrow.parquet as pq
 
 from flows.datadir import DataDir
 from flows.options import HarvestOptions
+from flows.pages import APPLIED_VERB, TOMBSTONES, store_page, store_tombstones
 from flows.pipeline import Pipeline, Plan
-from flows.storage import APPLIED_VERB, TOMBSTONES, store_page, store_tombstones
 from harvesting.harvester import page_id
 from harvesting.identity import HarvestSpec, new_run_id
 from harvesting.listing import PageName, fetch_record, list_identifiers

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from flows.storage import store_page
+from flows.pages import store_page
 from harvesting.harvester import PageCounts
 from harvesting.responses import parse_xml
 from schemas import tables
