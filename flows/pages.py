@@ -22,7 +22,7 @@ from pathlib import Path
 from lxml import etree
 
 from harvesting.archive import RawArchive
-from harvesting.harvester import PageCounts, page_id
+from harvesting.harvester import HarvestedPage, PageCounts, page_id
 from harvesting.responses import parse_response
 from schemas.dates import parse_datestamp
 from schemas.errors import ArchiveError
@@ -72,6 +72,21 @@ def store_page(
         )  # fmt: skip
     staging.write_page(context.harvest_id, run_id, window, number, buffer.tables())
     return PageCounts(received, deleted, quarantined)
+
+
+def store_harvested(staging: Staging, page: HarvestedPage) -> PageCounts:
+    """``store_page`` for a page just fetched (in this process, not from the archive)."""
+    context = PageContext(
+        endpoint=page.spec.endpoint,
+        harvest_id=page.spec.harvest_id,
+        metadata_prefix=page.spec.metadata_prefix,
+        harvested_at=page.fetched.page.response_date,
+        page_id=page.page_id,
+        page_path=page.path,
+    )
+    return store_page(
+        staging, context, page.run_id, page.window.index, page.number, page.fetched.page.items
+    )
 
 
 #: The manifest's verb of an archived file of tombstones (``flows.reconcile``): JSON lines of

@@ -46,12 +46,13 @@ import pyarrow.parquet as pq
 
 from flows.datadir import DataDir
 from flows.options import HarvestOptions
-from flows.pages import APPLIED_VERB, TOMBSTONES, store_page, store_tombstones
+from flows.pages import APPLIED_VERB, TOMBSTONES, store_harvested, store_tombstones
 from flows.pipeline import Pipeline, Plan
-from harvesting.harvester import page_id
+from harvesting.harvester import HarvestedPage, page_id
 from harvesting.identity import HarvestSpec, new_run_id
 from harvesting.listing import PageName, fetch_record, list_identifiers
 from harvesting.state import FAILED, RUNNING, Reconciliation
+from harvesting.windows import Window
 from schemas import tables
 from schemas.dates import utc_now
 from schemas.errors import ConfigError, EndpointError, RepecHarvestError
@@ -296,14 +297,9 @@ class _Fetcher:
         if found is None:
             return None
         path, fetched, header = found
-        context = PageContext(
-            endpoint=self.spec.endpoint, harvest_id=self.spec.harvest_id,
-            metadata_prefix=self.spec.metadata_prefix, harvested_at=fetched.page.response_date,
-            page_id=page_id(self.spec.harvest_id, self.rec.run_id, RECORD_WINDOW, number),
-            page_path=path,
-        )  # fmt: skip
-        store_page(self.pipeline.storage.staging, context, self.rec.run_id, RECORD_WINDOW,
-                   number, fetched.page.items)  # fmt: skip
+        window = Window(RECORD_WINDOW, None, None)
+        page = HarvestedPage(self.spec, self.rec.run_id, window, number, fetched, path)
+        store_harvested(self.pipeline.storage.staging, page)
         self.pages = number
         return header
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from flows.datadir import DataDir
 from flows.interrupts import deferred
-from flows.pages import PageTask, normalize_pages, store_page, worker_pool
+from flows.pages import PageTask, normalize_pages, store_harvested, worker_pool
 from harvesting.harvester import CommittedPage, HarvestedPage, PageCounts
 from harvesting.identity import HarvestSpec
 from harvesting.responses import SetInfo
@@ -26,9 +26,6 @@ from harvesting.state import Run, StateStore
 from harvesting.windows import Window
 from schemas import tables
 from schemas.handles import handle_key, parse_handle
-from schemas.records import (
-    PageContext,
-)
 from warehouse.database import Warehouse
 from warehouse.loader import MAX_BATCH_PAGES, WindowJob, loader_for
 from warehouse.staging import Staging
@@ -74,6 +71,7 @@ class Storage:
 
     def sync_harvest_log(self, state: StateStore) -> None:
         """Mirror the SQLite harvest state and log into DuckDB for SQL users."""
+        known = state.harvests()
         runs = [
             {
                 "run_id": r.run_id,
@@ -95,11 +93,11 @@ class Storage:
                 "error": r.error,
                 "flow_run_id": r.flow_run_id,
             }
-            for h in state.harvests()
+            for h in known
             for r in state.runs(h.harvest_id)
         ]
         harvests = []
-        for h in state.harvests():
+        for h in known:
             open_run = state.open_run(h.harvest_id)
             harvests.append(
                 {
@@ -117,7 +115,7 @@ class Storage:
                     "last_error": h.last_error,
                 }
             )
-        specs = {h.harvest_id: h.spec for h in state.harvests()}
+        specs = {h.harvest_id: h.spec for h in known}
         reconciliations = [
             {**asdict(r), "endpoint": specs[r.harvest_id].endpoint,
              "metadata_prefix": specs[r.harvest_id].metadata_prefix,
@@ -240,7 +238,7 @@ class WarehouseSink:
         if self._submitted <= INLINE_PAGES or not WORKERS.allowed():
             rows: Future[PageCounts] = Future()
             try:
-                rows.set_result(self._store_here(page))
+                rows.set_result(store_harvested(self.storage.staging, page))
             except Exception as exc:
                 rows.set_exception(exc)
             return rows
@@ -256,24 +254,6 @@ class WarehouseSink:
             return self._workers.submit(
                 normalize_pages, self.storage.data.raw, self.storage.staging.root, [task]
             )
-
-    def _store_here(self, page: HarvestedPage) -> PageCounts:
-        context = PageContext(
-            endpoint=page.spec.endpoint,
-            harvest_id=page.spec.harvest_id,
-            metadata_prefix=page.spec.metadata_prefix,
-            harvested_at=page.fetched.page.response_date,
-            page_id=page.page_id,
-            page_path=page.path,
-        )
-        return store_page(
-            self.storage.staging,
-            context,
-            page.run_id,
-            page.window.index,
-            page.number,
-            page.fetched.page.items,
-        )
 
     def committed(self, page: CommittedPage) -> None:
         """A long window (``--window none``) is loaded as it goes, in parts of the largest
