@@ -103,7 +103,7 @@ def normalize(url: str, data: Path) -> int:
 
     from harvesting.archive import RawArchive
     from harvesting.responses import parse_response
-    from schemas.records import PageContext, map_page
+    from schemas.records import PageContext, page_tables
 
     archive = RawArchive(data / "raw")
     paths = [e.path for m in archive.manifests() if "_endpoints" not in str(m)
@@ -114,9 +114,8 @@ def normalize(url: str, data: Path) -> int:
         raw = archive.read(path)  # reading and gunzip are not normalization: not timed
         started = time.perf_counter()
         page = parse_response(raw, "ListRecords")
-        rows = map_page(PageContext("x", "h", "oai_dc", datetime(2025, 1, 1), "p", "p"),
-                        page.items)  # fmt: skip
-        rows.tables()
+        page_tables(PageContext("x", "h", "oai_dc", datetime(2025, 1, 1), "p", "p"),
+                    page.items)  # fmt: skip
         seconds += time.perf_counter() - started
         records += len(page.items)
     normalize.seconds = seconds  # type: ignore[attr-defined]

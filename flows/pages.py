@@ -31,7 +31,8 @@ from schemas.records import (
     DamagedRecord,
     Header,
     PageContext,
-    map_records,
+    page_constants,
+    page_tables,
     tombstone_row,
 )
 from schemas.tables import TableBuffer
@@ -49,29 +50,18 @@ def store_page(
     records: Iterable[etree._Element | DamagedRecord],
 ) -> PageCounts:
     """Normalize one page of records and write it as page ``number`` of its window. Each
-    record is emptied once mapped and the rows become Arrow as they come, so a large page
-    holds little more than its parsed tree."""
-    buffer = TableBuffer(PAGE_TABLES)
-    received = deleted = quarantined = clamped = 0
-    first_clamped: tuple[str, datetime] | None = None
-    for rows in map_records(context, _emptied(records)):
-        received += len(rows.articles) + len(rows.quarantine)
-        deleted += sum(1 for a in rows.articles if a["deleted"])
-        quarantined += len(rows.quarantine)
-        clamped += len(rows.clamped)
-        first_clamped = first_clamped or next(iter(rows.clamped), None)
-        for name in PAGE_TABLES:
-            buffer.add(name, getattr(rows, name))
-    if first_clamped:
-        identifier, datestamp = first_clamped
+    record is emptied once mapped, so a large page holds little more than its parsed tree."""
+    page = page_tables(context, _emptied(records))
+    if page.first_clamped:
+        identifier, datestamp = page.first_clamped
         log.warning(
             "%d record(s) of %s dated after the server's clock (%s: %s); their datestamp is "
             "taken as the responseDate %s, so later corrections win",
-            clamped, context.page_path, identifier, datestamp.isoformat(),
+            page.clamped, context.page_path, identifier, datestamp.isoformat(),
             context.harvested_at.isoformat(),
         )  # fmt: skip
-    staging.write_page(context.harvest_id, run_id, window, number, buffer.tables())
-    return PageCounts(received, deleted, quarantined)
+    staging.write_page(context.harvest_id, run_id, window, number, page.tables)
+    return PageCounts(page.records, page.deleted, page.quarantined)
 
 
 def store_harvested(staging: Staging, page: HarvestedPage) -> PageCounts:
@@ -109,7 +99,7 @@ def store_tombstones(
                         line["set_specs"])  # fmt: skip
         rows.append(tombstone_row(context, line["handle"], header,
                                   f"{context.page_id}#{ordinal:05d}"))  # fmt: skip
-    buffer = TableBuffer(PAGE_TABLES)
+    buffer = TableBuffer(PAGE_TABLES, page_constants(context))
     buffer.add("articles", rows)
     staging.write_page(context.harvest_id, run_id, window, number, buffer.tables())
     return PageCounts(len(rows), len(rows), 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from urllib.parse import unquote
 
 _DOI = re.compile(r"10\.\d{4,9}/[^\s\"<>]+")
@@ -24,13 +25,17 @@ _AFTER_JEL_LETTER = frozenset("0123456789,;. ") | {""}
 _JEL_PREFIX = re.compile(r"^JEL(?:\s+(?:codes?|classifications?))?\s*[:\-]?\s*", re.IGNORECASE)
 _JEL_WITH_LABEL = re.compile(r"^([A-Z]\d{1,2})\s*[-–—:]\s*\S")
 _YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d|2100)(?!\d)")
-_URL = re.compile(r"^(?:https?|ftp)://", re.IGNORECASE)
+_URL_SCHEMES = ("http://", "https://", "ftp://")
 
 
 def clean(value: str | None) -> str | None:
     """Trim and fold white space; empty becomes None."""
     if value is None:
         return None
+    if value.isprintable() and "  " not in value:
+        # the common case, checked in C: no white space but single spaces (no printable
+        # character other than the space is white space), so only the ends can change
+        return value.strip(" ") or None
     return " ".join(value.split()) or None
 
 
@@ -40,7 +45,7 @@ def unique(values: Iterable[str | None]) -> list[str]:
 
 
 def is_url(value: str) -> bool:
-    return bool(_URL.match(value))
+    return value[:8].lower().startswith(_URL_SCHEMES)
 
 
 def _may_hold_doi(value: str) -> bool:
@@ -90,10 +95,9 @@ def jel_codes_in(subject: str) -> list[str] | None:
     ``O14 - Industrialization ; Manufacturing ...`` some repositories use.
     """
     text = subject.strip()
-    if 2 <= len(text) <= 3 and "A" <= text[0] <= "Z" and text[1:].isdecimal():
+    if _one_code(text):
         return [text]  # the common case, one bare code
-    if not text or not (text[0].isupper() and (text[1:2] in _AFTER_JEL_LETTER
-                                              or text[:3].upper() == "JEL")):  # fmt: skip
+    if not _may_be_jel(text):
         return None  # fast path: most subjects are keywords
     prefixed = _JEL_PREFIX.match(text)
     if prefixed and prefixed.end() > 0:
@@ -110,6 +114,21 @@ def jel_codes_in(subject: str) -> list[str] | None:
     return None
 
 
+def _one_code(text: str) -> bool:
+    """``C21``: one bare JEL code, the commonest subject of all."""
+    return 2 <= len(text) <= 3 and "A" <= text[0] <= "Z" and text[1:].isdecimal()
+
+
+def _may_be_jel(text: str) -> bool:
+    """Whether a (stripped) subject may hold JEL codes at all: a capital followed by a digit,
+    a separator or nothing, or ``JEL``. Most keywords are told apart by this alone."""
+    return (
+        bool(text)
+        and text[0].isupper()
+        and (text[1:2] in _AFTER_JEL_LETTER or text[:3].upper() == "JEL")
+    )
+
+
 def _jel_code(token: str) -> str | None:
     """A JEL code as ReDIF-perl reads one (upper case; ``C120`` is ``C12``), else None."""
     code = _JEL_TRAILING_ZERO.sub(r"\1", token.upper())
@@ -122,14 +141,19 @@ def split_subjects(subjects: Iterable[str]) -> tuple[list[str], list[str]]:
     jel: list[str] = []
     keywords: list[str] = []
     for subject in subjects:
-        codes = jel_codes_in(subject)
+        if _one_code(subject):
+            jel.append(subject)
+            continue
+        # subjects are cleaned (stripped): most keywords are told apart without the regexes
+        codes = jel_codes_in(subject) if _may_be_jel(subject) else None
         if codes is not None:
             jel.extend(codes)
         elif ";" in subject:
             keywords.extend(k for piece in subject.split(";") if (k := piece.strip()))
         else:
             keywords.append(subject)
-    return list(dict.fromkeys(jel)), list(dict.fromkeys(keywords))
+    return (jel if len(jel) < 2 else list(dict.fromkeys(jel)),
+            keywords if len(keywords) < 2 else list(dict.fromkeys(keywords)))  # fmt: skip
 
 
 def split_keywords(text: str | None) -> list[str]:
@@ -176,15 +200,21 @@ def item_type(values: Iterable[str | None]) -> str | None:
     """Normalize a type (``dc:type``, AMF ``type``) to article/paper/book/chapter/software."""
     raw: str | None = None
     for value in values:
-        value = clean(value)
-        if not value:
-            continue
-        lowered = value.lower()
-        for word, kind in _TYPE_WORDS:
-            if word in lowered:
-                return kind
+        kind, lowered = _type_of(value)
+        if kind:
+            return kind
         raw = raw or lowered
     return raw
+
+
+@lru_cache(maxsize=1024)  # a repository writes few distinct types
+def _type_of(value: str | None) -> tuple[str | None, str | None]:
+    """The type a value names, if a known word is in it, and the value cleaned and lowered."""
+    cleaned = clean(value)
+    if not cleaned:
+        return None, None
+    lowered = cleaned.lower()
+    return next((kind for word, kind in _TYPE_WORDS if word in lowered), None), lowered
 
 
 #: What follows the comma of ``"W. Dale Plummer, Jr."``: a suffix, not a given name.

@@ -8,15 +8,15 @@ of the keys may appear, in any order.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _OAI_PREFIX = re.compile(r"^oai:(?=repec:)", re.IGNORECASE)
 _CONVENTION_KEYS = {"v": "volume", "y": "year", "i": "issue", "p": "pages"}
 
 
-@dataclass(frozen=True)
-class Handle:
-    """A parsed RePEc handle (or, for non-RePEc endpoints, an opaque identifier)."""
+class Handle(NamedTuple):
+    """A parsed RePEc handle (or, for non-RePEc endpoints, an opaque identifier). A named
+    tuple, not a dataclass: one is made for every harvested record (hot path)."""
 
     handle: str
     archive_code: str | None = None
@@ -43,7 +43,10 @@ def handle_key(handle: str) -> str:
 
 def handle_from_oai_identifier(identifier: str) -> str:
     """``oai:RePEc:sae:asseca:...`` -> ``RePEc:sae:asseca:...``; other identifiers unchanged."""
-    return _OAI_PREFIX.sub("", identifier.strip())
+    identifier = identifier.strip()
+    if identifier[:10].lower() == "oai:repec:":  # every RePEc record: no regex needed
+        return identifier[4:]
+    return _OAI_PREFIX.sub("", identifier)
 
 
 _INFO_LIB_PREFIX = re.compile(r"^info:lib/(?=repec:)", re.IGNORECASE)

@@ -10,6 +10,8 @@ where a provider writes it, is the journal with its volume, issue and pages
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from lxml import etree
 
 from schemas import fields as f
@@ -47,18 +49,13 @@ def map_oai_dc(metadata: etree._Element, handle: Handle) -> Mapped:
     children once and keeps the per-element work to a dict lookup and ``clean``."""
     if metadata.tag != _DC_ROOT:
         raise RecordMappingError(f"metadata is not oai_dc:dc but {metadata.tag}")
-    dc: dict[str, list[str]] = {}
+    dc: defaultdict[str, list[str]] = defaultdict(list)
+    clean, tags = f.clean, _DC_TAGS
     for child in metadata:
-        name = _DC_TAGS.get(child.tag)
-        if name is None:
-            continue
-        text = f.clean(child.text if len(child) == 0 else "".join(child.itertext()))
-        if text:
-            values = dc.get(name)
-            if values is None:
-                dc[name] = [text]
-            else:
-                values.append(text)
+        name = tags.get(child.tag)
+        if name is not None and (text := clean(child.text if len(child) == 0
+                                               else "".join(child.itertext()))):  # fmt: skip
+            dc[name].append(text)
 
     get = dc.get
     identifiers = get("identifier", _NONE)

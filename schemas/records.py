@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 from lxml import etree
@@ -99,8 +99,9 @@ PAGE_TABLES = {"articles": tables.ARTICLES, "authors": tables.AUTHORS,
                "quarantine": tables.QUARANTINE}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
+    """A record's header (a named tuple: one is made for every record)."""
+
     identifier: str
     datestamp: datetime
     deleted: bool
@@ -114,10 +115,7 @@ _SET_SPEC = f"{{{OAI_NS}}}setSpec"
 
 def read_header(record: etree._Element) -> Header:
     """The header of a ``<record>``."""
-    header = record.find(_HEADER)
-    if header is None:
-        raise RecordMappingError("record has no header")
-    return read_header_element(header)
+    return read_header_element(_parts(record)[0])
 
 
 def read_header_element(header: etree._Element) -> Header:
@@ -159,67 +157,142 @@ def clamp_datestamp(datestamp: datetime, response_date: datetime) -> datetime:
     return response_date if datestamp > response_date + FUTURE_TOLERANCE else datestamp
 
 
+class RecordRows(NamedTuple):
+    """What one record of a page becomes: an ``articles`` row and its ``authors`` rows, or a
+    ``quarantine`` row; rows leave out the columns every row of the page shares
+    (:func:`page_constants`)."""
+
+    article: dict[str, Any] | None
+    authors: list[dict[str, Any]]
+    quarantine: dict[str, Any] | None
+    #: the record's identifier and datestamp when that was after the server's clock
+    clamped: tuple[str, datetime] | None = None
+
+
+def page_constants(context: PageContext) -> dict[str, dict[str, Any]]:
+    """The columns of each page table whose value is the same in every row of the page:
+    where the page came from. ``map_records`` leaves them out of its rows."""
+    return {
+        "articles": {"metadata_prefix": context.metadata_prefix, "endpoint": context.endpoint,
+                     "harvest_id": context.harvest_id, "harvested_at": context.harvested_at},
+        "authors": {},
+        "quarantine": {},
+    }  # fmt: skip
+
+
 def map_page(context: PageContext, records: Iterable[etree._Element | DamagedRecord]) -> PageRows:
-    """Map every record of a page (:func:`map_records`, gathered); never raises for a bad
-    record."""
+    """Map every record of a page (:func:`map_records`, gathered, every row whole); never
+    raises for a bad record."""
     rows = PageRows()
+    shared = page_constants(context)["articles"]
     for one in map_records(context, records):
-        rows.articles.extend(one.articles)
+        if one.article is not None:
+            rows.articles.append({**one.article, **shared})
         rows.authors.extend(one.authors)
-        rows.quarantine.extend(one.quarantine)
-        rows.clamped.extend(one.clamped)
+        if one.quarantine is not None:
+            rows.quarantine.append(one.quarantine)
+        if one.clamped is not None:
+            rows.clamped.append(one.clamped)
     return rows
+
+
+class PageTables(NamedTuple):
+    """A page of records as Arrow tables (:data:`PAGE_TABLES`), and what it held."""
+
+    tables: dict[str, pa.Table]
+    records: int
+    deleted: int
+    quarantined: int
+    clamped: int  # records dated after the server's clock (``clamp_datestamp``)
+    first_clamped: tuple[str, datetime] | None  # the first of them: identifier, datestamp
+
+
+def page_tables(
+    context: PageContext, records: Iterable[etree._Element | DamagedRecord]
+) -> PageTables:
+    """Map every record of a page (:func:`map_records`) into Arrow tables; the rows become
+    Arrow as they come (``TableBuffer``), so a large page never holds all its rows as
+    dicts. Never raises for a bad record."""
+    buffer = tables.TableBuffer(PAGE_TABLES, page_constants(context))
+    received = deleted = quarantined = clamped = 0
+    first_clamped: tuple[str, datetime] | None = None
+    for rows in map_records(context, records):
+        received += 1
+        if rows.article is not None:
+            deleted += rows.article["deleted"]
+            buffer.add("articles", (rows.article,))
+            buffer.add("authors", rows.authors)
+        else:
+            quarantined += 1
+            buffer.add("quarantine", (rows.quarantine,))
+        if rows.clamped is not None:
+            clamped += 1
+            first_clamped = first_clamped or rows.clamped
+    return PageTables(buffer.tables(), received, deleted, quarantined, clamped, first_clamped)
 
 
 def map_records(
     context: PageContext, records: Iterable[etree._Element | DamagedRecord]
-) -> Iterator[PageRows]:
+) -> Iterator[RecordRows]:
     """The rows of each record of a page, one record at a time; never raises for a bad
     record. A record that is not well-formed XML (``DamagedRecord``: its bytes and the
     parser's error) goes to quarantine."""
     metadata_format = format_for(context.metadata_prefix)
     for ordinal, record in enumerate(records, start=1):
-        rows = PageRows()
         record_id = f"{context.page_id}#{ordinal:05d}"
         if not isinstance(record, etree._Element):
-            rows.quarantine.append(_damaged(context, record, record_id))
-            yield rows
+            yield RecordRows(None, [], _damaged(context, record, record_id))
             continue
         header: Header | None = None
         try:
-            header = read_header(record)
-            article, authors = _map_record(context, metadata_format, record, header, record_id)
+            header_element, metadata = _parts(record)
+            header = read_header_element(header_element)
+            article, authors = _map_record(context, metadata_format, metadata, header,
+                                           record_id)  # fmt: skip
         except RecordMappingError as exc:
-            rows.quarantine.append(_quarantine(context, record, header, record_id, str(exc)))
-            yield rows
+            yield RecordRows(None, [], _quarantine(context, record, header, record_id, str(exc)))
             continue
+        clamped = None
         if article["datestamp"] != header.datestamp:
-            rows.clamped.append((header.identifier, header.datestamp))
-        rows.articles.append(article)
-        rows.authors.extend(authors)
-        yield rows
+            clamped = (header.identifier, header.datestamp)
+        yield RecordRows(article, authors, None, clamped)
+
+
+def _parts(record: etree._Element) -> tuple[etree._Element, etree._Element | None]:
+    """A ``<record>``'s first ``<header>`` and first ``<metadata>``, in one walk."""
+    header = metadata = None
+    for child in record:
+        tag = child.tag
+        if tag == _HEADER:
+            header = child if header is None else header
+        elif tag == _METADATA:
+            metadata = child if metadata is None else metadata
+    if header is None:
+        raise RecordMappingError("record has no header")
+    return header, metadata
 
 
 def _map_record(
     context: PageContext,
     metadata_format: MetadataFormat,
-    record: etree._Element,
+    metadata: etree._Element | None,
     header: Header,
     record_id: str,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     handle = parse_handle(handle_from_oai_identifier(header.identifier))
     payload = None
     if not header.deleted:
-        metadata = record.find(_METADATA)
         if metadata is not None:
-            payload = next((c for c in metadata if isinstance(c.tag, str)), None)
+            for child in metadata:
+                if isinstance(child.tag, str):  # not a comment
+                    payload = child
+                    break
         if payload is None:
             raise RecordMappingError("record is not deleted but has no metadata")
         if not is_repec_handle(handle.handle):
             # an endpoint whose OAI identifiers are not RePEc handles: use the metadata's
             found = metadata_format.find_handle(payload)
             handle = parse_handle(found) if found else handle
-    key = handle.key
     row = _article_row(context, handle, header, record_id)
     if payload is None:
         return row, []
@@ -231,36 +304,38 @@ def _map_record(
     year = row["year"]
     if year is not None and not -(2**31) <= year < 2**31:
         raise RecordMappingError(f"year {year} out of range")
-    authors = []
+    key = row["handle_key"]
     positions: dict[str, int] = {}
+    authors = []
     for person in mapped.people:
-        positions[person.role] = positions.get(person.role, 0) + 1
-        authors.append(
-            {
-                "handle": handle.handle,
-                "handle_key": key,
-                "role": person.role,
-                "position": positions[person.role],
-                "name": person.name,
-                "given_name": person.given_name,
-                "family_name": person.family_name,
-                "short_id": person.short_id,
-                "email": person.email,
-                "workplace": None,
-                "record_id": record_id,
-                "workplaces": [],
-                "workplace_handles": [],
-            }
-        )
+        position = positions[person.role] = positions.get(person.role, 0) + 1
+        authors.append({
+            "handle": handle.handle, "handle_key": key, "role": person.role,
+            "position": position, "name": person.name, "given_name": person.given_name,
+            "family_name": person.family_name, "short_id": person.short_id,
+            "email": person.email, "workplace": None, "record_id": record_id,
+            "workplaces": [], "workplace_handles": [],
+        })  # fmt: skip
     return row, authors
+
+
+#: An ``articles`` row's columns that no header and no page gives: null, or an empty list.
+_ARTICLE_NOTHING = {
+    name: value for name, value in tables.empty_article().items()
+    if name not in ("handle", "handle_key", "series_handle", "archive_code", "deleted",
+                    "datestamp", "set_specs", "oai_identifier", "record_id", "metadata_prefix",
+                    "endpoint", "harvest_id", "harvested_at")
+}  # fmt: skip
+_ARTICLE_LISTS = [name for name, value in _ARTICLE_NOTHING.items() if value == []]
 
 
 def _article_row(
     context: PageContext, handle: Handle, header: Header, record_id: str
 ) -> dict[str, Any]:
-    """An ``articles`` row with what the header and the page say (and no metadata yet)."""
-    return {
-        **tables.empty_article(),
+    """An ``articles`` row with what the header says (no metadata yet, and none of the
+    :func:`page_constants`)."""
+    row = {
+        **_ARTICLE_NOTHING,
         "handle": handle.handle,
         "handle_key": handle.key,
         "series_handle": handle.series_handle,
@@ -269,19 +344,19 @@ def _article_row(
         "datestamp": clamp_datestamp(header.datestamp, context.harvested_at),
         "set_specs": header.set_specs,
         "oai_identifier": header.identifier,
-        "metadata_prefix": context.metadata_prefix,
-        "endpoint": context.endpoint,
-        "harvest_id": context.harvest_id,
-        "harvested_at": context.harvested_at,
         "record_id": record_id,
     }
+    for name in _ARTICLE_LISTS:  # a list of its own for each row
+        row[name] = []
+    return row
 
 
 def tombstone_row(
     context: PageContext, handle: str, header: Header, record_id: str
 ) -> dict[str, Any]:
     """The deletion of the item ``handle`` (stored under ``header.identifier``) that its
-    source no longer lists (``flows.reconcile``): a row like that of a deleted record."""
+    source no longer lists (``flows.reconcile``): a row like that of a deleted record,
+    without the :func:`page_constants`."""
     if not header.deleted:
         raise ValueError("a tombstone's header is a deleted one")
     return _article_row(context, parse_handle(handle), header, record_id)

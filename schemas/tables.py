@@ -6,6 +6,7 @@ unknown keys and accepts nulls in non-nullable fields, so both are checked here 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -300,29 +301,46 @@ ALL_TABLES: dict[str, pa.Schema] = {
 }
 
 
-def to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
-    """Validate ``rows`` against ``schema`` and build an Arrow table.
+def to_table(
+    rows: Iterable[Mapping[str, Any]],
+    schema: pa.Schema,
+    constants: Mapping[str, Any] | None = None,
+) -> pa.Table:
+    """Validate ``rows`` against ``schema`` and build an Arrow table. ``constants`` holds the
+    columns whose value is the same in every row (a page's endpoint, when it was harvested):
+    the rows leave them out.
 
     Raises ``SchemaViolation`` for a missing or unknown column or a null in a non-nullable
     field; never drops anything silently.
     """
-    names = set(schema.names)
+    constants = constants or {}
+    names = [name for name in schema.names if name not in constants]
     rows = list(rows)
-    for i, row in enumerate(rows):
-        if row.keys() != names:
-            extra, missing = sorted(set(row) - names), sorted(names - set(row))
-            raise SchemaViolation(
-                f"row {i} does not fit the schema: unknown {extra}, missing {missing}"
-            )
+    # one C call per row; a tuple even of one column
+    pick = operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
     try:
-        table = pa.Table.from_pydict(
-            {name: [row[name] for row in rows] for name in schema.names}, schema=schema
-        )
+        values = [pick(row) for row in rows] if names else [()] * len(rows)
+        fits = all(len(row) == len(names) for row in rows)  # and nothing more
+    except KeyError:
+        fits = False
+    if not fits:
+        i, row = next((i, r) for i, r in enumerate(rows) if r.keys() != set(names))
+        extra, missing = sorted(set(row) - set(names)), sorted(set(names) - set(row))
+        raise SchemaViolation(f"row {i} does not fit the schema: unknown {extra}, "
+                              f"missing {missing}")  # fmt: skip
+    columns = dict(zip(names, zip(*values, strict=True), strict=True)) if rows else {}
+    try:
+        arrays = [
+            pa.array([constants[f.name]] * len(rows), f.type) if f.name in constants
+            else pa.array(columns.get(f.name, ()), f.type)
+            for f in schema
+        ]  # fmt: skip
+        table = pa.Table.from_arrays(arrays, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         raise SchemaViolation(f"rows do not fit the schema: {exc}") from exc
     for field in schema:
         if not field.nullable and table.column(field.name).null_count:
-            i = next(i for i, row in enumerate(rows) if row[field.name] is None)
+            i = table.column(field.name).to_pylist().index(None)
             raise SchemaViolation(f"row {i}: {field.name} must not be null")
     return table
 
@@ -336,8 +354,14 @@ class TableBuffer:
     """Rows of several tables on their way to Arrow, validated (:func:`to_table`) and made
     Arrow tables :data:`GATHER_ROWS` rows at a time."""
 
-    def __init__(self, schemas: Mapping[str, pa.Schema]) -> None:
+    def __init__(
+        self,
+        schemas: Mapping[str, pa.Schema],
+        constants: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self._schemas = dict(schemas)
+        #: table -> the columns its rows leave out, the same in every row (``to_table``)
+        self._constants = dict(constants or {})
         self._rows: dict[str, list[Mapping[str, Any]]] = {name: [] for name in schemas}
         self._parts: dict[str, list[pa.Table]] = {name: [] for name in schemas}
         self._held = 0
@@ -355,7 +379,9 @@ class TableBuffer:
     def _gather(self) -> None:
         for name, rows in self._rows.items():
             if rows:
-                self._parts[name].append(to_table(rows, self._schemas[name]))
+                self._parts[name].append(
+                    to_table(rows, self._schemas[name], self._constants.get(name))
+                )
                 self._rows[name] = []
         self._held = 0
 
