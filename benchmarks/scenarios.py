@@ -2,15 +2,19 @@
 
     python -m benchmarks.scenarios NAME --url URL --data DIR
 
-Prints one JSON line: scenario, records, seconds, peak_rss_mb (this process) and
-workers_peak_rss_mb (its largest worker process, if it started any).
+Prints one JSON line: scenario, records, seconds, peak_rss_mb (this process),
+workers_peak_rss_mb (its largest worker process, if it started any), and all_peak_rss_mb and
+all_peak_pss_mb (every process of it together at its peak; PSS counts a page that several
+processes share once, divided among them).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
@@ -31,6 +35,34 @@ def sickle_loop(url: str, data: Path) -> int:
     data.mkdir(parents=True, exist_ok=True)
     (data / "sickle.json").write_text(json.dumps(kept))
     return len(kept)
+
+
+def dlt_pipeline(url: str, data: Path) -> int:
+    """What a data engineer builds with dlt instead: a sickle resource of every record, merged
+    into DuckDB on its identifier, with dlt's defaults (the ``bench`` extra: dlt is what we are
+    measured against, not a dependency of ours)."""
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")  # no calls home
+    import dlt
+    from sickle import Sickle
+
+    @dlt.resource(name="records", primary_key="oai_identifier", write_disposition="merge")
+    def records() -> Any:
+        for record in Sickle(url).ListRecords(metadataPrefix="oai_dc", ignore_deleted=False):
+            # the header's own keys: dc has an ``identifier`` too (a list: a child table)
+            yield {"oai_identifier": record.header.identifier,
+                   "datestamp": record.header.datestamp,
+                   "deleted": record.deleted, "set_specs": record.header.setSpecs,
+                   **(getattr(record, "metadata", None) or {})}  # fmt: skip
+
+    data.mkdir(parents=True, exist_ok=True)
+    pipeline = dlt.pipeline(
+        pipeline_name="repec_bench", pipelines_dir=str(data / "dlt"),
+        destination=dlt.destinations.duckdb(str(data / "dlt.duckdb")), dataset_name="oai",
+    )  # fmt: skip
+    pipeline.run(records())
+    with pipeline.sql_client() as client:
+        [(count,)] = client.execute_sql("SELECT count(*) FROM records")
+    return int(count)
 
 
 def _options(url: str) -> Any:
@@ -165,8 +197,59 @@ def load(url: str, data: Path) -> int:
     return target.count("articles")
 
 
-SCENARIOS = {f.__name__: f for f in (sickle_loop, harvest_only, pipeline, normalize, rebuild,
-                                      incremental, load)}  # fmt: skip
+SCENARIOS = {f.__name__: f for f in (sickle_loop, dlt_pipeline, harvest_only, pipeline,
+                                      normalize, rebuild, incremental, load)}  # fmt: skip
+
+
+class TreeMemory:
+    """The peak memory of this process and all its descendants together, sampled from /proc
+    every 50 ms: RSS (shared pages counted in each process) and PSS (shared pages divided
+    among the processes that share them: what the machine really gives them)."""
+
+    def __init__(self) -> None:
+        self.peak_rss = self.peak_pss = 0
+        self.peak_worker_rss = 0  # the largest one process other than this one reached
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            rss = pss = 0
+            for pid in _tree(os.getpid()):
+                try:
+                    lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+                except OSError:
+                    continue  # it ended meanwhile
+                for line in lines:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                        if pid != os.getpid():
+                            self.peak_worker_rss = max(self.peak_worker_rss, int(line.split()[1]))
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+            self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo.extend(int(child) for child in task.read_text().split())
+            except OSError:
+                continue
+    return found
 
 
 def main() -> None:
@@ -176,15 +259,19 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     args = parser.parse_args()
     started = time.perf_counter()
-    records = SCENARIOS[args.name](args.url, args.data)
+    with TreeMemory() as memory:
+        records = SCENARIOS[args.name](args.url, args.data)
     seconds = getattr(SCENARIOS[args.name], "seconds", time.perf_counter() - started)
     print(json.dumps({
         "scenario": args.name, "records": records, "seconds": round(seconds, 2),
         "records_per_second": round(records / seconds) if seconds else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        # the largest worker process's peak (rebuild normalizes in one per core)
-        "workers_peak_rss_mb":
-            round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024) or None,
+        # the largest worker process's peak (rebuild normalizes in one per core), sampled:
+        # the kernel's own figure for children counts the parent's RSS at the fork
+        "workers_peak_rss_mb": round(memory.peak_worker_rss / 1024) or None,
+        # every process of the scenario together (its workers included), at the same moment
+        "all_peak_rss_mb": round(memory.peak_rss / 1024),
+        "all_peak_pss_mb": round(memory.peak_pss / 1024),
         **getattr(SCENARIOS[args.name], "extra", {}),
     }))  # fmt: skip
 

@@ -38,12 +38,17 @@ def test_the_side_by_side_run_works_at_a_tiny_size(tmp_path: Path) -> None:
     )  # fmt: skip
     results = json.loads((tmp_path / "results.json").read_text())
     assert {r["scenario"] for r in results} == {
-        "sickle_loop", "harvest_only", "pipeline", "normalize", "rebuild", "load", "incremental"
+        "sickle_loop", "dlt_pipeline", "harvest_only", "pipeline", "normalize", "rebuild", "load",
+        "incremental",
     }  # fmt: skip
     by_name = {r["scenario"]: r for r in results}
+    assert not [r for r in results if "failed" in r]
     assert by_name["pipeline"]["records"] == by_name["harvest_only"]["records"] == 300
+    assert by_name["dlt_pipeline"]["records"] == 300  # every identifier once, merged
     assert by_name["incremental"]["records"] == 0
-    assert "time vs sickle" in out.stdout
+    pipeline = by_name["pipeline"]
+    assert 0 < pipeline["all_peak_pss_mb"] <= pipeline["all_peak_rss_mb"]
+    assert "speed vs sickle" in out.stdout
 
 
 def test_the_large_input_scenarios_work_at_a_tiny_scale(tmp_path: Path) -> None:

@@ -94,7 +94,8 @@ class Loader:
         self.load = load
         self.batch_pages = batch_pages
         self.load_after = load_after
-        self._jobs: queue.Queue[WindowJob] = queue.Queue()
+        #: windows handed over, each with when it was (``time.monotonic``)
+        self._jobs: queue.Queue[tuple[WindowJob, float]] = queue.Queue()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
@@ -103,7 +104,7 @@ class Loader:
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, name="window-loader", daemon=True)
             self._thread.start()
-        self._jobs.put(job)
+        self._jobs.put((job, time.monotonic()))
 
     def check(self) -> None:
         """Raise the loader's error, if it had one."""
@@ -112,14 +113,14 @@ class Loader:
 
     def settle(self) -> None:
         if self._thread is not None:
-            self._jobs.put(self._FLUSH)
+            self._jobs.put((self._FLUSH, time.monotonic()))
             self._jobs.join()
         self.check()
 
     def stop(self) -> None:
         """Load what waits and end the thread (a later ``submit`` starts a new one)."""
         if self._thread is not None:
-            self._jobs.put(self._STOP)
+            self._jobs.put((self._STOP, time.monotonic()))
             self._thread.join()
             self._thread = None
 
@@ -129,13 +130,15 @@ class Loader:
         while True:
             try:
                 timeout = max(0.0, due - time.monotonic()) if waiting else None
-                job: WindowJob | None = self._jobs.get(timeout=timeout)
+                job, handed = self._jobs.get(timeout=timeout)
             except queue.Empty:
                 job = None  # the oldest waiting window has waited long enough
             flush = job is self._FLUSH or job is self._STOP
             if job is not None and not flush:
                 if not waiting:
-                    due = time.monotonic() + self.load_after
+                    # counted from the hand-over: windows that queued while a load ran are
+                    # due at once, so loads follow one another while the harvest goes on
+                    due = handed + self.load_after
                 waiting.append(job)
             pages = sum(j.size for j in waiting)
             if waiting and (job is None or flush or pages >= self.batch_pages):

@@ -31,6 +31,9 @@ PAGES, SEALED, ENTITIES = "pages", "sealed", "entities"
 #: Sealing order: articles last (its presence marks a complete window).
 SEAL_ORDER = ("quarantine", "authors", "articles")
 _COMPRESSION = "zstd"
+#: A sealed window is read once, by the load, then deleted: compressing it only costs time
+#: (about a quarter of a load's time outside DuckDB, BENCHMARKS.md).
+_SEALED_COMPRESSION = "none"
 
 
 def write_parquet(path: Path, table: pa.Table) -> None:
@@ -104,7 +107,7 @@ class Staging:
             target = self.window_file(name, harvest_id, run_id, window, first)
             with (
                 atomic_path(target) as temporary,
-                pq.ParquetWriter(temporary, schema, compression=_COMPRESSION) as writer,
+                pq.ParquetWriter(temporary, schema, compression=_SEALED_COMPRESSION) as writer,
             ):
                 for number in range(first, pages + 1):
                     page = self._page(harvest_id, run_id, window, number)
