@@ -52,8 +52,12 @@ def main() -> None:
         default=",".join(ORDER),
         help="Run only these (comma-separated; the sickle loop is the baseline).",
     )
-    parser.add_argument("--dlt-max", type=int, default=DLT_MAX,
-                        help="Sizes above this leave out the dlt pipeline (its memory).")
+    parser.add_argument(
+        "--dlt-max",
+        type=int,
+        default=DLT_MAX,
+        help="Sizes above this leave out the dlt pipeline (its memory).",
+    )
     args = parser.parse_args()
     chosen = [name for name in ORDER if name in args.scenarios.split(",")]
     results = []

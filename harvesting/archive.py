@@ -25,14 +25,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from isal import igzip, isal_zlib
 
-from harvesting.client import Fetched
 from schemas.errors import ArchiveError
 from schemas.files import write_atomically
+
+if TYPE_CHECKING:  # not imported at run time: a worker process needs none of the client
+    from harvesting.client import Fetched
+
+#: What reading a damaged gzip file raises: BadGzipFile (an OSError), EOFError when it is cut
+#: short, ISA-L's own error for a damaged deflate stream (its stubs call it an instance).
+_CORRUPT: tuple[type[BaseException], ...] = (OSError, EOFError, isal_zlib.error)  # type: ignore[assignment]
 
 MANIFEST = "manifest.jsonl"
 
@@ -90,7 +96,7 @@ class RawArchive:
         """The raw bytes of a stored page, checked against the manifest's checksum."""
         try:
             raw = igzip.decompress((self.root / relative).read_bytes())
-        except (OSError, EOFError, isal_zlib.error) as exc:  # BadGzipFile is an OSError
+        except _CORRUPT as exc:
             raise ArchiveError(f"archived page {relative} cannot be read: {exc}") from None
         if sha256 and hashlib.sha256(raw).hexdigest() != sha256:
             raise ArchiveError(f"archived page {relative} does not match its checksum")

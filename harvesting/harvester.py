@@ -19,10 +19,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from harvesting.archive import RawArchive
-from harvesting.client import Fetched, OAIClient
 from harvesting.identity import HarvestSpec, new_run_id
 from harvesting.responses import Identity
 from harvesting.state import SUPERSEDED, Run, StateStore
@@ -38,6 +37,9 @@ from schemas.errors import (
     TransientEndpointError,
 )
 from schemas.files import page_name
+
+if TYPE_CHECKING:  # not imported at run time: a worker process needs none of the client
+    from harvesting.client import Fetched, OAIClient
 
 log = logging.getLogger(__name__)
 

@@ -222,7 +222,7 @@ def page_tables(
             deleted += rows.article["deleted"]
             buffer.add("articles", (rows.article,))
             buffer.add("authors", rows.authors)
-        else:
+        if rows.quarantine is not None:
             quarantined += 1
             buffer.add("quarantine", (rows.quarantine,))
         if rows.clamped is not None:
