@@ -316,16 +316,22 @@ def to_table(
     constants = constants or {}
     names = [name for name in schema.names if name not in constants]
     rows = list(rows)
+    # every column there and nothing more: for a plain dict, its size and no KeyError below;
+    # another mapping (one that may answer for a missing key) by its keys
+    wanted = set(names)
+    fits = all(len(row) == len(names) if type(row) is dict else row.keys() == wanted
+               for row in rows)  # fmt: skip
     # one C call per row; a tuple even of one column
     pick = operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
-    try:
-        values = [pick(row) for row in rows] if names else [()] * len(rows)
-        fits = all(len(row) == len(names) for row in rows)  # and nothing more
-    except KeyError:
-        fits = False
+    values: list[tuple[Any, ...]] = []
+    if fits:
+        try:
+            values = [pick(row) for row in rows] if names else [()] * len(rows)
+        except KeyError:
+            fits = False
     if not fits:
-        i, row = next((i, r) for i, r in enumerate(rows) if r.keys() != set(names))
-        extra, missing = sorted(set(row) - set(names)), sorted(set(names) - set(row))
+        i, row = next((i, r) for i, r in enumerate(rows) if r.keys() != wanted)
+        extra, missing = sorted(set(row) - wanted), sorted(wanted - set(row))
         raise SchemaViolation(f"row {i} does not fit the schema: unknown {extra}, "
                               f"missing {missing}")  # fmt: skip
     columns = dict(zip(names, zip(*values, strict=True), strict=True)) if rows else {}

@@ -3,6 +3,7 @@ silently."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -127,6 +128,14 @@ def test_missing_key_raises() -> None:
     del row["doi"]
     with pytest.raises(SchemaViolation, match="doi"):
         to_table([row], ARTICLES)
+
+
+def test_a_mapping_that_answers_for_missing_keys_is_still_refused() -> None:
+    row = defaultdict(lambda: None, author_row())
+    del row["email"]
+    with pytest.raises(SchemaViolation, match=r"row 0 .*missing \['email'\]"):
+        to_table([row], AUTHORS)
+    assert "email" not in row  # and the row is left as it was
 
 
 def test_missing_nullable_key_raises_rather_than_defaulting_to_null() -> None:
