@@ -144,13 +144,25 @@ class StateDB:
 
     @contextmanager
     def transaction(self) -> Iterator[StateDB]:
-        self.execute("BEGIN" if self.postgres else "BEGIN IMMEDIATE")
+        """One transaction. An interrupt (Ctrl-C, SIGTERM) may land on any instruction, even
+        right after BEGIN or COMMIT returned: whatever is still open is rolled back, so the
+        command can record where it stopped."""
         try:
+            self.execute("BEGIN" if self.postgres else "BEGIN IMMEDIATE")
             yield self
+            self.execute("COMMIT")
         except BaseException:
-            self.execute("ROLLBACK")
+            if self._in_transaction():
+                self.execute("ROLLBACK")
             raise
-        self.execute("COMMIT")
+
+    def _in_transaction(self) -> bool:
+        """Whether a transaction is open on the connection (a committed one is not)."""
+        if self.postgres:
+            from psycopg.pq import TransactionStatus
+
+            return bool(self._db.info.transaction_status != TransactionStatus.IDLE)
+        return bool(self._db.in_transaction)
 
 
 def _is_psycopg_error(exc: Exception) -> bool:

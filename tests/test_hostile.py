@@ -13,11 +13,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import SAMPLE_ITEMS, Clock, harvest, query
@@ -26,6 +27,7 @@ from faults import Faults, send
 from flows.citations import load_citations
 from flows.datadir import DataDir
 from harvesting.archive import MANIFEST
+from harvesting.statedb import StateDB
 from provider.server import SECONDS, Provider, serve
 from provider.store import RecordStore
 from schemas.citations import MAX_LINE
@@ -580,3 +582,28 @@ def test_a_garbled_state_is_one_line_and_rebuild_recovers(tmp_path: Path) -> Non
         again = cli("run", "--endpoint", url, "--delay", "0", "--data-dir", str(data.root))
         assert again.returncode == 0, again.stderr
     assert query(data, "SELECT count(*) FROM articles") == [(SAMPLE_ITEMS,)]
+
+
+@pytest.mark.parametrize("after", ["BEGIN IMMEDIATE", "COMMIT"])
+def test_an_interrupt_right_after_begin_or_commit_leaves_no_transaction_open(
+    tmp_path: Path, after: str
+) -> None:
+    """Ctrl-C may land on the instruction after BEGIN (or COMMIT) returned: the state must
+    still take the next transaction, the one that records where the run stopped."""
+    db = StateDB(tmp_path / "state.sqlite", "CREATE TABLE t (x INTEGER)")
+    execute = db.execute
+
+    def interrupted(statement: str, params: Sequence[Any] = ()) -> Any:
+        result = execute(statement, params)
+        if statement == after:
+            raise KeyboardInterrupt
+        return result
+
+    db.execute = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt), db.transaction():
+        db.execute("INSERT INTO t VALUES (1)")
+    db.execute = execute  # type: ignore[method-assign]
+    with db.transaction():  # "cannot start a transaction within a transaction" before
+        db.execute("INSERT INTO t VALUES (2)")
+    expected = [1, 2] if after == "COMMIT" else [2]
+    assert [r["x"] for r in db.execute("SELECT x FROM t ORDER BY x").fetchall()] == expected
