@@ -169,15 +169,19 @@ class RecordRows(NamedTuple):
     clamped: tuple[str, datetime] | None = None
 
 
+#: The ``articles`` columns every row of a page shares: where the page came from (each is the
+#: ``PageContext`` attribute of the same name).
+_PAGE_COLUMNS = ("metadata_prefix", "endpoint", "harvest_id", "harvested_at")
+
+
 def page_constants(context: PageContext) -> dict[str, dict[str, Any]]:
     """The columns of each page table whose value is the same in every row of the page:
     where the page came from. ``map_records`` leaves them out of its rows."""
     return {
-        "articles": {"metadata_prefix": context.metadata_prefix, "endpoint": context.endpoint,
-                     "harvest_id": context.harvest_id, "harvested_at": context.harvested_at},
+        "articles": {name: getattr(context, name) for name in _PAGE_COLUMNS},
         "authors": {},
         "quarantine": {},
-    }  # fmt: skip
+    }
 
 
 def map_page(context: PageContext, records: Iterable[etree._Element | DamagedRecord]) -> PageRows:
@@ -323,8 +327,7 @@ def _map_record(
 _ARTICLE_NOTHING = {
     name: value for name, value in tables.empty_article().items()
     if name not in ("handle", "handle_key", "series_handle", "archive_code", "deleted",
-                    "datestamp", "set_specs", "oai_identifier", "record_id", "metadata_prefix",
-                    "endpoint", "harvest_id", "harvested_at")
+                    "datestamp", "set_specs", "oai_identifier", "record_id", *_PAGE_COLUMNS)
 }  # fmt: skip
 _ARTICLE_LISTS = [name for name, value in _ARTICLE_NOTHING.items() if value == []]
 
