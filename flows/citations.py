@@ -16,9 +16,8 @@ from schemas import tables
 from schemas.citations import CitationStats, parse_iscited
 from schemas.dates import utc_now
 from schemas.errors import RequestBudgetExhausted
-from schemas.exports import export
 from schemas.handles import handle_key
-from warehouse.citations import items_for_export, load_citation_graph, replace_references
+from warehouse.citations import export_text, load_citation_graph, replace_references
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +126,4 @@ def _reference(handle: str, position: int, matched: bool, cited: str | None, tex
 def export_items(data: DataDir, handles: list[str], fmt: str) -> tuple[str, list[str]]:
     """The export text of the handles found, and the handles not in the warehouse."""
     with data.warehouse() as warehouse:
-        items = items_for_export(warehouse, handles)
-    found = {i["handle_key"] for i in items}
-    missing = [h for h in handles if h.strip().lower() not in found]
-    return export(items, fmt), missing
+        return export_text(warehouse, handles, fmt)

@@ -8,6 +8,7 @@ import functools
 import io
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
@@ -21,7 +22,7 @@ from rich.table import Table
 
 from flows import interrupts
 from flows.config import read_config
-from flows.datadir import CATALOG_ENV_VAR, DATA_PATH_ENV_VAR, ENV_VAR, DataDir
+from flows.datadir import CATALOG_ENV_VAR, DATA_PATH_ENV_VAR, ENV_VAR, DataDir, default_data_dir
 from flows.options import (
     HarvestOptions,
     cli_values,
@@ -49,6 +50,8 @@ out = _console()
 err = _console(stderr=True)
 
 EXAMPLE_HANDLE = "RePEc:sae:asseca:v:12:y:2025:i:4:p:515-537"
+#: Where `repec-harvest web` serves by default, and where the demo says to look.
+WEB_HOST, WEB_PORT = "127.0.0.1", 8000
 EXAMPLE_QUERY = (
     "SELECT a.handle, a.title, a.year, a.volume, a.issue, a.pages, a.doi, a.authors_text, "
     "c.cited_by FROM article_authors a JOIN article_citation_counts c USING (handle) "
@@ -257,7 +260,14 @@ def demo(data: DataDir, port: int, page_size: int, serve_only: bool) -> int:
     out.print(f"\nWarehouse: {data.catalog.label}")
     out.print("Try: repec-harvest sql \"SELECT * FROM counts_by_series\"   "
               "repec-harvest status   repec-harvest attach")  # fmt: skip
+    web = f"repec-harvest web{_data_dir_words(data)}"
+    out.print(f"Browse it: `{web}`, then open http://{WEB_HOST}:{WEB_PORT}/{EXAMPLE_HANDLE}")
     return code
+
+
+def _data_dir_words(data: DataDir) -> str:
+    """The data dir as a command line would give it, if it is not the default one."""
+    return "" if data.root == default_data_dir() else f" --data-dir {shlex.quote(str(data.root))}"
 
 
 def _query(
@@ -636,6 +646,41 @@ def _schedule_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         command = option(command)
     return _harvest_options(_data_dir_option(command))
+
+
+@cli.command()
+@click.option(
+    "--host",
+    default=WEB_HOST,
+    show_default=True,
+    help="Address to serve on (another machine reaches it only if you say so).",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=WEB_PORT, show_default=True,
+              help="Port (0 = any free port).")  # fmt: skip
+@_data_dir_option
+def web(host: str, port: int, data: DataDir) -> int:
+    """Serve a read-only web front over the warehouse: item pages at /<handle>, search,
+    author and series pages, and a harvest-health dashboard at /."""
+    from web.app import create_app
+    from web.server import bind, serve
+    from warehouse.search import SearchIndex
+
+    warehouse = data.warehouse()
+    warehouse.current_generation()  # no warehouse: one clear line before serving anything
+    index = SearchIndex(warehouse, data.scratch / "search")
+    sock = bind(host, port)
+    try:
+        serve(
+            create_app(warehouse, index),
+            sock,
+            lambda url: out.print(f"Serving {data.catalog.label} at {url} (Ctrl-C stops)"),
+        )
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, once uvicorn has answered what was asked
+        out.print("Stopped.")
+    finally:
+        index.close()
+        warehouse.close()
+    return 0
 
 
 @cli.command()

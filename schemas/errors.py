@@ -208,6 +208,10 @@ class QueryError(RepecHarvestError):
     """The SQL query failed."""
 
 
+class BadParameter(QueryError):
+    """A request's parameter is not valid."""
+
+
 class ReadOnlyViolation(QueryError):
     """`sql` is read-only: the statement was refused."""
 

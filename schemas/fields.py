@@ -194,6 +194,8 @@ _TYPE_WORDS = (
     ("paper", "paper"),
     ("report", "paper"),
 )
+#: The item types a type is normalized to.
+ITEM_TYPES = tuple(dict.fromkeys(kind for _, kind in _TYPE_WORDS))
 
 
 def item_type(values: Iterable[str | None]) -> str | None:

@@ -16,6 +16,7 @@ from flows.options import HarvestOptions
 from flows.pipeline import HarvestResult, Pipeline
 from provider.server import Provider, serve
 from provider.store import RecordStore
+from tests.browser import chromium  # noqa: F401  # the headless-browser fixture
 from warehouse.database import Warehouse
 
 #: Speed belongs in benchmarks, never in a test's verdict: on a loaded machine Hypothesis's
@@ -130,3 +131,20 @@ def staged_windows(
             staging.seal_window(first.harvest_id, first.run_id, first.window, len(window))
         )
     return sealed
+
+
+@pytest.fixture(scope="session")
+def web_sample(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
+    """The sample warehouse the web tests browse (``tests/web_server.py``), made once."""
+    from tests.web_server import sample_warehouse
+
+    return sample_warehouse(tmp_path_factory.mktemp("web") / "data")
+
+
+@pytest.fixture(scope="session")
+def web_site(web_sample: DataDir) -> Iterator[str]:
+    """The web app over ``web_sample`` on 127.0.0.1: its base URL."""
+    from tests.web_server import web_server
+
+    with web_server(web_sample) as base:
+        yield base

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from schemas.citations import EDGES, CitationStats
 from schemas.errors import WarehouseError
+from schemas.exports import export
 from warehouse.catalog import quote
 from warehouse.database import WRITER_THREADS, Warehouse
 from warehouse.generations import create_table
@@ -165,3 +166,11 @@ def items_for_export(warehouse: Warehouse, handles: list[str]) -> list[dict[str,
         ]
     by_key = {row["handle_key"]: row for row in rows}
     return [by_key[k] for k in dict.fromkeys(keys) if k in by_key]
+
+
+def export_text(warehouse: Warehouse, handles: list[str], fmt: str) -> tuple[str, list[str]]:
+    """The export text (``schemas.exports``) of the handles found, and those not found."""
+    items = items_for_export(warehouse, handles)
+    found = {i["handle_key"] for i in items}
+    missing = [h for h in handles if h.strip().lower() not in found]
+    return export(items, fmt), missing

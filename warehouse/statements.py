@@ -60,3 +60,12 @@ def run_script(con: duckdb.DuckDBPyConnection, script: str, params: dict[str, An
 
 def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def dict_rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The rows of one query, each a dict by column name."""
+    cursor = con.execute(sql, params or {})
+    columns = [d[0] for d in cursor.description or []]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]

@@ -1,0 +1,214 @@
+"""What a record page shows, read from the warehouse: an item with its people, references,
+citations, series and neighbours; an author's items; a series' items by year.
+
+Every function reads one snapshot (``Warehouse.reading``), so a page never mixes two states
+of a warehouse that a harvest is loading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.handles import handle_key
+from warehouse.database import Warehouse
+from warehouse.statements import dict_rows
+
+#: How many other items of its series an item page lists, and how many items of one year a
+#: series page lists.
+NEIGHBOURS = 10
+SERIES_YEAR_ITEMS = 500
+#: How many citing items an item page lists (its count is always the full one).
+CITING_ITEMS = 200
+
+Row = dict[str, Any]
+
+
+@dataclass
+class ItemPage:
+    """One item as its record page shows it (``item`` is None for an unknown handle)."""
+
+    item: Row
+    people: list[Row] = field(default_factory=list)
+    references: list[Row] = field(default_factory=list)
+    #: items it cites, from the citation graph (shown where CitEc gave no reference list)
+    cites: list[Row] = field(default_factory=list)
+    citing: list[Row] = field(default_factory=list)
+    cited_by: int = 0
+    series: Row | None = None
+    neighbours: list[Row] = field(default_factory=list)
+
+    @property
+    def deleted(self) -> bool:
+        return bool(self.item["deleted"])
+
+    def authors(self) -> list[Row]:
+        return [p for p in self.people if p["role"] == "author"]
+
+    def editors(self) -> list[Row]:
+        return [p for p in self.people if p["role"] == "editor"]
+
+
+#: The columns a record page shows (the others, provenance kept for rebuilds and merges,
+#: are left unread: each column read costs a row group of it).
+_SHOWN = """handle, handle_key, item_type, title, abstract, journal, volume, issue, pages, year,
+date, doi, keywords, jel_codes, urls, files, language, publisher, publication_status, number,
+series_handle, deleted, datestamp, endpoint, metadata_prefix, harvested_at, sources"""
+_ITEM = f"SELECT {_SHOWN}, series_name FROM live_articles WHERE handle_key = $key"
+_TOMBSTONE = (
+    f"SELECT {_SHOWN}, NULL AS series_name FROM articles WHERE handle_key = $key AND deleted"
+)
+_PEOPLE = """
+SELECT role, position, name, given_name, family_name, short_id, email, workplace
+FROM authors WHERE handle_key = $key ORDER BY role, position
+"""
+_REFERENCES = """
+SELECT r.position, r.matched, r.cited_handle, o.handle AS cited_item, o.title AS cited_title,
+       o.year AS cited_year, r.reference_text
+FROM "references" r
+LEFT JOIN articles o ON o.handle_key = r.cited_key AND NOT o.deleted
+WHERE r.handle_key = $key
+ORDER BY r.position
+"""
+#: The edges of one item, both ways, in one scan of the graph, with the other end's title
+#: where it is harvested: ``citing`` are the items that cite it.
+_EDGES = """
+SELECT c.cited_key = $key AS citing, o.handle AS item, o.title, o.year,
+       CASE WHEN c.cited_key = $key THEN c.citing_handle ELSE c.cited_handle END AS handle
+FROM citations c
+LEFT JOIN articles o
+       ON o.handle_key = CASE WHEN c.cited_key = $key THEN c.citing_key ELSE c.cited_key END
+      AND NOT o.deleted
+WHERE c.cited_key = $key OR c.citing_key = $key
+ORDER BY o.year DESC NULLS LAST, handle
+"""
+_CITED_BY = "SELECT cited_by FROM citation_counts WHERE handle_key = $key"
+_SERIES = "SELECT * FROM series WHERE handle_key = $key"
+#: Other items of the series whose handles start with the series' handle, as RePEc names
+#: them: a range of keys, which a lookup finds in one row group of files in key order.
+_NEIGHBOURS = """
+SELECT handle, title, year FROM live_articles
+WHERE handle_key > $series || ':' AND handle_key < $series || ';'
+  AND lower(series_handle) = $series AND handle_key <> $key
+ORDER BY year DESC NULLS LAST, datestamp DESC, handle_key
+LIMIT {limit}
+"""
+
+
+def item_page(warehouse: Warehouse, handle: str) -> ItemPage | None:
+    """Everything the record page of ``handle`` shows; None when the warehouse never had it."""
+    key = handle_key(handle)
+    with warehouse.reading() as con:
+        rows = dict_rows(con, _ITEM, {"key": key}) or dict_rows(con, _TOMBSTONE, {"key": key})
+        if not rows:
+            return None
+        page = ItemPage(item=rows[0])
+        page.people = dict_rows(con, _PEOPLE, {"key": key})
+        if page.deleted:
+            return page
+        page.references = dict_rows(con, _REFERENCES, {"key": key})
+        edges = dict_rows(con, _EDGES, {"key": key})
+        citing = [e for e in edges if e["citing"]]
+        page.citing = citing[:CITING_ITEMS]
+        page.cites = [e for e in edges if not e["citing"]][:CITING_ITEMS]
+        counted = dict_rows(con, _CITED_BY, {"key": key})
+        # CitEc's count over all of RePEc; the edges loaded where there is none
+        page.cited_by = counted[0]["cited_by"] if counted else len(citing)
+        series = page.item.get("series_handle")
+        if series:
+            found = dict_rows(con, _SERIES, {"key": handle_key(series)})
+            page.series = found[0] if found else None
+            params = {"series": handle_key(series), "key": key}
+            page.neighbours = dict_rows(con, _NEIGHBOURS.format(limit=NEIGHBOURS), params)
+        return page
+
+
+@dataclass
+class AuthorPage:
+    """An author's items: by RePEc short-id where known, else by the name as written."""
+
+    name: str
+    short_id: str | None
+    items: list[Row]
+    #: other spellings of the name on these items
+    names: list[str]
+
+
+_AUTHOR_ITEMS = """
+SELECT l.handle, l.title, l.year, l.item_type, coalesce(l.journal, l.series_name) AS venue,
+       l.series_handle, any_value(au.name) AS as_written
+FROM authors au JOIN live_articles l USING (handle_key)
+WHERE {match}
+GROUP BY ALL
+ORDER BY l.year DESC NULLS LAST, l.handle
+"""
+
+
+def author_page(
+    warehouse: Warehouse, short_id: str | None = None, name: str | None = None
+) -> AuthorPage | None:
+    """The items of the author with ``short_id`` (case-insensitive), or else of everyone
+    written exactly ``name`` (case and spacing aside); None when there are none."""
+    if short_id:
+        match, params = "lower(au.short_id) = $value", {"value": short_id.strip().lower()}
+    elif name and name.strip():
+        match = "lower(trim(au.name)) = $value"
+        params = {"value": " ".join(name.split()).lower()}
+    else:
+        return None
+    with warehouse.reading() as con:
+        items = dict_rows(con, _AUTHOR_ITEMS.format(match=match), params)
+    if not items:
+        return None
+    spellings = sorted({i["as_written"] for i in items if i["as_written"]})
+    shown = max(spellings, key=lambda s: sum(i["as_written"] == s for i in items))
+    return AuthorPage(name=shown, short_id=short_id, items=items, names=spellings)
+
+
+@dataclass
+class SeriesPage:
+    """A series (or journal) with its items counted by year, and the items of one year."""
+
+    series: Row
+    years: list[tuple[int | None, int]]
+    year: int | None
+    items: list[Row]
+    total: int
+
+    @property
+    def year_total(self) -> int:
+        """How many items the shown year has (more than ``items`` lists, for a big year)."""
+        return dict(self.years).get(self.year, 0)
+
+
+_SERIES_YEARS = """
+SELECT year, count(*) AS n FROM live_articles WHERE lower(series_handle) = $series
+GROUP BY year ORDER BY year DESC NULLS LAST
+"""
+_SERIES_YEAR_ITEMS = """
+SELECT handle, title, year, volume, issue, pages, item_type,
+       (SELECT list(name ORDER BY position) FROM authors au
+        WHERE au.handle_key = l.handle_key AND au.role = 'author') AS authors
+FROM live_articles l
+WHERE lower(series_handle) = $series AND year IS NOT DISTINCT FROM $year
+ORDER BY try_cast(volume AS INTEGER) DESC NULLS LAST, try_cast(issue AS INTEGER) DESC NULLS LAST,
+         pages, handle_key
+LIMIT {limit}
+"""
+
+
+def series_page(warehouse: Warehouse, handle: str, year: int | None = None) -> SeriesPage | None:
+    """A series' counts by year and the items of ``year`` (default: its latest); None for a
+    series the warehouse neither lists nor has items of."""
+    key = handle_key(handle)
+    with warehouse.reading() as con:
+        found = dict_rows(con, _SERIES, {"key": key})
+        years = [(r["year"], r["n"]) for r in dict_rows(con, _SERIES_YEARS, {"series": key})]
+        if not found and not years:
+            return None
+        series = found[0] if found else {"handle": handle, "handle_key": key, "name": None}
+        shown = year if year is not None else (years[0][0] if years else None)
+        items = dict_rows(
+            con, _SERIES_YEAR_ITEMS.format(limit=SERIES_YEAR_ITEMS), {"series": key, "year": shown}
+        )
+    return SeriesPage(series, years, shown, items, sum(n for _, n in years))

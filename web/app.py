@@ -1,0 +1,346 @@
+"""The web app: routes, each reading the warehouse (never writing it) and rendering a
+template. Errors are pages: 400 for a bad parameter, 404 for an unknown handle, 503 while
+the warehouse cannot be read; never a traceback."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from schemas.errors import BadParameter, RepecHarvestError, WarehouseError
+from schemas.exports import FORMATS
+from warehouse.citations import export_text
+from warehouse.database import Warehouse
+from warehouse.health import Health, freshness, health
+from warehouse.items import author_page, item_page, series_page
+from warehouse.search import SearchIndex, SearchQuery
+from web import charts
+from web.params import ITEM_TYPES, SORTS, Params
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two looks at whether the warehouse changed (the search index is then
+#: rebuilt beside the one in use).
+REFRESH_EVERY = 30.0
+PER_PAGE = 20
+#: How long the dashboard's numbers are reused (they take seconds at millions of items, and
+#: the page says which snapshot they are of).
+DASHBOARD_TTL = 15.0
+#: Where an item's persistent link points outside this app.
+ECONPAPERS = "https://EconPapers.repec.org/"
+#: Export format -> (media type, file extension).
+EXPORTS = {
+    "bibtex": ("application/x-bibtex; charset=utf-8", "bib"),
+    "ris": ("application/x-research-info-systems; charset=utf-8", "ris"),
+    "csl-json": ("application/vnd.citationstyles.csl+json; charset=utf-8", "json"),
+}
+assert set(EXPORTS) == set(FORMATS)
+
+
+def create_app(
+    warehouse: Warehouse,
+    search: SearchIndex,
+    refresh_every: float | None = REFRESH_EVERY,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC).replace(tzinfo=None),
+) -> Starlette:
+    """The app over ``warehouse``; ``search`` is refreshed every ``refresh_every`` seconds
+    by a thread of its own (None: only when a search finds no index)."""
+    pages = _Pages(warehouse, search, now, building_elsewhere=refresh_every is not None)
+    stop = threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        refresher = None
+        if refresh_every is not None:
+            refresher = threading.Thread(
+                target=_refresh_loop, args=(search, refresh_every, stop),
+                name="search-refresh", daemon=True,
+            )  # fmt: skip
+            refresher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if refresher is not None:
+                refresher.join(timeout=60)
+
+    static = resources.files("web").joinpath("static")
+    routes = [
+        Route("/", pages.dashboard),
+        Route("/search", pages.search),
+        Route("/author", pages.author_by_name),
+        Route("/author/{short_id}", pages.author),
+        Route("/series/{handle:path}", pages.series),
+        Route("/export/{fmt}/{handle:path}", pages.export),
+        Mount("/static", StaticFiles(directory=str(static)), name="static"),
+        Route("/{handle:path}", pages.item),
+    ]
+    handlers: dict[Any, Any] = {
+        HTTPException: pages.http_error,
+        BadParameter: pages.bad_parameter,
+        RepecHarvestError: pages.unavailable,
+        Exception: pages.internal_error,
+    }
+    return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+
+
+def _refresh_loop(search: SearchIndex, every: float, stop: threading.Event) -> None:
+    """Keep the search index on the warehouse's latest snapshot; a failure is logged and
+    tried again at the next turn (the index in use stays)."""
+    while not stop.is_set():
+        try:
+            search.refresh()
+        except Exception as exc:  # the warehouse busy or gone a moment: try again
+            log.warning("search index not refreshed: %s", exc)
+        stop.wait(every)
+
+
+class _Pages:
+    """The route handlers (sync: Starlette runs them in its thread pool, so a slow query
+    never holds the event loop)."""
+
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        search: SearchIndex,
+        now: Callable[[], datetime],
+        building_elsewhere: bool,
+    ) -> None:
+        self.warehouse = warehouse
+        self.index = search
+        self.now = now
+        #: the refresh thread builds the first index: a search meanwhile is told to come back
+        self.building_elsewhere = building_elsewhere
+        self.templates = _environment()
+        self._health: tuple[float, Health] | None = None
+        self._health_lock = threading.Lock()
+
+    def render(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
+        template = self.templates.get_template(name)
+        html = template.render(request=request, path=request.url.path, **context)
+        return HTMLResponse(html, status_code=status)
+
+    # -- pages ------------------------------------------------------------------------
+
+    def item(self, request: Request) -> Response:
+        Params(request.query_params, ())
+        handle = request.path_params["handle"]
+        page = item_page(self.warehouse, handle)
+        if page is None:
+            raise HTTPException(404, f"No item {handle!r} in this warehouse.")
+        return self.render(
+            request, "item.html", status=410 if page.deleted else 200, page=page,
+            econpapers=ECONPAPERS + page.item["handle"], exports=EXPORTS,
+        )  # fmt: skip
+
+    def search(self, request: Request) -> Response:
+        params = Params(
+            request.query_params,
+            ("q", "year_from", "year_to", "series", "type", "jel", "sort", "page"),
+        )
+        query = SearchQuery(
+            text=params.text("q") or "",
+            year_from=params.year("year_from"),
+            year_to=params.year("year_to"),
+            series=params.text("series"),
+            item_type=params.choice("type", ITEM_TYPES),
+            jel=params.jel(),
+            sort=params.choice("sort", SORTS) or "relevance",
+            page=params.page(),
+            per_page=PER_PAGE,
+        )
+        if query.year_from and query.year_to and query.year_from > query.year_to:
+            raise BadParameter(f"year_from ({query.year_from}) is after year_to ({query.year_to})")
+        asked = bool(query.text or query.series or query.item_type or query.jel
+                     or query.year_from or query.year_to)  # fmt: skip
+        if asked and self.building_elsewhere and not self.index.ready:
+            response = self.render(
+                request, "error.html", status=503, title="Search is being prepared",
+                message="The search index is being built from the warehouse (about a minute "
+                "and a half per million items); this page works again once it is ready.",
+            )  # fmt: skip
+            response.headers["Retry-After"] = "30"
+            return response
+        results = self.index.search(query) if asked else None
+        pages = 0 if results is None else -(-results.total // PER_PAGE)
+        return self.render(
+            request, "search.html", query=query, results=results, pages=pages,
+            item_types=ITEM_TYPES, sorts=SORTS,
+            page_link=lambda n: _link(request, page=n),
+        )  # fmt: skip
+
+    def author(self, request: Request) -> Response:
+        Params(request.query_params, ())
+        short_id = request.path_params["short_id"]
+        page = author_page(self.warehouse, short_id=short_id)
+        if page is None:
+            raise HTTPException(404, f"No author with RePEc short-id {short_id!r} here.")
+        return self.render(request, "author.html", page=page)
+
+    def author_by_name(self, request: Request) -> Response:
+        params = Params(request.query_params, ("name",))
+        name = params.text("name")
+        if name is None:
+            raise BadParameter("name is required: /author?name=Given+Family")
+        page = author_page(self.warehouse, name=name)
+        if page is None:
+            raise HTTPException(404, f"No author named {name!r} here.")
+        return self.render(request, "author.html", page=page)
+
+    def series(self, request: Request) -> Response:
+        params = Params(request.query_params, ("year",))
+        handle = request.path_params["handle"]
+        page = series_page(self.warehouse, handle, params.year("year"))
+        if page is None:
+            raise HTTPException(404, f"No series {handle!r} in this warehouse.")
+        chart = charts.columns(
+            [(str(y) if y is not None else "no year", n) for y, n in reversed(page.years)],
+            "Items per year",
+        )
+        return self.render(request, "series.html", page=page, chart=Markup(chart))
+
+    def export(self, request: Request) -> Response:
+        Params(request.query_params, ())
+        fmt, handle = request.path_params["fmt"], request.path_params["handle"]
+        if fmt not in EXPORTS:
+            raise BadParameter(f"export format must be one of {', '.join(EXPORTS)}, not {fmt!r}")
+        text, missing = export_text(self.warehouse, [handle], fmt)
+        if missing:
+            raise HTTPException(404, f"No item {handle!r} in this warehouse.")
+        media, extension = EXPORTS[fmt]
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", handle) + "." + extension
+        return Response(
+            text, media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )  # fmt: skip
+
+    def dashboard(self, request: Request) -> Response:
+        Params(request.query_params, ())
+        report = self.health()
+        now = self.now()
+        run_charts = {
+            harvest_id: Markup(charts.timeline(
+                [(r["started_at"], r["records"]) for r in runs if r["started_at"]],
+                "Records per run",
+            ))
+            for harvest_id, runs in report.runs.items()
+        }  # fmt: skip
+        corpus = {
+            "per_year": charts.columns(
+                [(str(r["year"]), r["items"]) for r in report.per_year], "Items per year"
+            ),
+            "per_series": charts.bars(
+                [(r["name"], r["items"]) for r in report.per_series], "Items per series",
+                link=_series_link({r["name"]: r["series_handle"] for r in report.per_series}),
+            ),
+            "per_jel": charts.bars(
+                [(r["letter"], r["items"]) for r in report.per_jel], "Items per JEL letter",
+                link=lambda letter: "/search?" + urlencode({"jel": letter}),
+            ),
+            "most_cited": charts.bars(
+                [(r["title"] or r["handle"], r["cited_by"]) for r in report.most_cited],
+                "Most cited items", unit="citations",
+                link=_item_link({r["title"] or r["handle"]: r["handle"]
+                                 for r in report.most_cited}),
+            ),
+            "citation_spread": charts.columns(
+                [(r["bucket"], r["items"]) for r in report.citation_spread],
+                "Cited items by number of citations",
+            ),
+        }  # fmt: skip
+        return self.render(
+            request, "dashboard.html", report=report, now=now,
+            freshness=lambda when: freshness(when, now), run_charts=run_charts,
+            corpus={k: Markup(v) for k, v in corpus.items()},
+        )  # fmt: skip
+
+    def health(self) -> Health:
+        """The dashboard's numbers, reused for DASHBOARD_TTL seconds; one request computes
+        them while the others wait for it."""
+        with self._health_lock:
+            if self._health is None or time.monotonic() - self._health[0] > DASHBOARD_TTL:
+                self._health = (time.monotonic(), health(self.warehouse))
+            return self._health[1]
+
+    # -- errors -------------------------------------------------------------------------
+
+    def http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
+        return self.render(
+            request, "error.html", status=exc.status_code, title=title, message=exc.detail
+        )
+
+    def bad_parameter(self, request: Request, exc: Exception) -> Response:
+        return self.render(request, "error.html", status=400, title="Bad request", message=str(exc))
+
+    def unavailable(self, request: Request, exc: Exception) -> Response:
+        status = 503 if isinstance(exc, WarehouseError) else 400
+        return self.render(
+            request, "error.html", status=status, title="Cannot answer now", message=str(exc)
+        )
+
+    def internal_error(self, request: Request, exc: Exception) -> Response:
+        log.exception("page %s failed", request.url.path, exc_info=exc)
+        return self.render(
+            request, "error.html", status=500, title="Something went wrong",
+            message="This page failed; the server's log says why.",
+        )  # fmt: skip
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("web", "templates"),
+        autoescape=select_autoescape(default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["item_url"] = item_url
+    env.filters["author_url"] = author_url
+    env.filters["series_url"] = lambda handle: "/series/" + quote(handle, safe=":")
+    env.filters["thousands"] = lambda n: f"{n:,}" if isinstance(n, int) else n
+    env.filters["when"] = lambda t: t.strftime("%Y-%m-%d %H:%M") if t else "-"
+    env.globals["search_url"] = lambda **kw: "/search?" + urlencode(kw)
+    return env
+
+
+def item_url(handle: str) -> str:
+    """An item's path in this app: its persistent link's path."""
+    return "/" + quote(handle, safe=":")
+
+
+def author_url(person: dict[str, Any]) -> str:
+    if person.get("short_id"):
+        return "/author/" + quote(person["short_id"], safe="")
+    return "/author?" + urlencode({"name": person["name"]})
+
+
+def _link(request: Request, **changes: Any) -> str:
+    query = {**request.query_params, **{k: str(v) for k, v in changes.items()}}
+    return request.url.path + "?" + urlencode(query)
+
+
+def _series_link(handles: dict[str, str]) -> Callable[[str], str]:
+    return lambda label: "/series/" + quote(handles[label], safe=":")
+
+
+def _item_link(handles: dict[str, str]) -> Callable[[str], str]:
+    return lambda label: item_url(handles[label])
