@@ -58,6 +58,7 @@ def test_demo_harvests_the_bundled_sample_offline(
     assert "title = Embracing the Taliban: Deciphering Russia’s Afghan Policy" in out
     assert "authors_text = Tatiana Belousova; Raghav Sharma" in out
     assert "pages = 515-537" in out
+    assert f"then open http://127.0.0.1:8000/{TALIBAN}" in out  # the seed item's web page
 
 
 def test_sql_formats(capsys: pytest.CaptureFixture[str], harvested: DataDir) -> None:

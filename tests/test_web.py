@@ -19,7 +19,7 @@ from lxml import html as lhtml
 from flows.citations import export_items
 from flows.datadir import DataDir
 from tests.conftest import TALIBAN, query
-from tests.web_server import BROKEN, HOSTILE, HOSTILE_TITLE, get, web_server
+from tests.web_server import BROKEN, HOSTILE, HOSTILE_TITLE, HOSTILE_URL, get, web_server
 from warehouse.search import SearchIndex
 
 SVG = "{http://www.w3.org/2000/svg}svg"
@@ -144,6 +144,9 @@ def test_markup_in_a_title_is_shown_as_text(site: str) -> None:
     assert "<script>" not in response.text and "<b>bold" not in response.text
     assert "&lt;script&gt;alert(" in response.text and "&lt;b&gt;bold&lt;/b&gt;" in response.text
     assert text(lhtml.fromstring(response.text), "title") == HOSTILE_TITLE
+    doc = lhtml.fromstring(response.text)
+    assert HOSTILE_URL in text(doc, "downloads")
+    assert not [h for h in doc.xpath("//a/@href") if "javascript" in h.lower()]
     found = get(f"{site}/search", q="xss")
     assert "<script>" not in found.text and "&lt;script&gt;" in found.text
 

@@ -30,6 +30,13 @@ _AMF = (
 )
 
 
+#: Keywords to find it by, and a download "link" that would run script if it were one.
+HOSTILE_URL = "javascript:alert(document.cookie)"
+_HOSTILE_MORE = (
+    f"<keywords>xss</keywords><file><url>{HOSTILE_URL}</url><format>text/html</format></file>"
+)
+
+
 def sample_warehouse(root: Path) -> DataDir:
     """The sample corpus harvested into ``root``, plus a hostile title and a quarantined
     record, with the sample's citations."""
@@ -37,7 +44,7 @@ def sample_warehouse(root: Path) -> DataDir:
     escaped = HOSTILE_TITLE.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     store.put(StoredRecord(
         f"oai:{HOSTILE}", "2025-11-20", ["RePEc:nbr:nberwo"], False,
-        {"amf": _AMF.format(id=HOSTILE, title=escaped, more="<keywords>xss</keywords>")},
+        {"amf": _AMF.format(id=HOSTILE, title=escaped, more=_HOSTILE_MORE)},
     ))  # fmt: skip
     broken = '<amf xmlns="http://amf.openlib.org"><person/></amf>'
     store.put(StoredRecord(BROKEN, "2025-11-21", [], False, {"amf": broken}))

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 #: Seconds between two looks at whether the warehouse changed (the search index is then
 #: rebuilt beside the one in use).
 REFRESH_EVERY = 30.0
+#: After a build of the search index, the next waits this many times as long as it took.
+BUILD_SPACING = 4
 PER_PAGE = 20
 #: How long the dashboard's numbers are reused (they take seconds at millions of items, and
 #: the page says which snapshot they are of).
@@ -102,14 +104,19 @@ def create_app(
 
 
 def _refresh_loop(search: SearchIndex, every: float, stop: threading.Event) -> None:
-    """Keep the search index on the warehouse's latest snapshot; a failure is logged and
-    tried again at the next turn (the index in use stays)."""
+    """Keep the search index on the warehouse's latest snapshot: look every ``every``
+    seconds, but after a build wait BUILD_SPACING times as long as it took, so that a harvest
+    committing every few seconds does not keep a core building indexes. A failure is logged
+    and tried again at the next turn (the index in use stays)."""
     while not stop.is_set():
+        started = time.monotonic()
         try:
-            search.refresh()
+            built = search.refresh()
         except Exception as exc:  # the warehouse busy or gone a moment: try again
             log.warning("search index not refreshed: %s", exc)
-        stop.wait(every)
+            built = False
+        took = time.monotonic() - started
+        stop.wait(max(every, BUILD_SPACING * took) if built else every)
 
 
 class _Pages:
@@ -316,6 +323,7 @@ def _environment() -> Environment:
     env.filters["item_url"] = item_url
     env.filters["author_url"] = author_url
     env.filters["series_url"] = lambda handle: "/series/" + quote(handle, safe=":")
+    env.filters["link"] = link_target
     env.filters["thousands"] = lambda n: f"{n:,}" if isinstance(n, int) else n
     env.filters["when"] = lambda t: t.strftime("%Y-%m-%d %H:%M") if t else "-"
     env.globals["search_url"] = lambda **kw: "/search?" + urlencode(kw)
@@ -325,6 +333,14 @@ def _environment() -> Environment:
 def item_url(handle: str) -> str:
     """An item's path in this app: its persistent link's path."""
     return "/" + quote(handle, safe=":")
+
+
+def link_target(url: str | None) -> str | None:
+    """``url`` if it may be a link's target (http, https or ftp), else None: a harvested
+    ``javascript:`` URL is shown as text, never made a link."""
+    if url and urlsplit(url.strip()).scheme.lower() in ("http", "https", "ftp"):
+        return url.strip()
+    return None
 
 
 def author_url(person: dict[str, Any]) -> str:
