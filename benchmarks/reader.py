@@ -43,8 +43,8 @@ def summary(ms: list[float]) -> dict[str, float]:
             "p95_ms": round(ms[int(len(ms) * 0.95)], 1), "max_ms": round(ms[-1], 1)}  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def harvest_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a benchmark that measures a reader of ``--data`` during a harvest."""
     parser.add_argument("--records", type=int, required=True)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/repec-bench"))
@@ -56,6 +56,28 @@ def main() -> None:
         help="The harvest re-loads this part of the corpus (default: the last "
         "fifth, a large incremental harvest).",
     )
+
+
+def start_harvest(args: argparse.Namespace) -> tuple[subprocess.Popen[str], subprocess.Popen[str]]:
+    """The benchmark server of the corpus' part ``args.part``, and `repec-harvest run`
+    harvesting it into ``args.data``."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.server", "--records", str(args.records), "--port",
+         str(args.port), "--workdir", str(args.workdir), "--part", args.part],
+        stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert server.stdout is not None
+    url = server.stdout.readline().strip()
+    harvest = subprocess.Popen(
+        [*COMMAND, "run", "--endpoint", url, "--delay", "0", "--metadata-prefix", "oai_dc",
+         "--window", "year", "--from", "2013-01-01", "--data-dir", str(args.data)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    return server, harvest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    harvest_options(parser)
     args = parser.parse_args()
     attach = subprocess.run([*COMMAND, "attach", "--data-dir", str(args.data)],
                             capture_output=True, text=True, check=True).stdout  # fmt: skip
@@ -66,18 +88,8 @@ def main() -> None:
     handles = [str(record(rng.randrange(args.records), args.records)["handle"])
                for _ in range(2000)]  # fmt: skip
     idle = latencies(con, handles, time.monotonic() + 10)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.server", "--records", str(args.records), "--port",
-         str(args.port), "--workdir", str(args.workdir), "--part", args.part],
-        stdout=subprocess.PIPE, text=True)  # fmt: skip
+    server, harvest = start_harvest(args)
     try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
-        harvest = subprocess.Popen(
-            [*COMMAND, "run", "--endpoint", url, "--delay", "0", "--metadata-prefix", "oai_dc",
-             "--window", "year", "--from", "2013-01-01", "--data-dir", str(args.data)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
         during: list[float] = []
         while harvest.poll() is None:
             during += latencies(con, handles, time.monotonic() + 1)

@@ -14,14 +14,12 @@ import argparse
 import json
 import random
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import requests
 
 from benchmarks.corpus import record
-from benchmarks.reader import COMMAND, summary
+from benchmarks.reader import COMMAND, harvest_options, start_harvest, summary
 
 #: What people type: one or two words, a name, a phrase; some narrowed by year or sorted.
 WORDS = ["inflation", "monetary policy", "Novak", "carbon tax", "auction", "migration poverty",
@@ -51,15 +49,10 @@ def load(base: str, handles: list[str], until: float, rng: random.Random) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, required=True)
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/repec-bench"))
-    parser.add_argument("--port", type=int, default=8799)
+    harvest_options(parser)
     parser.add_argument(
         "--idle", type=float, default=20, help="seconds measured before the harvest"
     )
-    parser.add_argument("--part", default="4/5", metavar="K/P",
-                        help="The harvest re-loads this part of the corpus (default: the last fifth).")  # fmt: skip
     args = parser.parse_args()
     rng = random.Random(7)
     handles = [str(record(rng.randrange(args.records), args.records)["handle"])
@@ -69,23 +62,16 @@ def main() -> None:
     server = None
     try:
         assert web.stdout is not None
-        line = web.stdout.readline()
-        base = line.split(" at ", 1)[1].split()[0]
+        base = web.stdout.readline().split(" at ", 1)[1].split()[0]
         started = time.perf_counter()
-        requests.get(base + "search", params={"q": "trade"}, timeout=3600).raise_for_status()
+        while (
+            response := requests.get(base + "search", params={"q": "trade"}, timeout=600)
+        ).status_code == 503:  # the first index is being built
+            time.sleep(1)
+        response.raise_for_status()
         index_s = time.perf_counter() - started
         idle = load(base, handles, time.monotonic() + args.idle, rng)
-        server = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.server", "--records", str(args.records), "--port",
-             str(args.port), "--workdir", str(args.workdir), "--part", args.part],
-            stdout=subprocess.PIPE, text=True)  # fmt: skip
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
-        harvest = subprocess.Popen(
-            [*COMMAND, "run", "--endpoint", url, "--delay", "0", "--metadata-prefix", "oai_dc",
-             "--window", "year", "--from", "2013-01-01", "--data-dir", str(args.data)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        server, harvest = start_harvest(args)
         during: dict[str, list[float]] = {"item": [], "search": []}
         while harvest.poll() is None:
             for kind, ms in load(base, handles, time.monotonic() + 1, rng).items():

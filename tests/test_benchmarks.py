@@ -50,6 +50,16 @@ def test_the_side_by_side_run_works_at_a_tiny_size(tmp_path: Path) -> None:
     assert 0 < pipeline["all_peak_pss_mb"] <= pipeline["all_peak_rss_mb"]
     assert "speed vs sickle" in out.stdout
 
+    # the web front's benchmark, over the warehouse the run filled, while a harvest loads
+    web = subprocess.run(
+        [sys.executable, "-m", "benchmarks.web", "--records", "300", "--workdir", str(tmp_path),
+         "--data", str(tmp_path / "data-300-ours"), "--port", "8792", "--idle", "1"],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    figures = json.loads(web.stdout.splitlines()[-1])
+    assert figures["idle"]["item"]["queries"] > 0 and figures["idle"]["search"]["queries"] > 0
+    assert figures["while_harvesting"]["search"]["median_ms"] > 0
+
 
 def test_the_large_input_scenarios_work_at_a_tiny_scale(tmp_path: Path) -> None:
     out = subprocess.run(
