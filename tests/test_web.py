@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
@@ -118,6 +119,35 @@ def test_export_links_download_what_the_export_command_prints(
     assert "attachment" in response.headers["content-disposition"]
     expected, missing = export_items(sample, [TALIBAN], fmt)
     assert missing == [] and response.content.decode("utf-8") == expected
+
+
+def test_references_link_the_items_harvested_and_show_the_others_as_text(
+    tmp_path: Path, sample: DataDir
+) -> None:
+    """CitEc's references of an item: a matched one whose item is here is a link with its
+    title, a matched one not harvested shows its handle, an unmatched one its text."""
+    from flows.citations import _reference
+    from schemas import tables
+    from warehouse.citations import replace_references
+
+    copy = DataDir(tmp_path / "data")
+    shutil.copytree(sample.root, copy.root, ignore=shutil.ignore_patterns("search"))
+    cited = "RePEc:sae:asseca:v:12:y:2025:i:3:p:341-362"
+    references = [(True, cited, "Water, Dams ..."), (True, "RePEc:xyz:gone:1", "Elsewhere (2019)"),
+                  (False, None, "Smith, J. (2001) A book.")]  # fmt: skip
+    rows = [_reference(TALIBAN, n, *ref, source="test", fetched_at=datetime(2025, 12, 1))
+            for n, ref in enumerate(references, start=1)]  # fmt: skip
+    with copy.warehouse() as warehouse:
+        replace_references(warehouse, TALIBAN.lower(), tables.to_table(rows, tables.REFERENCES))
+    with web_server(copy) as base:
+        doc = page(base, "/" + TALIBAN)
+    items = [" ".join(li.text_content().split()) for li in doc.xpath('//*[@id="references"]//li')]
+    assert items == [
+        "Water, Dams and Deterrence: Hydro-Politics on the Brahmaputra (2025)",
+        "Elsewhere (2019) RePEc:xyz:gone:1",
+        "Smith, J. (2001) A book.",
+    ]
+    assert doc.xpath('//*[@id="references"]//a/@href') == ["/" + cited]
 
 
 def test_a_handle_is_found_whatever_its_case(site: str) -> None:
