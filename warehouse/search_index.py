@@ -69,17 +69,45 @@ class Snapshot:
         return f"search-{self.id}-{int(self.time.timestamp() * 1e6)}-v{FORMAT}.duckdb"
 
 
-#: The live items of the attached warehouse, as ``write_index`` reads them.
-ITEMS = f"""
-CREATE TEMP VIEW items AS
-WITH names AS (
-    SELECT handle_key, string_agg(name, '; ' ORDER BY position) AS authors
-    FROM {ALIAS}.main.authors WHERE role = 'author' GROUP BY handle_key)
-SELECT a.handle_key, a.handle, a.title, a.abstract, n.authors,
-       array_to_string(a.keywords, '; ') AS keywords, a.year, a.date, a.item_type,
-       a.series_handle, a.series_name, a.jel_codes
-FROM {ALIAS}.main.live_articles a LEFT JOIN names n USING (handle_key)
+#: The live items of the attached warehouse, copied into the database ``staging`` (a file):
+#: the items, and their authors' names in order, aggregated a bucket of items at a time
+#: (DuckDB cannot spill a string aggregate's states: one over a million items ran out of
+#: BUILD_MEMORY_LIMIT). Then ``items`` as ``write_index`` reads it.
+_STAGE = (
+    f"""CREATE TABLE staging.items AS
+    SELECT handle_key, handle, title, abstract, array_to_string(keywords, '; ') AS keywords,
+           year, date, item_type, series_handle, series_name, jel_codes
+    FROM {ALIAS}.main.live_articles""",
+    f"""CREATE TABLE staging.authors AS
+    SELECT handle_key, position, name FROM {ALIAS}.main.authors WHERE role = 'author'""",
+    "CREATE TABLE staging.names (handle_key VARCHAR, authors VARCHAR)",
+)
+_NAMES = """
+INSERT INTO staging.names
+SELECT handle_key, string_agg(name, '; ' ORDER BY position)
+FROM staging.authors WHERE hash(handle_key) % $buckets = $bucket
+GROUP BY handle_key
 """
+_ITEMS = """
+CREATE TEMP VIEW items AS
+SELECT i.*, n.authors FROM staging.items i LEFT JOIN staging.names n USING (handle_key)
+"""
+#: Items whose names are aggregated at once.
+NAMES_BATCH = 200_000
+
+
+def stage_items(con: duckdb.DuckDBPyConnection, staging: Path) -> None:
+    """Copy the attached warehouse's live items into the file ``staging`` and make the view
+    ``items`` of them (``write_index`` reads it)."""
+    con.execute(f"ATTACH {quote(str(staging))} AS staging")
+    for statement in _STAGE:  # (one by one: ``run_script`` would split at the '; ')
+        con.execute(statement)
+    row = con.execute("SELECT count(*) FROM staging.items").fetchone()
+    buckets = max(1, -(-(row[0] if row else 0) // NAMES_BATCH))
+    for bucket in range(buckets):
+        con.execute(_NAMES, {"buckets": buckets, "bucket": bucket})
+    con.execute(_ITEMS)
+
 
 #: From ``items``, the items and their words. Intermediate tables go to the scratch database
 #: ``work``: compressed and evictable, unlike temporary tables (statements end with ``;``).
@@ -207,15 +235,19 @@ def build(catalog: Catalog, snapshot: Snapshot, target: Path) -> None:
     """Build the index of ``snapshot`` of the warehouse at ``target``: under a temporary name
     in its folder, then renamed."""
     stem = target.parent / f"{BUILDS}{uuid.uuid4().hex}"
-    temporary, scratch, spill = (stem.with_name(stem.name + end)
-                                 for end in (".duckdb", ".scratch.duckdb", ".spill"))  # fmt: skip
+    temporary, staging, scratch, spill = (
+        stem.with_name(stem.name + end)
+        for end in (".duckdb", ".staging.duckdb", ".scratch.duckdb", ".spill")
+    )
     try:
         con = connect(temporary, read_only=False, spill=spill)
         try:
             load_extensions(con, catalog.extensions)
             con.execute(catalog.attach_statement(read_only=True, snapshot=snapshot.id))
-            con.execute(ITEMS)
+            stage_items(con, staging)
             write_index(con, snapshot, scratch)
+            con.execute("DROP VIEW items")
+            con.execute("DETACH staging")
         finally:
             con.close()
         os.replace(temporary, target)
