@@ -661,9 +661,9 @@ def _schedule_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def web(host: str, port: int, data: DataDir) -> int:
     """Serve a read-only web front over the warehouse: item pages at /<handle>, search,
     author and series pages, and a harvest-health dashboard at /."""
+    from warehouse.search import SearchIndex
     from web.app import create_app
     from web.server import bind, serve
-    from warehouse.search import SearchIndex
 
     warehouse = data.warehouse()
     warehouse.current_generation()  # no warehouse: one clear line before serving anything
