@@ -665,8 +665,9 @@ def web(host: str, port: int, data: DataDir) -> int:
     from web.app import create_app
     from web.server import bind, serve
 
-    warehouse = data.warehouse()
-    warehouse.current_generation()  # no warehouse: one clear line before serving anything
+    with data.warehouse() as probe:  # no warehouse: one clear line before serving anything
+        probe.current_generation()
+    warehouse = data.warehouse()  # read on the app's own warehouse thread from now on
     index = SearchIndex(warehouse, data.scratch / "search")
     sock = bind(host, port)
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
+import requests
 from lxml import etree
 from lxml import html as lhtml
 
@@ -22,6 +23,7 @@ from flows.datadir import DataDir
 from tests.conftest import TALIBAN, query
 from tests.web_server import BROKEN, HOSTILE, HOSTILE_TITLE, HOSTILE_URL, get, web_server
 from warehouse.search import SearchIndex
+from warehouse.search_index import Snapshot
 
 SVG = "{http://www.w3.org/2000/svg}svg"
 
@@ -252,9 +254,9 @@ def test_a_search_while_the_first_index_is_built_is_told_to_come_back(
     release = threading.Event()
 
     class SlowIndex(SearchIndex):
-        def refresh(self) -> bool:
+        def refresh(self, snapshot: Snapshot | None = None) -> bool:
             release.wait(60)
-            return super().refresh()
+            return super().refresh(snapshot)
 
     copy = DataDir(tmp_path / "data")
     shutil.copytree(sample.root, copy.root, ignore=shutil.ignore_patterns("search"))
@@ -366,11 +368,59 @@ def test_no_route_writes_the_warehouse(site: str, sample: DataDir) -> None:
     for path in ["/", "/" + TALIBAN, "/search?q=trade", "/series/RePEc:sae:asseca",
                  "/author?name=Raghav+Sharma", "/export/ris/" + TALIBAN]:  # fmt: skip
         assert get(site + path).status_code == 200
-    import requests
-
     assert requests.post(site + "/" + TALIBAN, timeout=30).status_code == 405
     assert requests.delete(site + "/", timeout=30).status_code == 405
     assert query(sample, "SELECT max(snapshot_id) FROM repec.snapshots()") == before
+
+
+_WRITER = """
+import sys, time
+from pathlib import Path
+from flows.datadir import DataDir
+warehouse = DataDir(Path(sys.argv[1])).warehouse()
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    warehouse.write(lambda con: con.execute(
+        "UPDATE articles SET volume = volume WHERE handle_key = lower(?)", [sys.argv[3]]))
+    time.sleep(0.2)
+"""
+
+
+def test_many_clients_at_once_while_another_process_commits_are_all_answered(
+    tmp_path: Path, sample: DataDir
+) -> None:
+    """DuckDB's SQLite catalog readers fail (or kill the process) when two threads of one
+    process read while another process commits: the app reads the warehouse on one thread."""
+    copy = DataDir(tmp_path / "data")
+    shutil.copytree(sample.root, copy.root, ignore=shutil.ignore_patterns("search"))
+    paths = ["/" + TALIBAN, "/", "/series/RePEc:sae:asseca", "/author?name=Raghav+Sharma",
+             "/export/ris/" + TALIBAN, "/search?q=trade"]  # fmt: skip
+    failures: list[tuple[str, object]] = []
+    answered = [0]
+    with web_server(copy) as base:
+        get(base + "/search", q="trade")  # the first index, before the load
+        writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(copy.root), "6", TALIBAN])
+
+        def client(n: int) -> None:
+            for i in range(12):
+                path = paths[(n + i) % len(paths)]
+                try:
+                    status = get(base + path).status_code
+                    answered[0] += 1
+                except requests.RequestException as exc:
+                    failures.append((path, exc))
+                    continue
+                if status != 200:
+                    failures.append((path, status))
+
+        clients = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join()
+        assert writer.wait(timeout=120) == 0
+        assert get(base + "/" + TALIBAN).status_code == 200  # still serving
+    assert failures == [] and answered[0] == 96
 
 
 def test_a_static_file_is_served(site: str) -> None:

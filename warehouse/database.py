@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,7 @@ class Warehouse:
         self._generation_ready: str | None = None
         self._warming: threading.Thread | None = None
         self._schema_lock = threading.Lock()
+        self._reader_lock = threading.RLock()
 
     @property
     def label(self) -> str:
@@ -125,6 +126,20 @@ class Warehouse:
                 f"no warehouse at {self.label}: run `repec-harvest run` or `repec-harvest demo`"
             )
         past = snapshot is not None or before is not None
+        # one thread at a time on the shared reader: DuckLake's reads of a SQLite catalog
+        # from several threads of one instance, while another process commits, fail
+        # ("database disk image is malformed") or crash the process (SIGBUS)
+        serial = self._reader_lock if read_only and not past else nullcontext()
+        with serial:
+            yield from self._connected(read_only, past, snapshot, before)
+
+    def _connected(
+        self,
+        read_only: bool,
+        past: bool,
+        snapshot: int | str | None,
+        before: int | str | None,
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         try:
             if past:
                 database = self._open(read_only=True, snapshot=snapshot, before=before)

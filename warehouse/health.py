@@ -43,7 +43,8 @@ class Health:
 
 
 _SNAPSHOT = f"""
-SELECT snapshot_id, snapshot_time FROM {ALIAS}.snapshots() ORDER BY snapshot_id DESC LIMIT 1
+SELECT snapshot_id, timezone('UTC', snapshot_time) AS snapshot_time
+FROM {ALIAS}.snapshots() ORDER BY snapshot_id DESC LIMIT 1
 """
 _HARVESTS = """
 SELECT s.*, r.status AS last_status, r.started_at AS last_started, r.finished_at AS last_finished,

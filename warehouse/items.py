@@ -172,7 +172,8 @@ def author_page(
     if not items:
         return None
     spellings = sorted({i["as_written"] for i in items if i["as_written"]})
-    shown = max(spellings, key=lambda s: sum(i["as_written"] == s for i in items))
+    shown = max(spellings, key=lambda s: sum(i["as_written"] == s for i in items),
+                default=short_id or "(no name)")  # fmt: skip
     return AuthorPage(name=shown, short_id=short_id, items=items, names=spellings)
 
 

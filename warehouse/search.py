@@ -18,7 +18,10 @@ the leftovers of a killed build go before the next build.
 from __future__ import annotations
 
 import fcntl
+import json
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -30,9 +33,9 @@ from typing import Any
 import duckdb
 
 from schemas.errors import BadParameter, QueryError, WarehouseError
-from warehouse.catalog import ALIAS
+from warehouse.catalog import ALIAS, Catalog
 from warehouse.database import Warehouse
-from warehouse.search_index import BUILDS, FORMAT, STEMMER, Snapshot, build, connect, remove
+from warehouse.search_index import BUILDS, FORMAT, STEMMER, Snapshot, connect, remove
 from warehouse.statements import first_line
 
 SORTS = ("relevance", "date")
@@ -219,11 +222,11 @@ class SearchIndex:
         """Whether an index is open to search (else the next search builds one first)."""
         return self._current is not None
 
-    def refresh(self) -> bool:
+    def refresh(self, snapshot: Snapshot | None = None) -> bool:
         """Build the index of the warehouse's latest snapshot if the one in use is older (or
         there is none) and swap it in; whether the index changed. Searches go on meanwhile."""
         with self._refreshing:
-            snapshot = self._latest()
+            snapshot = snapshot or self.latest()
             current = self._current
             if current is not None and self._path(snapshot) == current.path:
                 return False
@@ -261,7 +264,9 @@ class SearchIndex:
     def _path(self, snapshot: Snapshot) -> Path:
         return self.folder / snapshot.file_name
 
-    def _latest(self) -> Snapshot:
+    def latest(self) -> Snapshot:
+        """The warehouse's latest snapshot, read through its shared reader (a process that
+        keeps that reader on one thread reads it there and passes it to ``refresh``)."""
         with self.warehouse.connect(read_only=True) as con:
             row = con.execute(
                 f"SELECT snapshot_id, snapshot_time FROM {ALIAS}.snapshots()"
@@ -279,7 +284,7 @@ class SearchIndex:
                 with suppress(WarehouseError):  # deleted meanwhile, or damaged: built again
                     return IndexFile(path)
             remove(self.folder, BUILDS)  # no build runs while we hold the lock
-            build(self.warehouse.catalog, snapshot, path)
+            _build_apart(self.warehouse.catalog, snapshot, path)
             return IndexFile(path)
 
     def _acquire(self) -> IndexFile:
@@ -319,3 +324,20 @@ class SearchIndex:
         with open(self.folder / ".search.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             yield
+
+
+def _build_apart(catalog: Catalog, snapshot: Snapshot, path: Path) -> None:
+    """``build`` in a process of its own (``python -m warehouse.search_index``): its
+    gigabyte of memory at a million items is given back when it ends, and its reads of a
+    SQLite catalog share no process with the warehouse's shared reader (DuckDB's SQLite
+    readers in two threads of one process fail while another process commits: "database disk
+    image is malformed", or SIGBUS)."""
+    job = {"metadata": catalog.metadata, "data_path": catalog.data_path, "snapshot": snapshot.id,
+           "snapshot_time": snapshot.time.isoformat(), "target": str(path)}  # fmt: skip
+    done = subprocess.run(  # the job on stdin: a catalog URL may hold a password
+        [sys.executable, "-m", "warehouse.search_index"],
+        input=json.dumps(job), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        lines = (done.stderr or "").strip().splitlines()
+        raise WarehouseError(lines[-1] if lines else f"the index build exited {done.returncode}")

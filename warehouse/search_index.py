@@ -16,8 +16,10 @@ A build writes under a temporary name in the index's folder, then renames the fi
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sys
 import uuid
 from contextlib import suppress
 from dataclasses import dataclass
@@ -264,3 +266,20 @@ def remove(folder: Path, prefix: str) -> None:
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+
+
+def main() -> int:
+    """``python -m warehouse.search_index``: one build, in a process of its own
+    (``warehouse.search``), the job as JSON on stdin; an error is one line on stderr."""
+    job = json.load(sys.stdin)
+    try:
+        snapshot = Snapshot(int(job["snapshot"]), datetime.fromisoformat(job["snapshot_time"]))
+        build(Catalog.at(job["metadata"], job["data_path"]), snapshot, Path(job["target"]))
+    except WarehouseError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,10 +9,11 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -24,7 +25,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from schemas.errors import BadParameter, RepecHarvestError, WarehouseError
+from schemas.errors import BadParameter, RepecHarvestError
 from schemas.exports import FORMATS
 from warehouse.citations import export_text
 from warehouse.database import Warehouse
@@ -35,6 +36,7 @@ from web import charts
 from web.params import ITEM_TYPES, SORTS, Params
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Seconds between two looks at whether the warehouse changed (the search index is then
 #: rebuilt beside the one in use).
@@ -72,7 +74,7 @@ def create_app(
         refresher = None
         if refresh_every is not None:
             refresher = threading.Thread(
-                target=_refresh_loop, args=(search, refresh_every, stop),
+                target=_refresh_loop, args=(pages, refresh_every, stop),
                 name="search-refresh", daemon=True,
             )  # fmt: skip
             refresher.start()
@@ -82,6 +84,7 @@ def create_app(
             stop.set()
             if refresher is not None:
                 refresher.join(timeout=60)
+            pages.reads.shutdown(wait=True)
 
     static = resources.files("web").joinpath("static")
     routes = [
@@ -103,7 +106,7 @@ def create_app(
     return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
 
 
-def _refresh_loop(search: SearchIndex, every: float, stop: threading.Event) -> None:
+def _refresh_loop(pages: _Pages, every: float, stop: threading.Event) -> None:
     """Keep the search index on the warehouse's latest snapshot: look every ``every``
     seconds, but after a build wait BUILD_SPACING times as long as it took, so that a harvest
     committing every few seconds does not keep a core building indexes. A failure is logged
@@ -111,7 +114,7 @@ def _refresh_loop(search: SearchIndex, every: float, stop: threading.Event) -> N
     while not stop.is_set():
         started = time.monotonic()
         try:
-            built = search.refresh()
+            built = pages.index.refresh(pages.read(pages.index.latest))
         except Exception as exc:  # the warehouse busy or gone a moment: try again
             log.warning("search index not refreshed: %s", exc)
             built = False
@@ -131,6 +134,10 @@ class _Pages:
         building_elsewhere: bool,
     ) -> None:
         self.warehouse = warehouse
+        #: the one thread that reads the warehouse: DuckDB's SQLite catalog readers in two
+        #: threads of one process fail while another process commits ("database disk image
+        #: is malformed", or the process dies of SIGBUS), whether or not they overlap
+        self.reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse")
         self.index = search
         self.now = now
         #: the refresh thread builds the first index: a search meanwhile is told to come back
@@ -138,6 +145,10 @@ class _Pages:
         self.templates = _environment()
         self._health: tuple[float, Health] | None = None
         self._health_lock = threading.Lock()
+
+    def read(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` run on the warehouse's thread (one read at a time)."""
+        return self.reads.submit(function, *args).result()
 
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
         template = self.templates.get_template(name)
@@ -149,7 +160,7 @@ class _Pages:
     def item(self, request: Request) -> Response:
         Params(request.query_params, ())
         handle = request.path_params["handle"]
-        page = item_page(self.warehouse, handle)
+        page = self.read(item_page, self.warehouse, handle)
         if page is None:
             raise HTTPException(404, f"No item {handle!r} in this warehouse.")
         return self.render(
@@ -185,6 +196,8 @@ class _Pages:
             )  # fmt: skip
             response.headers["Retry-After"] = "30"
             return response
+        if asked and not self.index.ready:  # no refresh thread: the first search builds it
+            self.index.refresh(self.read(self.index.latest))
         results = self.index.search(query) if asked else None
         pages = 0 if results is None else -(-results.total // PER_PAGE)
         return self.render(
@@ -196,7 +209,7 @@ class _Pages:
     def author(self, request: Request) -> Response:
         Params(request.query_params, ())
         short_id = request.path_params["short_id"]
-        page = author_page(self.warehouse, short_id=short_id)
+        page = self.read(author_page, self.warehouse, short_id)
         if page is None:
             raise HTTPException(404, f"No author with RePEc short-id {short_id!r} here.")
         return self.render(request, "author.html", page=page)
@@ -206,7 +219,7 @@ class _Pages:
         name = params.text("name")
         if name is None:
             raise BadParameter("name is required: /author?name=Given+Family")
-        page = author_page(self.warehouse, name=name)
+        page = self.read(author_page, self.warehouse, None, name)
         if page is None:
             raise HTTPException(404, f"No author named {name!r} here.")
         return self.render(request, "author.html", page=page)
@@ -214,7 +227,7 @@ class _Pages:
     def series(self, request: Request) -> Response:
         params = Params(request.query_params, ("year",))
         handle = request.path_params["handle"]
-        page = series_page(self.warehouse, handle, params.year("year"))
+        page = self.read(series_page, self.warehouse, handle, params.year("year"))
         if page is None:
             raise HTTPException(404, f"No series {handle!r} in this warehouse.")
         chart = charts.columns(
@@ -228,7 +241,7 @@ class _Pages:
         fmt, handle = request.path_params["fmt"], request.path_params["handle"]
         if fmt not in EXPORTS:
             raise BadParameter(f"export format must be one of {', '.join(EXPORTS)}, not {fmt!r}")
-        text, missing = export_text(self.warehouse, [handle], fmt)
+        text, missing = self.read(export_text, self.warehouse, [handle], fmt)
         if missing:
             raise HTTPException(404, f"No item {handle!r} in this warehouse.")
         media, extension = EXPORTS[fmt]
@@ -283,7 +296,7 @@ class _Pages:
         them while the others wait for it."""
         with self._health_lock:
             if self._health is None or time.monotonic() - self._health[0] > DASHBOARD_TTL:
-                self._health = (time.monotonic(), health(self.warehouse))
+                self._health = (time.monotonic(), self.read(health, self.warehouse))
             return self._health[1]
 
     # -- errors -------------------------------------------------------------------------
@@ -299,7 +312,7 @@ class _Pages:
         return self.render(request, "error.html", status=400, title="Bad request", message=str(exc))
 
     def unavailable(self, request: Request, exc: Exception) -> Response:
-        status = 503 if isinstance(exc, WarehouseError) else 400
+        status = 503  # the warehouse or the index failed to answer: not the request's fault
         return self.render(
             request, "error.html", status=status, title="Cannot answer now", message=str(exc)
         )
