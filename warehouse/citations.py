@@ -23,7 +23,7 @@ from schemas.exports import export
 from warehouse.catalog import quote
 from warehouse.database import WRITER_THREADS, Warehouse
 from warehouse.generations import create_table
-from warehouse.statements import insert_arrow, run_script
+from warehouse.statements import dict_rows, insert_arrow, run_script
 
 #: Deduplication first, into a staged file of the rows to drop: each edge whose (citing,
 #: cited) pair, ignoring case, came earlier in the file. The pairs seen more than once are
@@ -157,9 +157,7 @@ def items_for_export(warehouse: Warehouse, handles: list[str]) -> list[dict[str,
     """Live items with their people, in the order asked; unknown handles are left out."""
     keys = [h.strip().lower() for h in handles]
     with warehouse.connect(read_only=True) as con:
-        cursor = con.execute(_ITEMS, {"keys": keys})
-        columns = [d[0] for d in cursor.description or []]
-        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        rows = dict_rows(con, _ITEMS, {"keys": keys})
     for row in rows:
         row["people"] = [
             tuple(p.values()) if isinstance(p, dict) else tuple(p) for p in row["people"]

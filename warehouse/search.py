@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import re
 import subprocess
 import sys
 import threading
@@ -35,12 +34,11 @@ import duckdb
 from schemas.errors import BadParameter, QueryError, WarehouseError
 from warehouse.catalog import ALIAS, Catalog
 from warehouse.database import Warehouse
-from warehouse.search_index import BUILDS, FORMAT, STEMMER, Snapshot, connect, remove
+from warehouse.search_index import BUILDS, FILE_NAME, FORMAT, STEMMER, Snapshot, connect, remove
 from warehouse.statements import first_line
 
 SORTS = ("relevance", "date")
 MAX_PER_PAGE = 100
-_FILE = re.compile(r"search-(\d+)-(\d+)-v(\d+)\.duckdb")
 
 
 @dataclass(frozen=True)
@@ -311,7 +309,7 @@ class SearchIndex:
         with self._lock:
             ours = {i.path for i in self._open}
         for path in self.folder.glob("search-*.duckdb"):
-            found = _FILE.fullmatch(path.name)
+            found = FILE_NAME.fullmatch(path.name)
             older = found is not None and (int(found[1]) < snapshot.id or (
                 int(found[1]) == snapshot.id and path.name != snapshot.file_name))  # fmt: skip
             if older and path not in ours:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -68,7 +69,12 @@ class Snapshot:
 
     @property
     def file_name(self) -> str:
+        """Its index file's name (``FILE_NAME`` reads the snapshot id back)."""
         return f"search-{self.id}-{int(self.time.timestamp() * 1e6)}-v{FORMAT}.duckdb"
+
+
+#: An index file's name: (snapshot id, snapshot time in µs, format).
+FILE_NAME = re.compile(r"search-(\d+)-(\d+)-v(\d+)\.duckdb")
 
 
 #: The live items of the attached warehouse, copied into the database ``staging`` (a file):
