@@ -8,6 +8,7 @@ import pytest
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser import page_links, save_screenshot
 from tests.conftest import TALIBAN
@@ -68,6 +69,10 @@ def test_searching_from_the_header_finds_items(
     box = chromium.find_element(By.CSS_SELECTOR, "header input[name=q]")
     box.send_keys(words)
     box.submit()
+    # the results page has loaded once it says how many items it found
+    WebDriverWait(chromium, 60).until(
+        lambda driver: driver.find_elements(By.CSS_SELECTOR, "#count")
+    )
     hits = chromium.find_elements(By.CSS_SELECTOR, "ol.hits li > a")
     assert hits, chromium.page_source[:1000]
     if words == "taliban":
