@@ -108,13 +108,15 @@ def load(warehouse: Warehouse, folder: Path, items: list[Item]) -> None:
     warehouse.load_window(files)
 
 
-def load_series(warehouse: Warehouse, folder: Path) -> None:
+def load_series(warehouse: Warehouse, folder: Path, names: dict[str, str] | None = None) -> None:
+    """Load SERIES_A and SERIES_B, named "Series A" and "Series B" unless ``names`` says."""
     rows = []
     for handle, name in ((SERIES_A, "Series A"), (SERIES_B, "Series B")):
         row: dict[str, Any] = {column: None for column in SERIES.names}
-        row.update(handle=handle, handle_key=handle.lower(), name=name,
+        row.update(handle=handle, handle_key=handle.lower(), name=(names or {}).get(handle, name),
                    endpoint="http://127.0.0.1/oai", listed_at=datetime(2025, 1, 1))  # fmt: skip
         rows.append(row)
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "series.parquet"
     pq.write_table(to_table(rows, SERIES), path)
     warehouse.load_series(path)
@@ -231,6 +233,11 @@ def test_a_query_of_stopwords_or_punctuation_finds_nothing(index: SearchIndex, t
     results = index.search(SearchQuery(text))
     expected = len(CORPUS) if not text.strip() else 0  # blank words: a browse
     assert (results.total, len(results.hits) > 0) == (expected, expected > 0)
+
+
+def test_a_query_of_stopwords_with_a_filter_browses_by_the_filter(index: SearchIndex) -> None:
+    results = everything(index, text="the of", year_from=2021, year_to=2022)
+    assert sorted(results) == sorted(i.handle for i in CORPUS if 2021 <= i.year <= 2022)
 
 
 def test_results_name_the_snapshot_the_index_was_built_from(index: SearchIndex) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
+
 from schemas.handles import handle_key
 from warehouse.database import Warehouse
 from warehouse.statements import dict_rows
@@ -71,10 +73,11 @@ SELECT
    FROM (SELECT position, matched, cited_handle, cited_key, reference_text
          FROM "references" WHERE handle_key = $key) r) AS "references",
   (SELECT list(e)
-   FROM (SELECT cited_key = $key AS citing,
-                CASE WHEN cited_key = $key THEN citing_handle ELSE cited_handle END AS handle,
-                CASE WHEN cited_key = $key THEN citing_key ELSE cited_key END AS other_key
-         FROM citations WHERE cited_key = $key OR citing_key = $key) e) AS edges,
+   FROM (SELECT true AS citing, citing_handle AS handle, citing_key AS other_key
+         FROM citations WHERE cited_key = $key
+         UNION ALL
+         SELECT false, cited_handle, cited_key
+         FROM {outgoing} WHERE citing_key = $key AND cited_key <> $key) e) AS edges,
   (SELECT cited_by FROM citation_counts WHERE handle_key = $key) AS cited_by,
   (SELECT list(s) FROM series s WHERE handle_key = $series) AS series,
   (SELECT list(n ORDER BY n.year DESC NULLS LAST, n.datestamp DESC, n.handle_key)
@@ -92,28 +95,69 @@ WHERE handle_key IN (SELECT unnest($keys)) AND NOT deleted
 """
 
 
+#: The tables ``read_item_page`` reads, as copied into a native DuckDB file from the attached
+#: warehouse ``{source}`` (``warehouse.page_copy``): the shown columns, in key order so that a
+#: lookup reads one row group. ``articles`` holds the live items as ``live_articles`` shows
+#: them and the deleted ones, ``live_articles`` is a view of it.
+PAGE_TABLES = {
+    "articles": f"""SELECT {_SHOWN}, series_name FROM {{source}}.live_articles
+        UNION ALL
+        SELECT {_SHOWN}, NULL AS series_name FROM {{source}}.articles WHERE deleted
+        ORDER BY handle_key""",
+    "authors": """SELECT handle_key, role, position, name, given_name, family_name, short_id,
+        email, workplace FROM {source}.authors ORDER BY handle_key""",
+    "references": """SELECT handle_key, position, matched, cited_handle, cited_key,
+        reference_text FROM {source}."references" ORDER BY handle_key""",
+    "citations": """SELECT cited_key, citing_key, cited_handle, citing_handle
+        FROM {source}.citations ORDER BY cited_key""",
+    # the same edges in the order of the citing item (``outgoing`` of ``read_item_page``)
+    "citations_out": """SELECT cited_key, citing_key, cited_handle, citing_handle
+        FROM {source}.citations ORDER BY citing_key""",
+    "citation_counts": """SELECT handle_key, cited_by FROM {source}.citation_counts
+        ORDER BY handle_key""",
+    "series": "SELECT * FROM {source}.series ORDER BY handle_key",
+}
+PAGE_VIEWS = ("CREATE VIEW live_articles AS SELECT * FROM articles WHERE NOT deleted",)
+
+
+def copy_page_tables(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    """Copy what item pages read from the warehouse schema ``source`` (attached to ``con``)
+    into ``con``'s database."""
+    for table, select in PAGE_TABLES.items():
+        con.execute(f'CREATE TABLE "{table}" AS {select.format(source=source)}')
+    for view in PAGE_VIEWS:
+        con.execute(view)
+
+
 def item_page(warehouse: Warehouse, handle: str) -> ItemPage | None:
-    """Everything the record page of ``handle`` shows; None when the warehouse never had it."""
-    key = handle_key(handle)
+    """Everything the record page of ``handle`` shows, read from the warehouse; None when
+    the warehouse never had it."""
     with warehouse.reading() as con:
-        rows = dict_rows(con, _ITEM, {"key": key}) or dict_rows(con, _TOMBSTONE, {"key": key})
-        if not rows:
-            return None
-        page = ItemPage(item=rows[0])
-        if page.deleted:
-            return page
-        series = handle_key(page.item["series_handle"] or "")
-        [around] = dict_rows(
-            con, _AROUND.format(neighbours=NEIGHBOURS), {"key": key, "series": series}
-        )
-        references, edges = around["references"] or [], around["edges"] or []
-        keys = [r["cited_key"] for r in references if r["cited_key"]]
-        keys += [e["other_key"] for e in edges]
-        ends = (
-            {r["handle_key"]: r for r in dict_rows(con, _OTHER_ENDS, {"keys": keys})}
-            if keys
-            else {}
-        )
+        return read_item_page(con, handle_key(handle))
+
+
+def read_item_page(
+    con: duckdb.DuckDBPyConnection, key: str, outgoing: str = "citations"
+) -> ItemPage | None:
+    """The record page of the item keyed ``key``, read through ``con``: the warehouse in one
+    read transaction, or a copy of its tables (``PAGE_TABLES``; ``outgoing``: its table of
+    citations in the citing item's order); None when it has no such item."""
+    rows = dict_rows(con, _ITEM, {"key": key}) or dict_rows(con, _TOMBSTONE, {"key": key})
+    if not rows:
+        return None
+    page = ItemPage(item=rows[0])
+    if page.deleted:
+        return page
+    series = handle_key(page.item["series_handle"] or "")
+    [around] = dict_rows(
+        con,
+        _AROUND.format(neighbours=NEIGHBOURS, outgoing=outgoing),
+        {"key": key, "series": series},
+    )
+    references, edges = around["references"] or [], around["edges"] or []
+    keys = [r["cited_key"] for r in references if r["cited_key"]]
+    keys += [e["other_key"] for e in edges]
+    ends = {r["handle_key"]: r for r in dict_rows(con, _OTHER_ENDS, {"keys": keys})} if keys else {}
     page.people = around["people"] or []
     page.series = (around["series"] or [None])[0]
     page.neighbours = around["neighbours"] or []

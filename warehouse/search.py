@@ -34,6 +34,7 @@ import duckdb
 from schemas.errors import BadParameter, QueryError, WarehouseError
 from warehouse.catalog import ALIAS, Catalog
 from warehouse.database import Warehouse
+from warehouse.items import ItemPage, read_item_page
 from warehouse.search_index import BUILDS, FILE_NAME, FORMAT, STEMMER, Snapshot, connect, remove
 from warehouse.statements import first_line
 
@@ -85,19 +86,25 @@ class SearchResults:
 # -- searching ------------------------------------------------------------------------------
 
 _QUERY_TERMS = """
-SELECT count(*), list(t.termid) FILTER (WHERE t.termid IS NOT NULL)
+SELECT count(*), list(t.termid ORDER BY t.df, t.termid) FILTER (WHERE t.termid IS NOT NULL)
 FROM (SELECT DISTINCT stem(word, $stemmer) AS term
       FROM (SELECT unnest(search_words($text)) AS word)
       WHERE word NOT IN (SELECT word FROM stopwords)) q
 LEFT JOIN terms t USING (term)
 """
-#: The items that have every stem of ``$terms`` (of one stem: its postings as they are).
-_MATCHES = """
-SELECT docid, sum(score) AS score FROM postings
-WHERE termid IN (SELECT unnest($terms::INTEGER[]))
-GROUP BY docid HAVING count(*) = len($terms::INTEGER[])
-"""
-_MATCHES_ONE = "SELECT docid, score FROM postings WHERE termid = ($terms::INTEGER[])[1]"
+
+
+def _matches(terms: list[int]) -> tuple[str, str]:
+    """FROM and score of the items that have every stem of ``terms`` (rarest first): a chain
+    of joins on the item, which the filters on ``docs d`` join into, not an aggregation of
+    every posting of every stem (three stems in most of a million items: 60 ms, against
+    200 ms grouped)."""
+    joins = "".join(f" JOIN postings p{n} ON p{n}.docid = p0.docid AND p{n}.termid = {int(t)}"
+                    for n, t in enumerate(terms) if n)  # fmt: skip
+    score = " + ".join(f"p{n}.score" for n in range(len(terms)))
+    return f"postings p0{joins}", score
+
+
 #: SearchQuery field -> its condition on ``docs d``.
 _FILTERS = {
     "year_from": "d.year >= $year_from",
@@ -122,11 +129,10 @@ def _page_query(query: SearchQuery, terms: list[int] | None) -> tuple[str, dict[
     if terms is None:
         source, docid, score = "docs d", "d.docid", None
     else:
-        params["terms"] = terms
-        source = f"({_MATCHES_ONE if len(terms) == 1 else _MATCHES}) m"
-        docid, score = "m.docid", "m.score"
-        if conditions or query.sort == "date":
-            source += " JOIN docs d USING (docid)"
+        (source, score), docid = _matches(terms), "p0.docid"
+        conditions.insert(0, f"p0.termid = {int(terms[0])}")
+        if len(conditions) > 1 or query.sort == "date":
+            source += " JOIN docs d ON d.docid = p0.docid"
     if score is not None and query.sort == "relevance":
         order = f"{{'score': {score}, 'docid': -{docid}}}"  # ties: by handle, as docids are
         ranked = [f"arg_max({column}, {order}, $depth)" for column in (docid, score)]
@@ -149,7 +155,9 @@ class IndexFile:
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open the index {path}: {first_line(exc)}") from None
         try:
-            row = self._db.execute("SELECT snapshot, built_at, format FROM meta").fetchone()
+            row = self._db.execute(
+                "SELECT snapshot, built_at, format, snapshot_time FROM meta"
+            ).fetchone()
         except duckdb.Error as exc:
             self._db.close()
             raise WarehouseError(f"{path} is not a search index: {first_line(exc)}") from None
@@ -158,6 +166,7 @@ class IndexFile:
             raise WarehouseError(f"{path} is a search index of another format")
         self.snapshot: int = row[0]
         self.built_at: datetime = row[1].astimezone(UTC)
+        self.snapshot_time: datetime = row[3].astimezone(UTC)
 
     def search(self, query: SearchQuery) -> SearchResults:
         con = self._db.cursor()
@@ -169,14 +178,28 @@ class IndexFile:
             con.close()
         return SearchResults(hits, total, self.snapshot, self.built_at)
 
+    def item_page(self, key: str) -> ItemPage | None:
+        """The record page of the item keyed ``key`` as it was at the index's snapshot, from
+        the copy of the page tables beside the index."""
+        con = self._db.cursor()
+        try:
+            return read_item_page(con, key, outgoing="citations_out")
+        except duckdb.Error as exc:
+            raise QueryError(f"reading the page copy failed: {first_line(exc)}") from None
+        finally:
+            con.close()
+
     @staticmethod
     def _find(con: duckdb.DuckDBPyConnection, query: SearchQuery) -> tuple[int, list[SearchHit]]:
         terms = None
         if query.text.strip():
             row = con.execute(_QUERY_TERMS, {"text": query.text, "stemmer": STEMMER}).fetchone()
             words, terms = (row[0], row[1]) if row else (0, None)
-            if not words or len(terms or []) < words:
-                return 0, []  # no word to look for, or one that no item has
+            if len(terms or []) < words:
+                return 0, []  # a word that no item has
+            if not words and not any(getattr(query, name) for name in _FILTERS):
+                return 0, []  # stop words or punctuation only, and no filter to browse by
+            terms = terms or None
         sql, params = _page_query(query, terms)
         row = con.execute(sql, params).fetchone()
         if row is None or not row[0]:
@@ -241,13 +264,28 @@ class SearchIndex:
 
     def search(self, query: SearchQuery) -> SearchResults:
         """The hits of ``query`` (the first search builds the index if there is none yet)."""
-        index = self._acquire()
-        try:
+        if self._current is None:
+            self.refresh()
+        with self.using() as index:
+            if index is None:
+                raise WarehouseError("the search index is closed")
             return index.search(query)
+
+    @contextmanager
+    def using(self) -> Iterator[IndexFile | None]:
+        """The index file in use, kept open until the block ends (None while there is none:
+        this builds none)."""
+        with self._lock:
+            index = self._current
+            if index is not None:
+                index.users += 1
+        try:
+            yield index
         finally:
-            with self._lock:
-                index.users -= 1
-            self._close_unused()
+            if index is not None:
+                with self._lock:
+                    index.users -= 1
+                self._close_unused()
 
     def close(self) -> None:
         """Close the index files (the current one stays for the next process to use)."""
@@ -284,15 +322,6 @@ class SearchIndex:
             remove(self.folder, BUILDS)  # no build runs while we hold the lock
             _build_apart(self.warehouse.catalog, snapshot, path)
             return IndexFile(path)
-
-    def _acquire(self) -> IndexFile:
-        if self._current is None:
-            self.refresh()
-        with self._lock:
-            if self._current is None:
-                raise WarehouseError("the search index is closed")
-            self._current.users += 1
-            return self._current
 
     def _close_unused(self) -> None:
         """Close and delete the old files no search uses any more."""

@@ -2,7 +2,8 @@
 DuckLake holds no full-text index) and named after it. It holds one row per live item
 (``docs``), the stems of their words (``terms``) and, for each stem, the items that have it
 with the stem's score there (``postings``, sorted by stem: a query reads only its stems' row
-groups).
+groups). Beside them, a copy of the tables item pages read (``items.PAGE_TABLES``), served by
+``warehouse.page_copy``: a native file answers a page in a fifth of the lake's time.
 
 Words are lower-cased, stripped of accents and split at anything that is not a letter or a
 digit of any script (``Économie`` and ``Рынки`` are words); English stop words are dropped and
@@ -33,10 +34,11 @@ import duckdb
 from schemas.errors import WarehouseError
 from warehouse.catalog import ALIAS, Catalog, load_extensions, quote
 from warehouse.database import MEMORY_LIMIT
+from warehouse.items import copy_page_tables
 from warehouse.statements import first_line, run_script
 
 #: The index's layout; files of another format are never reused.
-FORMAT = 1
+FORMAT = 2
 #: DuckDB's memory for a build (it spills the rest to the folder), and both kinds' threads.
 BUILD_MEMORY_LIMIT = "512MB"
 THREADS = 2
@@ -254,6 +256,7 @@ def build(catalog: Catalog, snapshot: Snapshot, target: Path) -> None:
             con.execute(catalog.attach_statement(read_only=True, snapshot=snapshot.id))
             stage_items(con, staging)
             write_index(con, snapshot, scratch)
+            copy_page_tables(con, f"{ALIAS}.main")
             con.execute("DROP VIEW items")
             con.execute("DETACH staging")
         finally:

@@ -30,7 +30,8 @@ from schemas.exports import FORMATS
 from warehouse.citations import export_text
 from warehouse.database import Warehouse
 from warehouse.health import Health, freshness, health
-from warehouse.items import author_page, item_page, series_page
+from warehouse.items import author_page, series_page
+from warehouse.page_copy import ItemPages
 from warehouse.search import SearchIndex, SearchQuery
 from web import charts
 from web.params import ITEM_TYPES, SORTS, Params
@@ -139,6 +140,8 @@ class _Pages:
         #: is malformed", or the process dies of SIGBUS), whether or not they overlap
         self.reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse")
         self.index = search
+        #: item pages from the copy beside the search index where it is current
+        self.item_pages = ItemPages(warehouse, search)
         self.now = now
         #: the refresh thread builds the first index: a search meanwhile is told to come back
         self.building_elsewhere = building_elsewhere
@@ -160,7 +163,7 @@ class _Pages:
     def item(self, request: Request) -> Response:
         Params(request.query_params, ())
         handle = request.path_params["handle"]
-        page = self.read(item_page, self.warehouse, handle)
+        page = self.read(self.item_pages.page, handle)
         if page is None:
             raise HTTPException(404, f"No item {handle!r} in this warehouse.")
         return self.render(

@@ -1,0 +1,179 @@
+"""Item pages from the page copy where it is current, from the warehouse where it is not.
+
+At a million items an item page read from the DuckLake takes about 120 ms, more while a
+harvest adds files: each statement reads which files hold what, their Parquet footers and a
+row group of each column read. Read from the copy of the page tables kept beside the search
+index (``items.PAGE_TABLES``: a native DuckDB file of the index's snapshot) it takes about
+25 ms.
+
+The copy is of the snapshot the index was built from, so the items whose own rows changed
+since (in ``articles``, ``authors``, ``references``, ``citations`` or ``citation_counts``, or
+their series in ``series``) are read from the warehouse; the others from the copy. What an
+unchanged item's page shows of other items (the titles of the items it cites and that cite
+it, its series' other items) is as of the copy's snapshot: at most one index build behind.
+
+Which items changed is read from DuckLake's change functions for the snapshots committed
+since the last look (a few ms per table, only when the warehouse moved). Past MAX_CHANGED
+items (a re-harvest of a large archive, a rebuild, ``maintain`` rewriting a table), and
+whenever the changes cannot be read, every page is read from the warehouse until the next
+copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import duckdb
+
+from schemas.handles import handle_key
+from warehouse.catalog import ALIAS
+from warehouse.database import Warehouse
+from warehouse.generations import current_generation
+from warehouse.items import ItemPage, read_item_page
+from warehouse.search import IndexFile, SearchIndex
+from warehouse.statements import first_line
+
+log = logging.getLogger(__name__)
+
+#: Table -> its columns holding the keys of the items whose pages show its rows.
+ITEM_TABLES = {
+    "articles": ("handle_key",),
+    "authors": ("handle_key",),
+    "references": ("handle_key",),
+    "citations": ("cited_key", "citing_key"),
+    "citation_counts": ("handle_key",),
+}
+#: Table -> its columns holding the keys of the series whose items' pages show its rows.
+SERIES_TABLES: dict[str, tuple[str, ...]] = {"series": ("handle_key",)}
+#: More changed items or series than this since the copy: read every page from the
+#: warehouse until the next copy (the set's memory stays bounded).
+MAX_CHANGED = 100_000
+_FUNCTIONS = ("ducklake_table_insertions", "ducklake_table_deletions")
+
+
+@dataclass
+class Changes:
+    """The items and series whose rows changed after the copy's snapshot ``since``, up to
+    the warehouse's snapshot ``upto``; ``items`` and ``series`` are None when unknown (too
+    many, or unreadable): then no page comes from the copy."""
+
+    since: int
+    since_time: datetime
+    upto: int
+    items: set[str] | None = field(default_factory=set)
+    series: set[str] | None = field(default_factory=set)
+
+    @property
+    def known(self) -> bool:
+        return self.items is not None and self.series is not None
+
+    def forget(self) -> None:
+        self.items = self.series = None
+
+
+def changed_keys(
+    con: duckdb.DuckDBPyConnection,
+    tables: dict[str, tuple[str, ...]],
+    first: int,
+    last: int,
+    limit: int,
+) -> set[str] | None:
+    """The keys in ``tables``' key columns of the rows inserted or deleted in the warehouse's
+    snapshots ``first``..``last`` (None when there are more than ``limit``)."""
+    generation = current_generation(con)
+    if generation is None:
+        return set()
+    parts = [
+        f"SELECT {column} AS k FROM {function}('{ALIAS}', '{generation}', '{table}', "
+        f"{int(first)}, {int(last)})"
+        for table, columns in tables.items()
+        for column in columns
+        for function in _FUNCTIONS
+    ]
+    union = " UNION ALL ".join(parts)
+    sql = f"SELECT DISTINCT k FROM ({union}) WHERE k IS NOT NULL LIMIT {int(limit) + 1}"
+    keys = {row[0] for row in con.execute(sql).fetchall()}
+    return keys if len(keys) <= limit else None
+
+
+class ItemPages:
+    """Item pages of ``warehouse``, from the copy beside ``index`` where it is current.
+    Its methods read the warehouse: call them from the thread that reads it."""
+
+    def __init__(
+        self, warehouse: Warehouse, index: SearchIndex, max_changed: int = MAX_CHANGED
+    ) -> None:
+        self.warehouse = warehouse
+        self.index = index
+        self.max_changed = max_changed
+        self._changes: Changes | None = None
+        self._lock = threading.Lock()
+        #: pages served from the copy and from the warehouse (for tests and benchmarks)
+        self.served = {"copy": 0, "warehouse": 0}
+
+    def page(self, handle: str) -> ItemPage | None:
+        """The record page of ``handle``; None when the warehouse never had it."""
+        key = handle_key(handle)
+        with self.index.using() as copy, self.warehouse.reading() as con:
+            if copy is not None:
+                changes = self._changes_since(con, copy)
+                if changes is not None and changes.items is not None and key not in changes.items:
+                    page = copy.item_page(key)
+                    series = page and handle_key(page.item["series_handle"] or "")
+                    if page is None or series not in (changes.series or ()):
+                        self.served["copy"] += 1
+                        return page
+            self.served["warehouse"] += 1
+            return read_item_page(con, key)
+
+    def _changes_since(self, con: duckdb.DuckDBPyConnection, copy: IndexFile) -> Changes | None:
+        """What changed between ``copy``'s snapshot and the one ``con`` reads; None when the
+        copy is not of this warehouse's history or the changes are unknown."""
+        with self._lock:
+            changes = self._changes
+            if changes is None or (changes.since, changes.since_time) != (
+                copy.snapshot,
+                copy.snapshot_time,
+            ):
+                changes = self._changes = self._start(con, copy)
+            row = con.execute(f"SELECT id FROM ducklake_current_snapshot('{ALIAS}')").fetchone()
+            current = int(row[0]) if row else changes.upto
+            if current < changes.upto:  # read before the copy was made: not comparable
+                return None
+            if changes.known and current > changes.upto:
+                try:
+                    self._add(con, changes, current)
+                except duckdb.Error as exc:
+                    log.warning("item pages from the warehouse until the next copy: %s",
+                                first_line(exc))  # fmt: skip
+                    changes.forget()
+                changes.upto = current
+            return changes if changes.known else None
+
+    @staticmethod
+    def _start(con: duckdb.DuckDBPyConnection, copy: IndexFile) -> Changes:
+        """The changes since ``copy``: none yet, if its snapshot is in this warehouse's
+        history with the same time (a catalog made again starts its ids again)."""
+        changes = Changes(copy.snapshot, copy.snapshot_time, copy.snapshot)
+        row = con.execute(
+            f"SELECT snapshot_time FROM {ALIAS}.snapshots() WHERE snapshot_id = $id",
+            {"id": copy.snapshot},
+        ).fetchone()
+        if row is None or row[0].astimezone(UTC) != copy.snapshot_time:
+            changes.forget()
+        return changes
+
+    def _add(self, con: duckdb.DuckDBPyConnection, changes: Changes, current: int) -> None:
+        first, limit = changes.upto + 1, self.max_changed
+        items = changed_keys(con, ITEM_TABLES, first, current, limit)
+        series = changed_keys(con, SERIES_TABLES, first, current, limit)
+        if items is None or series is None or changes.items is None or changes.series is None:
+            changes.forget()
+            return
+        changes.items |= items
+        changes.series |= series
+        if len(changes.items) > limit or len(changes.series) > limit:
+            changes.forget()
