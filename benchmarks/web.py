@@ -55,8 +55,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     rng = random.Random(7)
-    handles = [str(record(rng.randrange(args.records), args.records)["handle"])
-               for _ in range(2000)]  # fmt: skip
+    picked = (record(rng.randrange(args.records), args.records) for _ in range(2000))
+    handles = [str(r["handle"]) for r in picked if not r["deleted"]]  # deleted ones: a 410
     web = subprocess.Popen([*COMMAND, "web", "--port", "0", "--data-dir", str(args.data)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     server = None

@@ -92,6 +92,7 @@ class Storage:
                 "quarantined": r.quarantined,
                 "error": r.error,
                 "flow_run_id": r.flow_run_id,
+                "retries": r.retries,
             }
             for h in known
             for r in state.runs(h.harvest_id)

@@ -187,6 +187,8 @@ class Harvester:
         self._by_day = False
         #: pages of the current window handed to the sink, not committed yet, in order
         self._pending: deque[tuple[CommittedPage, Future[PageCounts]]] = deque()
+        #: the client's retries spent, and the run's retries logged, when the run (re)started
+        self._retries_at_start = (0, 0)
 
     def harvest(
         self,
@@ -242,6 +244,7 @@ class Harvester:
         )  # fmt: skip
         if self.progress:
             self.progress.run_started(spec, run, resumed)
+        self._retries_at_start = (self.client.retry.spent, run.retries or 0)
         try:
             while run.window is not None:
                 try:
@@ -258,8 +261,10 @@ class Harvester:
             except Exception as stored:  # the run is failing already; report the first error
                 if stored is not exc:
                     log.error("could not store finished windows: %s", stored)
+            self._count_retries(run)
             self.state.fail_run(run, _describe(exc), utc_now())
             raise
+        self._count_retries(run)
         if run.shortfalls:
             message = "records missing: " + "; ".join(run.shortfalls)
             self.state.close_incomplete(run, message, utc_now())
@@ -268,6 +273,11 @@ class Harvester:
             )
         self.state.complete_run(run, utc_now())
         return run
+
+    def _count_retries(self, run: Run) -> None:
+        """Log in ``run`` the retries its requests took so far (the client counts them)."""
+        spent, logged = self._retries_at_start
+        run.retries = logged + self.client.retry.spent - spent
 
     def _split_window(self, run: Run, error: Exception, granularity: str) -> bool:
         """Split the failing window in halves (down to the server's granularity) when its
@@ -398,6 +408,7 @@ class Harvester:
             done, rows = pending[0]
             counts = rows.result()
             pending.popleft()
+            self._count_retries(run)
             self.state.commit_page(
                 run, done.token, counts.records, counts.deleted, counts.quarantined,
                 done.complete_list_size,

@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS runs (
     shortfalls TEXT NOT NULL DEFAULT '[]',
     overlap_seconds INTEGER,
     flow_run_id TEXT,
-    error TEXT
+    error TEXT,
+    retries INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_by_harvest ON runs(harvest_id, run_id);
 CREATE TABLE IF NOT EXISTS reconciliations (
@@ -108,6 +109,7 @@ _ADDED_COLUMNS = [
     ("runs", "shortfalls", "TEXT NOT NULL DEFAULT '[]'"),
     ("runs", "overlap_seconds", "INTEGER"),
     ("runs", "flow_run_id", "TEXT"),
+    ("runs", "retries", "INTEGER"),
     ("reconciliations", "fetched", "INTEGER"),
 ]
 #: The overlap "next from" is computed with when no run recorded its own.
@@ -168,6 +170,9 @@ class Run:
     overlap_seconds: int | None = None
     #: the Prefect flow run that started it, or last resumed it (None from the command line)
     flow_run_id: str | None = None
+    #: requests retried after a transient failure (None: the run was logged by a version
+    #: that did not count them)
+    retries: int | None = 0
 
     @property
     def window(self) -> Window | None:
@@ -311,12 +316,12 @@ class StateStore:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs (run_id, harvest_id, status, started_at, server_started_at,"
-                " from_date, until_date, windows, overlap_seconds, flow_run_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " from_date, until_date, windows, overlap_seconds, flow_run_id, retries)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run.run_id, run.harvest_id, RUNNING, _iso(run.started_at),
                  _iso(run.server_started_at), run.from_date, run.until_date,
                  json.dumps(windows_to_json(run.windows)), run.overlap_seconds,
-                 run.flow_run_id),
+                 run.flow_run_id, run.retries),
             )  # fmt: skip
 
     def mark_running(self, run: Run) -> None:
@@ -381,11 +386,11 @@ class StateStore:
             db.execute(
                 "UPDATE runs SET window_index = ?, window_pages = ?, window_records = ?,"
                 " token = ?, pages = ?, records = ?, deleted = ?, quarantined = ?,"
-                " window_expected = ?, shortfalls = ?, windows = ? WHERE run_id = ?",
+                " window_expected = ?, shortfalls = ?, windows = ?, retries = ? WHERE run_id = ?",
                 (run.window_index, run.window_pages, run.window_records, run.token, run.pages,
                  run.records, run.deleted, run.quarantined, run.window_expected,
                  json.dumps(run.shortfalls), json.dumps(windows_to_json(run.windows)),
-                 run.run_id),
+                 run.retries, run.run_id),
             )  # fmt: skip
 
     def complete_run(self, run: Run, finished_at: datetime) -> None:
@@ -397,8 +402,9 @@ class StateStore:
         reached = checkpoint_after(run, previous)
         with self._tx() as db:
             db.execute(
-                "UPDATE runs SET status = ?, finished_at = ?, error = NULL WHERE run_id = ?",
-                (COMPLETE, _iso(finished_at), run.run_id),
+                "UPDATE runs SET status = ?, finished_at = ?, error = NULL, retries = ?"
+                " WHERE run_id = ?",
+                (COMPLETE, _iso(finished_at), run.retries, run.run_id),
             )
             if reached == previous:
                 db.execute("UPDATE harvests SET last_error = NULL WHERE harvest_id = ?",
@@ -415,8 +421,9 @@ class StateStore:
         run.status, run.error, run.finished_at = status, error, finished_at
         with self._tx() as db:
             db.execute(
-                "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE run_id = ?",
-                (status, error, _iso(finished_at), run.run_id),
+                "UPDATE runs SET status = ?, error = ?, finished_at = ?, retries = ?"
+                " WHERE run_id = ?",
+                (status, error, _iso(finished_at), run.retries, run.run_id),
             )
             db.execute(
                 "UPDATE harvests SET last_error = ? WHERE harvest_id = ?",
@@ -506,4 +513,5 @@ def _run(row: Row) -> Run:
         shortfalls=json.loads(data["shortfalls"] or "[]"),
         overlap_seconds=data.get("overlap_seconds"),
         flow_run_id=data.get("flow_run_id"),
+        retries=data.get("retries"),
     )

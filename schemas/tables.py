@@ -184,6 +184,8 @@ HARVEST_RUNS = pa.schema(
         _f("quarantined", pa.int64(), False),
         _f("error", _str),
         _f("flow_run_id", _str),
+        # requests retried after a transient failure (null: logged before they were counted)
+        _f("retries", pa.int64()),
     ]
 )
 

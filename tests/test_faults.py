@@ -4,7 +4,9 @@ keep everything committed so far."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -287,3 +289,39 @@ def test_a_mostly_broken_source_is_stopped_by_the_error_budget(data: DataDir, cl
         "stopping (see `repec-harvest status`)"
     )
     assert query(data, "SELECT count(*) FROM quarantine") == [(broken,)]  # kept, and reported
+
+
+def test_each_run_logs_the_retries_its_requests_took(
+    data: DataDir, faulty: str, faults: Faults
+) -> None:
+    faults.on("http_error", times=2, after=3, status=503)
+    first = harvest(data, faulty)
+    assert faults.injected["http_error"] == 2
+    assert first.run is not None and first.run.retries == 2
+    faults.on("http_error", status=500)  # the next run fails on its first ListRecords
+    failed = harvest(data, faulty, retries=2)
+    assert failed.run is None and failed.error
+    logged = query(data, "SELECT status, retries FROM harvest_runs ORDER BY started_at")
+    state = StateStore(data.state_location)
+    try:  # the state's log says the same
+        assert [(r.status, r.retries) for r in state.runs()] == logged
+    finally:
+        state.close()
+    assert logged[0] == ("complete", 2)
+    assert logged[1][0] == "failed" and logged[1][1] >= 1
+
+
+def test_runs_logged_before_retries_were_counted_say_so(data: DataDir, faulty: str) -> None:
+    assert harvest(data, faulty).run is not None
+    with closing(sqlite3.connect(data.state_path)) as db:  # as an earlier version left it
+        db.execute("ALTER TABLE runs DROP COLUMN retries")
+        db.commit()
+    state = StateStore(data.state_location)  # upgraded: the column is back, unknown
+    try:
+        assert [r.retries for r in state.runs()] == [None]
+    finally:
+        state.close()
+    again = harvest(data, faulty)
+    assert again.run is not None and again.run.retries == 0
+    logged = query(data, "SELECT retries FROM harvest_runs ORDER BY started_at")
+    assert logged == [(None,), (0,)]

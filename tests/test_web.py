@@ -335,6 +335,14 @@ def test_the_dashboard_shows_each_harvest_and_its_health(site: str) -> None:
     assert "amf · (all sets)" in content and "Last complete run r" in content
     assert "Freshness" in content and "Next from 2025-11-30" in content
     assert "complete" in content
+    [runs] = harvest.xpath('.//table[contains(@class, "runs")]')
+    header = [" ".join(th.itertext()) for th in runs.xpath(".//th")]
+    assert header == ["Run started", "Status", "Records", "Deleted", "Quarantined", "Retries"]
+    [run] = [[" ".join(td.itertext()) for td in tr.xpath("td")] for tr in runs.xpath(".//tr[td]")]
+    assert run[1:] == ["complete", "56", "1", "1", "0"]  # the sample deletes one record
+    reasons = " ".join(" ".join(harvest.xpath('.//table[contains(@class, "quarantine")]')[0]
+                                .itertext()).split())  # fmt: skip
+    assert "Quarantined because" in reasons
     totals = text(doc, "totals")
     assert "54 items" in totals and "1 deleted" in totals and "1 quarantined" in totals
 

@@ -29,6 +29,8 @@ class Health:
     #: harvest_id -> its runs, oldest first
     runs: dict[str, list[Row]] = field(default_factory=dict)
     quarantine_reasons: list[Row] = field(default_factory=list)
+    #: harvest_id -> its quarantined records by reason, the most first
+    harvest_quarantine: dict[str, list[Row]] = field(default_factory=dict)
     quarantined: list[Row] = field(default_factory=list)
     totals: Row = field(default_factory=dict)
     per_year: list[Row] = field(default_factory=list)
@@ -59,7 +61,7 @@ ORDER BY s.endpoint, s.metadata_prefix, s.set_spec NULLS FIRST
 _RUNS = f"""
 SELECT * FROM (
     SELECT harvest_id, run_id, status, started_at, finished_at, from_date, until_date, pages,
-           records, deleted, quarantined, error,
+           records, deleted, quarantined, retries, error,
            row_number() OVER (PARTITION BY harvest_id ORDER BY started_at DESC) AS recent
     FROM harvest_runs)
 WHERE recent <= {RUNS}
@@ -68,6 +70,14 @@ ORDER BY harvest_id, started_at
 _QUARANTINE_REASONS = f"""
 SELECT reason, count(*) AS records, max(quarantined_at) AS latest
 FROM quarantine GROUP BY reason ORDER BY records DESC, reason LIMIT {TOP}
+"""
+_HARVEST_QUARANTINE = f"""
+SELECT * FROM (
+    SELECT harvest_id, reason, count(*) AS records,
+           row_number() OVER (PARTITION BY harvest_id ORDER BY count(*) DESC, reason) AS rank
+    FROM quarantine WHERE harvest_id IS NOT NULL GROUP BY harvest_id, reason)
+WHERE rank <= {TOP}
+ORDER BY harvest_id, rank
 """
 _QUARANTINED = f"""
 SELECT oai_identifier, reason, quarantined_at, harvest_id, page_path FROM quarantine
@@ -124,6 +134,8 @@ def health(warehouse: Warehouse) -> Health:
         for run in dict_rows(con, _RUNS):
             report.runs.setdefault(run["harvest_id"], []).append(run)
         report.quarantine_reasons = dict_rows(con, _QUARANTINE_REASONS)
+        for reason in dict_rows(con, _HARVEST_QUARANTINE):
+            report.harvest_quarantine.setdefault(reason["harvest_id"], []).append(reason)
         report.quarantined = dict_rows(con, _QUARANTINED)
         report.totals = dict_rows(con, _TOTALS)[0]
         report.per_year = dict_rows(con, _PER_YEAR)

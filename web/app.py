@@ -259,10 +259,14 @@ class _Pages:
         report = self.health()
         now = self.now()
         run_charts = {
-            harvest_id: Markup(charts.timeline(
-                [(r["started_at"], r["records"]) for r in runs if r["started_at"]],
-                "Records per run",
-            ))
+            harvest_id: [
+                Markup(charts.timeline(
+                    [(r["started_at"], r[column]) for r in runs if r["started_at"]], title,
+                    unit=unit,
+                ))
+                for column, title, unit in (("records", "Records per run", "records"),
+                                            ("deleted", "Deletions per run", "deletions"))
+            ]
             for harvest_id, runs in report.runs.items()
         }  # fmt: skip
         corpus = {
