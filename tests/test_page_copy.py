@@ -14,9 +14,10 @@ import pytest
 from flows.datadir import DataDir
 from tests.test_search import CORPUS, SERIES_A, Item, load, load_series, new_warehouse
 from warehouse.database import Warehouse
-from warehouse.items import item_page
-from warehouse.page_copy import ItemPages
+from warehouse.items import ITEM_PAGE_TABLES, item_page
+from warehouse.page_copy import ITEM_TABLES, SERIES_TABLES, ItemPages
 from warehouse.search import SearchIndex
+from warehouse.search_index import SOURCE_TABLES
 
 LATER = datetime(2025, 3, 1)
 
@@ -135,3 +136,8 @@ def test_a_copy_of_another_warehouse_is_never_served(
         assert pages.served["copy"] == 0
     finally:
         other.close()
+
+
+def test_the_changes_followed_are_of_every_table_the_copy_is_made_of() -> None:
+    assert {*ITEM_TABLES, *SERIES_TABLES} == set(SOURCE_TABLES)
+    assert set(ITEM_PAGE_TABLES) == set(SOURCE_TABLES)

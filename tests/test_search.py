@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.errors import BadParameter, WarehouseError
-from schemas.tables import ARTICLES, AUTHORS, QUARANTINE, SERIES, to_table
+from schemas.tables import ARTICLES, AUTHORS, HARVEST_RUNS, QUARANTINE, SERIES, to_table
 from warehouse.catalog import Catalog, extension_file
 from warehouse.database import Warehouse
 from warehouse.search import SearchIndex, SearchQuery, SearchResults
@@ -30,7 +30,7 @@ class Item:
     abstract: str | None = None
     authors: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
-    year: int = 2020
+    year: int | None = 2020
     date: str | None = None
     item_type: str = "article"
     series: str = SERIES_A
@@ -350,6 +350,20 @@ def test_a_refresh_without_a_change_rebuilds_nothing(fresh: tuple[Warehouse, Sea
     built = index.search(SearchQuery("oil")).built_at
     assert index.refresh() is False
     assert index.search(SearchQuery("oil")).built_at == built
+
+
+def test_a_commit_of_the_harvest_log_only_rebuilds_nothing(
+    fresh: tuple[Warehouse, SearchIndex], tmp_path: Path
+) -> None:
+    warehouse, index = fresh
+    assert index.refresh() is True
+    built = index.search(SearchQuery("oil")).built_at
+    warehouse.replace_harvest_log({"harvest_runs": HARVEST_RUNS.empty_table()})
+    assert index.refresh() is False  # a new snapshot, but none of the index's tables moved
+    assert index.search(SearchQuery("oil")).built_at == built
+    load(warehouse, tmp_path / "staged", [Item("RePEc:tst:aaa:more-oil", "More oil")])
+    assert index.refresh() is True
+    assert index.search(SearchQuery("oil")).total == 3
 
 
 def test_searches_during_refreshes_never_fail(

@@ -20,6 +20,7 @@ from lxml import html as lhtml
 
 from flows.citations import export_items
 from flows.datadir import DataDir
+from schemas.errors import WarehouseError
 from tests.conftest import TALIBAN, query
 from tests.web_server import BROKEN, HOSTILE, HOSTILE_TITLE, HOSTILE_URL, get, web_server
 from warehouse.search import SearchIndex
@@ -157,6 +158,21 @@ def test_a_handle_is_found_whatever_its_case(site: str) -> None:
     assert text(doc, "title").startswith("Embracing the Taliban")
 
 
+def test_an_item_page_ignores_query_parameters(site: str) -> None:
+    """A persistent link shared with a tracking tag is the same page."""
+    doc = page(site, "/" + TALIBAN, utm_source="newsletter")
+    assert text(doc, "title").startswith("Embracing the Taliban")
+
+
+def test_every_answer_forbids_scripts_and_sniffing(site: str) -> None:
+    for path in ["/", "/" + TALIBAN, "/search?q=trade", "/static/style.css", "/RePEc:xyz:no:1",
+                 "/export/ris/" + TALIBAN]:  # fmt: skip
+        headers = get(site + path).headers
+        assert "default-src 'none'" in headers["content-security-policy"], path
+        assert "script-src" not in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+
+
 def test_a_deleted_item_says_so(site: str) -> None:
     doc = page(site, "/RePEc:pra:mprapa:126702", status=410)
     assert "was deleted by its archive" in text(doc, "deleted")
@@ -274,6 +290,29 @@ def test_a_search_while_the_first_index_is_built_is_told_to_come_back(
         assert TALIBAN in response.text
 
 
+def test_a_first_index_that_cannot_be_built_says_why(tmp_path: Path, sample: DataDir) -> None:
+    class BrokenIndex(SearchIndex):
+        def refresh(self, snapshot: Snapshot | None = None) -> bool:
+            raise WarehouseError("no space left on device")
+
+    copy = DataDir(tmp_path / "data")
+    shutil.copytree(sample.root, copy.root, ignore=shutil.ignore_patterns("search"))
+    with web_server(copy, BrokenIndex, refresh_every=0.05) as base:
+        for _ in range(600):
+            response = get(base + "/search", q="taliban")
+            if "could not be built" in response.text:
+                break
+            threading.Event().wait(0.05)
+        assert response.status_code == 503
+        assert "could not be built: no space left on device" in response.text
+
+
+def test_a_page_past_the_last_one_is_a_404_that_links_to_the_last(site: str) -> None:
+    doc = page(site, "/search", status=404, q="security", page="9")
+    [link] = doc.xpath('//*[@id="past-the-end"]/a')
+    assert link.get("href").endswith("page=1") and "page 9 of" not in doc.text_content()
+
+
 def test_a_query_of_sql_or_stopwords_is_just_words(site: str) -> None:
     for words in ["'; DROP TABLE articles; --", "the of and", '") OR 1=1 --']:
         page(site, "/search", q=words)
@@ -318,6 +357,19 @@ def test_a_series_page_counts_items_by_year(site: str) -> None:
 
 
 SVG_LOCAL = "*[local-name()='svg']"
+
+
+def test_a_series_lists_its_items_without_a_year_on_request(site: str, sample: DataDir) -> None:
+    [(series, undated)] = query(
+        sample, "SELECT series_handle, count(*) FROM live_articles WHERE year IS NULL"
+        " AND series_handle IS NOT NULL GROUP BY ALL ORDER BY 2 DESC LIMIT 1",
+    )  # fmt: skip
+    doc = page(site, "/series/" + series)
+    [link] = doc.xpath('//table[@class="numbers"]//a[text()="no year"]')
+    assert link.get("href") == "?year=none"
+    listed = page(site, "/series/" + series, year="none")
+    assert listed.xpath("//h2")[0].text == "Without a year"
+    assert len(listed.xpath('//table[@class="list"]/tbody/tr')) == undated
 
 
 def test_unknown_series_is_404_and_a_bad_year_is_400(site: str) -> None:
@@ -376,8 +428,10 @@ def test_no_route_writes_the_warehouse(site: str, sample: DataDir) -> None:
     for path in ["/", "/" + TALIBAN, "/search?q=trade", "/series/RePEc:sae:asseca",
                  "/author?name=Raghav+Sharma", "/export/ris/" + TALIBAN]:  # fmt: skip
         assert get(site + path).status_code == 200
-    assert requests.post(site + "/" + TALIBAN, timeout=30).status_code == 405
-    assert requests.delete(site + "/", timeout=30).status_code == 405
+    for refused in (requests.post(site + "/" + TALIBAN, timeout=30),
+                    requests.delete(site + "/", timeout=30)):  # fmt: skip
+        assert refused.status_code == 405
+        assert {m.strip() for m in refused.headers["allow"].split(",")} == {"GET", "HEAD"}
     assert query(sample, "SELECT max(snapshot_id) FROM repec.snapshots()") == before
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from web.charts import bars, columns, timeline
+from web.links import safe_href
 
 SVG = "http://www.w3.org/2000/svg"
 NS = {"s": SVG}
@@ -25,7 +26,9 @@ RUNS = [(DAY + timedelta(days=i), 100.0 * i) for i in range(7)]
 
 CHARTS: dict[str, Callable[[], str]] = {
     "bars": lambda: bars([("Econometrica", 1234567), ("zero", 0), ("half", 0.5)], "Top series"),
-    "bars with links": lambda: bars([("a", 1), ("b", 2)], "Linked", link=lambda s: f"/series/{s}"),
+    "bars with links": lambda: bars(
+        [("a", 1), ("b", 2)], "Linked", links=["/series/a", "/series/b"]
+    ),
     "columns": lambda: columns([(str(y), y % 5) for y in range(1990, 2026)], "Items per year"),
     "timeline": lambda: timeline(RUNS, "Records per run"),
     "empty bars": lambda: bars([], "Nothing"),
@@ -107,10 +110,17 @@ def test_bars_shorten_a_long_label_and_keep_it_whole_in_the_tooltip() -> None:
 
 
 def test_bars_wrap_each_label_in_the_link_it_is_given() -> None:
-    root = parse(bars([("RePEc:aaa", 1), ("RePEc:bbb", 2)], "Top", link=lambda s: f"/s/{s}"))
+    root = parse(
+        bars([("RePEc:aaa", 1), ("RePEc:bbb", 2)], "Top", links=["/s/RePEc:aaa", "/s/RePEc:bbb"])
+    )
     links = find(root, "//s:a")
     assert [a.get("href") for a in links] == ["/s/RePEc:aaa", "/s/RePEc:bbb"]
     assert [texts(a, "s:text[@class='label']") for a in links] == [["RePEc:aaa"], ["RePEc:bbb"]]
+
+
+def test_two_bars_with_the_same_label_keep_their_own_links() -> None:
+    root = parse(bars([("Editorial", 9), ("Editorial", 7)], "Top", links=["/a:1", "/b:2"]))
+    assert [a.get("href") for a in find(root, "//s:a")] == ["/a:1", "/b:2"]
 
 
 @pytest.mark.parametrize(
@@ -118,7 +128,7 @@ def test_bars_wrap_each_label_in_the_link_it_is_given() -> None:
     ["/series/x", "series/x?y=1&z=2", "?page=2", "#top", "https://ideas.repec.org/", "http://a/b"],
 )
 def test_a_relative_path_or_http_url_becomes_a_link(href: str) -> None:
-    root = parse(bars([("x", 1)], "Top", link=lambda _: href))
+    root = parse(bars([("x", 1)], "Top", links=[href]))
     assert [a.get("href") for a in find(root, "//s:a")] == [href]
 
 
@@ -143,14 +153,29 @@ def test_a_relative_path_or_http_url_becomes_a_link(href: str) -> None:
     ],
 )
 def test_any_other_href_leaves_the_label_unlinked(href: str) -> None:
-    root = parse(bars([("x", 1)], "Top", link=lambda _: href))
+    root = parse(bars([("x", 1)], "Top", links=[href]))
     assert not find(root, "//s:a")
     assert texts(root, "//s:text[@class='label']") == ["x"]
 
 
+@pytest.mark.parametrize(
+    ("url", "href"),
+    [
+        ("ftp://ftp.repec.org/RePEc/a.pdf", "ftp://ftp.repec.org/RePEc/a.pdf"),
+        (" http://x.org/my file.pdf ", "http://x.org/my%20file.pdf"),
+        ('http://x.org/a"onmouseover=b', "http://x.org/a%22onmouseover=b"),
+        ("https://x.org/%C3%A9?a=1&b=2#c", "https://x.org/%C3%A9?a=1&b=2#c"),
+        ("https://x.org/é", "https://x.org/%C3%A9"),
+    ],
+)
+def test_an_outside_url_is_a_link_with_its_unsafe_characters_encoded(url: str, href: str) -> None:
+    """One rule for the charts and the templates (a harvested download URL)."""
+    assert safe_href(url) == href
+
+
 def test_a_script_label_title_or_unit_is_shown_as_text_never_as_markup() -> None:
     charts = [
-        bars([(EVIL, 1)], EVIL, unit=EVIL, link=lambda s: s),
+        bars([(EVIL, 1)], EVIL, unit=EVIL, links=[EVIL]),
         columns([(EVIL, 1)], EVIL, unit=EVIL),
         timeline([(DAY, 1)], EVIL, unit=EVIL),
     ]
@@ -163,13 +188,13 @@ def test_a_script_label_title_or_unit_is_shown_as_text_never_as_markup() -> None
 
 
 def test_a_quote_in_a_link_cannot_break_out_of_its_attribute() -> None:
-    root = parse(bars([('x" onclick="alert(1)', 1)], "T", link=lambda s: f"/s?q={s}"))
+    root = parse(bars([('x" onclick="alert(1)', 1)], "T", links=['/s?q=x" onclick="alert(1)']))
     assert not find(root, "//*[@onclick]")
 
 
 @given(label=st.text(), title=st.text(), unit=st.text(max_size=10))
 def test_any_text_at_all_keeps_every_chart_well_formed(label: str, title: str, unit: str) -> None:
-    parse(bars([(label, 1)], title, unit=unit, link=lambda s: "/" + s))
+    parse(bars([(label, 1)], title, unit=unit, links=["/" + label]))
     parse(columns([(label, 1)], title, unit=unit))
     parse(timeline([(DAY, 1)], title, unit=unit))
 

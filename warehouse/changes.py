@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import duckdb
+
 from schemas.errors import QueryError, WarehouseError
+from warehouse.catalog import ALIAS
 from warehouse.database import Warehouse
 
 _CHANGES = """
@@ -45,3 +48,25 @@ def changes_since(
             return [d[0] for d in cursor.description or []], cursor.fetchall()
     except WarehouseError as exc:
         raise QueryError(f"cannot list the changes since {since}: {exc}") from None
+
+
+#: What a snapshot's ``changes`` says of rows written, by table id; any other change (a table
+#: or schema made or dropped, a view replaced) counts as a change of every table.
+_ROW_CHANGES = ("tables_inserted_into", "tables_deleted_from")
+
+
+def tables_changed(con: duckdb.DuckDBPyConnection, since: int, tables: tuple[str, ...]) -> bool:
+    """Whether a snapshot after ``since`` (an id in the attached warehouse's history) wrote
+    rows of any of ``tables`` (names, in any schema) or changed the catalog's structure."""
+    touched: set[int] = set()
+    for (changes,) in con.execute(
+        f"SELECT changes FROM {ALIAS}.snapshots() WHERE snapshot_id > $since", {"since": since}
+    ).fetchall():
+        for kind, ids in (changes or {}).items():
+            if kind not in _ROW_CHANGES:
+                return True
+            touched |= {int(i) for i in ids}
+    if not touched:
+        return False
+    names = dict(con.execute(f"SELECT table_id, table_name FROM {ALIAS}.table_info()").fetchall())
+    return any(i not in names or names[i] in tables for i in touched)  # (gone: changed)

@@ -96,37 +96,38 @@ WHERE handle_key IN (SELECT unnest($keys)) AND NOT deleted
 
 
 #: The tables ``read_item_page`` reads, as copied into a native DuckDB file from the attached
-#: warehouse ``{source}`` (``warehouse.page_copy``): the shown columns, in key order so that a
-#: lookup reads one row group. ``articles`` holds the live items as ``live_articles`` shows
-#: them and the deleted ones, ``live_articles`` is a view of it.
-PAGE_TABLES = {
-    "articles": f"""SELECT {_SHOWN}, series_name FROM {{source}}.live_articles
+#: warehouse schema ``{source}`` (``warehouse.search_index`` copies, ``warehouse.page_copy``
+#: serves): table -> (the SELECT of its rows, the key they are looked up by, kept in its order
+#: so that a lookup reads one row group). ``articles`` holds the live items as
+#: ``live_articles`` shows them and the deleted ones; ``live_articles`` is a view of it.
+ITEM_PAGE_TABLES = {
+    "articles": (
+        f"""SELECT {_SHOWN}, series_name FROM {{source}}.live_articles
         UNION ALL
-        SELECT {_SHOWN}, NULL AS series_name FROM {{source}}.articles WHERE deleted
-        ORDER BY handle_key""",
-    "authors": """SELECT handle_key, role, position, name, given_name, family_name, short_id,
-        email, workplace FROM {source}.authors ORDER BY handle_key""",
-    "references": """SELECT handle_key, position, matched, cited_handle, cited_key,
-        reference_text FROM {source}."references" ORDER BY handle_key""",
-    "citations": """SELECT cited_key, citing_key, cited_handle, citing_handle
-        FROM {source}.citations ORDER BY cited_key""",
-    # the same edges in the order of the citing item (``outgoing`` of ``read_item_page``)
-    "citations_out": """SELECT cited_key, citing_key, cited_handle, citing_handle
-        FROM {source}.citations ORDER BY citing_key""",
-    "citation_counts": """SELECT handle_key, cited_by FROM {source}.citation_counts
-        ORDER BY handle_key""",
-    "series": "SELECT * FROM {source}.series ORDER BY handle_key",
+        SELECT {_SHOWN}, NULL AS series_name FROM {{source}}.articles WHERE deleted""",
+        "handle_key",
+    ),
+    "authors": (
+        """SELECT handle_key, role, position, name, given_name, family_name, short_id, email,
+        workplace FROM {source}.authors""",
+        "handle_key",
+    ),
+    "references": (
+        "SELECT handle_key, position, matched, cited_handle, cited_key, reference_text FROM "
+        '{source}."references"',
+        "handle_key",
+    ),
+    "citations": (
+        "SELECT cited_key, citing_key, cited_handle, citing_handle FROM {source}.citations",
+        "cited_key",
+    ),
+    "citation_counts": ("SELECT handle_key, cited_by FROM {source}.citation_counts", "handle_key"),
+    "series": ("SELECT * FROM {source}.series", "handle_key"),
 }
-PAGE_VIEWS = ("CREATE VIEW live_articles AS SELECT * FROM articles WHERE NOT deleted",)
-
-
-def copy_page_tables(con: duckdb.DuckDBPyConnection, source: str) -> None:
-    """Copy what item pages read from the warehouse schema ``source`` (attached to ``con``)
-    into ``con``'s database."""
-    for table, select in PAGE_TABLES.items():
-        con.execute(f'CREATE TABLE "{table}" AS {select.format(source=source)}')
-    for view in PAGE_VIEWS:
-        con.execute(view)
+#: Tables copied a second time in another key's order: table -> (the table, its key). The
+#: edges in the citing item's order are ``outgoing`` of ``read_item_page``.
+ITEM_PAGE_TABLES_REORDERED = {"citations_out": ("citations", "citing_key")}
+ITEM_PAGE_VIEWS = ("CREATE VIEW live_articles AS SELECT * FROM articles WHERE NOT deleted",)
 
 
 def item_page(warehouse: Warehouse, handle: str) -> ItemPage | None:
@@ -140,7 +141,7 @@ def read_item_page(
     con: duckdb.DuckDBPyConnection, key: str, outgoing: str = "citations"
 ) -> ItemPage | None:
     """The record page of the item keyed ``key``, read through ``con``: the warehouse in one
-    read transaction, or a copy of its tables (``PAGE_TABLES``; ``outgoing``: its table of
+    read transaction, or a copy of its tables (``ITEM_PAGE_TABLES``; ``outgoing``: its table of
     citations in the citing item's order); None when it has no such item."""
     rows = dict_rows(con, _ITEM, {"key": key}) or dict_rows(con, _TOMBSTONE, {"key": key})
     if not rows:
@@ -204,11 +205,12 @@ def author_page(
 ) -> AuthorPage | None:
     """The items of the author with ``short_id`` (case-insensitive), or else of everyone
     written exactly ``name`` (case and spacing aside); None when there are none."""
-    if short_id:
-        match, params = "lower(au.short_id) = $value", {"value": short_id.strip().lower()}
+    # both sides lowered by DuckDB (Python's lower differs for a Turkish İ or a final sigma)
+    if short_id and short_id.strip():
+        match, params = "lower(au.short_id) = lower($value)", {"value": short_id.strip()}
     elif name and name.strip():
-        match = "lower(trim(au.name)) = $value"
-        params = {"value": " ".join(name.split()).lower()}
+        match = "lower(trim(regexp_replace(au.name, '[\\s\\p{Z}]+', ' ', 'g'))) = lower($value)"
+        params = {"value": " ".join(name.split())}
     else:
         return None
     with warehouse.reading() as con:
@@ -230,6 +232,8 @@ class SeriesPage:
     year: int | None
     items: list[Row]
     total: int
+    #: the items listed are those without a year (``year`` is None then)
+    undated: bool = False
 
     @property
     def year_total(self) -> int:
@@ -254,9 +258,12 @@ LIMIT {limit}
 """
 
 
-def series_page(warehouse: Warehouse, handle: str, year: int | None = None) -> SeriesPage | None:
-    """A series' counts by year and the items of ``year`` (default: its latest); None for a
-    series the warehouse neither lists nor has items of."""
+def series_page(
+    warehouse: Warehouse, handle: str, year: int | None = None, undated: bool = False
+) -> SeriesPage | None:
+    """A series' counts by year and the items of ``year`` (default: its latest), or with
+    ``undated`` those without a year; None for a series the warehouse neither lists nor has
+    items of."""
     key = handle_key(handle)
     with warehouse.reading() as con:
         found = dict_rows(con, _SERIES, {"key": key})
@@ -264,8 +271,8 @@ def series_page(warehouse: Warehouse, handle: str, year: int | None = None) -> S
         if not found and not years:
             return None
         series = found[0] if found else {"handle": handle, "handle_key": key, "name": None}
-        shown = year if year is not None else (years[0][0] if years else None)
+        shown = None if undated else year if year is not None else (years[0][0] if years else None)
         items = dict_rows(
             con, _SERIES_YEAR_ITEMS.format(limit=SERIES_YEAR_ITEMS), {"series": key, "year": shown}
         )
-    return SeriesPage(series, years, shown, items, sum(n for _, n in years))
+    return SeriesPage(series, years, shown, items, sum(n for _, n in years), undated)

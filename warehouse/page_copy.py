@@ -3,7 +3,7 @@
 At a million items an item page read from the DuckLake takes about 120 ms, more while a
 harvest adds files: each statement reads which files hold what, their Parquet footers and a
 row group of each column read. Read from the copy of the page tables kept beside the search
-index (``items.PAGE_TABLES``: a native DuckDB file of the index's snapshot) it takes about
+index (``items.ITEM_PAGE_TABLES``: a native DuckDB file of the index's snapshot) it takes about
 25 ms.
 
 The copy is of the snapshot the index was built from, so the items whose own rows changed

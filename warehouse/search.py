@@ -22,7 +22,7 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,9 +33,19 @@ import duckdb
 
 from schemas.errors import BadParameter, QueryError, WarehouseError
 from warehouse.catalog import ALIAS, Catalog
+from warehouse.changes import tables_changed
 from warehouse.database import Warehouse
 from warehouse.items import ItemPage, read_item_page
-from warehouse.search_index import BUILDS, FILE_NAME, FORMAT, STEMMER, Snapshot, connect, remove
+from warehouse.search_index import (
+    BUILDS,
+    FILE_NAME,
+    FORMAT,
+    SOURCE_TABLES,
+    STEMMER,
+    Snapshot,
+    connect,
+    remove,
+)
 from warehouse.statements import first_line
 
 SORTS = ("relevance", "date")
@@ -235,6 +245,9 @@ class SearchIndex:
         self._lock = threading.Lock()  # guards the three above and each file's users
         self._refreshing = threading.Lock()
         self._closed = False
+        #: runs a read of the warehouse (``latest``): in the calling thread, unless a process
+        #: that reads the warehouse on one thread of its own sets it to run there
+        self.read_warehouse: Callable[[Callable[[], Any]], Any] = lambda read: read()
         with suppress(BlockingIOError), self._folder_lock(wait=False):
             remove(folder, BUILDS)  # a killed build's leftovers
 
@@ -251,6 +264,10 @@ class SearchIndex:
             current = self._current
             if current is not None and self._path(snapshot) == current.path:
                 return False
+            if current is not None and not bool(
+                self.read_warehouse(lambda: self._changed(current))
+            ):
+                return False  # the commits since wrote none of its tables (a harvest's log)
             index = self._open_or_build(snapshot)
             with self._lock:
                 if self._closed:
@@ -301,8 +318,23 @@ class SearchIndex:
         return self.folder / snapshot.file_name
 
     def latest(self) -> Snapshot:
-        """The warehouse's latest snapshot, read through its shared reader (a process that
-        keeps that reader on one thread reads it there and passes it to ``refresh``)."""
+        """The warehouse's latest snapshot, read through ``read_warehouse``."""
+        snapshot: Snapshot = self.read_warehouse(self._latest)
+        return snapshot
+
+    def _changed(self, index: IndexFile) -> bool:
+        """Whether the warehouse changed what ``index`` holds since its snapshot (or is not
+        the history it was built from)."""
+        with self.warehouse.connect(read_only=True) as con:
+            row = con.execute(
+                f"SELECT snapshot_time FROM {ALIAS}.snapshots() WHERE snapshot_id = $id",
+                {"id": index.snapshot},
+            ).fetchone()
+            if row is None or row[0].astimezone(UTC) != index.snapshot_time:
+                return True
+            return tables_changed(con, index.snapshot, SOURCE_TABLES)
+
+    def _latest(self) -> Snapshot:
         with self.warehouse.connect(read_only=True) as con:
             row = con.execute(
                 f"SELECT snapshot_id, snapshot_time FROM {ALIAS}.snapshots()"

@@ -2,7 +2,7 @@
 DuckLake holds no full-text index) and named after it. It holds one row per live item
 (``docs``), the stems of their words (``terms``) and, for each stem, the items that have it
 with the stem's score there (``postings``, sorted by stem: a query reads only its stems' row
-groups). Beside them, a copy of the tables item pages read (``items.PAGE_TABLES``), served by
+groups). Beside them, a copy of the tables item pages read (``items.ITEM_PAGE_TABLES``), served by
 ``warehouse.page_copy``: a native file answers a page in a fifth of the lake's time.
 
 Words are lower-cased, stripped of accents and split at anything that is not a letter or a
@@ -34,9 +34,12 @@ import duckdb
 from schemas.errors import WarehouseError
 from warehouse.catalog import ALIAS, Catalog, load_extensions, quote
 from warehouse.database import MEMORY_LIMIT
-from warehouse.items import copy_page_tables
+from warehouse.items import ITEM_PAGE_TABLES, ITEM_PAGE_TABLES_REORDERED, ITEM_PAGE_VIEWS
 from warehouse.statements import first_line, run_script
 
+#: The warehouse tables an index file is made of (its search tables and its page copy): a
+#: snapshot that wrote none of them needs no new file.
+SOURCE_TABLES = ("articles", "authors", "references", "citations", "citation_counts", "series")
 #: The index's layout; files of another format are never reused.
 FORMAT = 2
 #: DuckDB's memory for a build (it spills the rest to the folder), and both kinds' threads.
@@ -220,6 +223,47 @@ def write_index(con: duckdb.DuckDBPyConnection, snapshot: Snapshot, scratch: Pat
             path.unlink(missing_ok=True)
 
 
+#: Rows a copied table is sorted by at once: DuckDB could not sort a million items' page
+#: rows (abstracts, lists of files) within BUILD_MEMORY_LIMIT at once.
+COPY_BATCH = 100_000
+#: The keys that start each COPY_BATCH rows of a staged table, in order.
+_BOUNDS = """
+SELECT k FROM (SELECT {key} AS k, row_number() OVER (ORDER BY {key}) - 1 AS n
+               FROM {staged} WHERE {key} IS NOT NULL)
+WHERE n % $rows = 0 ORDER BY k
+"""
+
+
+def copy_pages(con: duckdb.DuckDBPyConnection, source: str, scratch: str) -> None:
+    """Copy what item pages read (``items.ITEM_PAGE_TABLES``) from the warehouse schema ``source``
+    into ``con``'s database, each table in its key's order: staged as it comes in the
+    attached database ``scratch``, then sorted COPY_BATCH rows at a time."""
+    for table, (select, key) in ITEM_PAGE_TABLES.items():
+        staged = f'{scratch}."pages_{table}"'
+        con.execute(f"CREATE TABLE {staged} AS {select.format(source=source)}")
+        _sorted_copy(con, staged, table, key)
+        for again, (of, other_key) in ITEM_PAGE_TABLES_REORDERED.items():
+            if of == table:
+                _sorted_copy(con, staged, again, other_key)
+        con.execute(f"DROP TABLE {staged}")
+    for view in ITEM_PAGE_VIEWS:
+        con.execute(view)
+
+
+def _sorted_copy(con: duckdb.DuckDBPyConnection, staged: str, table: str, key: str) -> None:
+    bounds = [r[0] for r in con.execute(_BOUNDS.format(key=key, staged=staged),
+                                        {"rows": COPY_BATCH}).fetchall()]  # fmt: skip
+    con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM {staged} LIMIT 0')
+    insert = f'INSERT INTO "{table}" SELECT * FROM {staged} WHERE '
+    for low, high in zip(bounds, [*bounds[1:], None]):  # noqa: B905 (one longer: the end)
+        if high is None:
+            con.execute(insert + f"{key} >= $low ORDER BY {key}", {"low": low})
+        else:
+            con.execute(insert + f"{key} >= $low AND {key} < $high ORDER BY {key}",
+                        {"low": low, "high": high})  # fmt: skip
+    con.execute(insert + f"{key} IS NULL")
+
+
 def connect(
     path: Path, read_only: bool, spill: Path | None = None, memory: str | None = None
 ) -> duckdb.DuckDBPyConnection:
@@ -256,7 +300,7 @@ def build(catalog: Catalog, snapshot: Snapshot, target: Path) -> None:
             con.execute(catalog.attach_statement(read_only=True, snapshot=snapshot.id))
             stage_items(con, staging)
             write_index(con, snapshot, scratch)
-            copy_page_tables(con, f"{ALIAS}.main")
+            copy_pages(con, f"{ALIAS}.main", "staging")
             con.execute("DROP VIEW items")
             con.execute("DETACH staging")
         finally:

@@ -14,16 +14,19 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.errors import BadParameter, RepecHarvestError
 from schemas.exports import FORMATS
@@ -34,6 +37,8 @@ from warehouse.items import author_page, series_page
 from warehouse.page_copy import ItemPages
 from warehouse.search import SearchIndex, SearchQuery
 from web import charts
+from web.dashboard import dashboard_charts
+from web.links import author_url, item_url, safe_href, search_url, series_url
 from web.params import ITEM_TYPES, SORTS, Params
 
 log = logging.getLogger(__name__)
@@ -57,6 +62,15 @@ EXPORTS = {
     "csl-json": ("application/vnd.citationstyles.csl+json; charset=utf-8", "json"),
 }
 assert set(EXPORTS) == set(FORMATS)
+#: On every answer: no script runs and nothing loads from elsewhere, whatever a harvested
+#: value holds (everything is escaped already: this is the second wall); the browser does not
+#: guess types; no page of this app is framed by another site.
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def create_app(
@@ -104,7 +118,25 @@ def create_app(
         RepecHarvestError: pages.unavailable,
         Exception: pages.internal_error,
     }
-    return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+    return Starlette(
+        routes=routes, exception_handlers=handlers, lifespan=lifespan,
+        middleware=[Middleware(_WithHeaders)],
+    )  # fmt: skip
+
+
+class _WithHeaders:
+    """ASGI middleware: HEADERS on every answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).update(HEADERS)
+            await send(message)
+
+        await self.app(scope, receive, sending if scope["type"] == "http" else send)
 
 
 def _refresh_loop(pages: _Pages, every: float, stop: threading.Event) -> None:
@@ -115,9 +147,11 @@ def _refresh_loop(pages: _Pages, every: float, stop: threading.Event) -> None:
     while not stop.is_set():
         started = time.monotonic()
         try:
-            built = pages.index.refresh(pages.read(pages.index.latest))
+            built = pages.index.refresh()
+            pages.refresh_error = None
         except Exception as exc:  # the warehouse busy or gone a moment: try again
             log.warning("search index not refreshed: %s", exc)
+            pages.refresh_error = str(exc)
             built = False
         took = time.monotonic() - started
         stop.wait(max(every, BUILD_SPACING * took) if built else every)
@@ -138,20 +172,32 @@ class _Pages:
         #: the one thread that reads the warehouse: DuckDB's SQLite catalog readers in two
         #: threads of one process fail while another process commits ("database disk image
         #: is malformed", or the process dies of SIGBUS), whether or not they overlap
-        self.reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse")
+        self.reads = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="warehouse", initializer=self._on_reader
+        )
+        self._local = threading.local()
         self.index = search
+        search.read_warehouse = self.read  # its look at the latest snapshot, too
         #: item pages from the copy beside the search index where it is current
         self.item_pages = ItemPages(warehouse, search)
         self.now = now
         #: the refresh thread builds the first index: a search meanwhile is told to come back
         self.building_elsewhere = building_elsewhere
+        #: why the refresh thread's last build failed (None: it did not)
+        self.refresh_error: str | None = None
         self.templates = _environment()
         self._health: tuple[float, Health] | None = None
         self._health_lock = threading.Lock()
 
     def read(self, function: Callable[..., T], *args: Any) -> T:
-        """``function(*args)`` run on the warehouse's thread (one read at a time)."""
+        """``function(*args)`` run on the warehouse's thread (one read at a time; directly,
+        on that thread)."""
+        if getattr(self._local, "reader", False):
+            return function(*args)
         return self.reads.submit(function, *args).result()
+
+    def _on_reader(self) -> None:
+        self._local.reader = True
 
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
         template = self.templates.get_template(name)
@@ -161,7 +207,8 @@ class _Pages:
     # -- pages ------------------------------------------------------------------------
 
     def item(self, request: Request) -> Response:
-        Params(request.query_params, ())
+        # query parameters are ignored: a persistent link shared with a tracking tag
+        # (?utm_source=) is the same page
         handle = request.path_params["handle"]
         page = self.read(self.item_pages.page, handle)
         if page is None:
@@ -192,19 +239,27 @@ class _Pages:
         asked = bool(query.text or query.series or query.item_type or query.jel
                      or query.year_from or query.year_to)  # fmt: skip
         if asked and self.building_elsewhere and not self.index.ready:
+            message = (
+                "The search index is being built from the warehouse (about a minute and a "
+                "half per million items); this page works again once it is ready."
+                if self.refresh_error is None else
+                f"The search index could not be built: {self.refresh_error}. It is tried "
+                "again shortly."
+            )  # fmt: skip
             response = self.render(
                 request, "error.html", status=503, title="Search is being prepared",
-                message="The search index is being built from the warehouse (about a minute "
-                "and a half per million items); this page works again once it is ready.",
+                message=message,
             )  # fmt: skip
             response.headers["Retry-After"] = "30"
             return response
         if asked and not self.index.ready:  # no refresh thread: the first search builds it
-            self.index.refresh(self.read(self.index.latest))
+            self.index.refresh()
         results = self.index.search(query) if asked else None
         pages = 0 if results is None else -(-results.total // PER_PAGE)
+        past_the_end = bool(results and results.total and query.page > pages)
         return self.render(
-            request, "search.html", query=query, results=results, pages=pages,
+            request, "search.html", status=404 if past_the_end else 200, query=query,
+            results=results, pages=pages,
             item_types=ITEM_TYPES, sorts=SORTS,
             page_link=lambda n: _link(request, page=n),
         )  # fmt: skip
@@ -230,7 +285,9 @@ class _Pages:
     def series(self, request: Request) -> Response:
         params = Params(request.query_params, ("year",))
         handle = request.path_params["handle"]
-        page = self.read(series_page, self.warehouse, handle, params.year("year"))
+        undated = (params.text("year") or "").lower() == "none"  # the items without a year
+        year = None if undated else params.year("year")
+        page = self.read(series_page, self.warehouse, handle, year, undated)
         if page is None:
             raise HTTPException(404, f"No series {handle!r} in this warehouse.")
         chart = charts.columns(
@@ -258,44 +315,10 @@ class _Pages:
         Params(request.query_params, ())
         report = self.health()
         now = self.now()
-        run_charts = {
-            harvest_id: [
-                Markup(charts.timeline(
-                    [(r["started_at"], r[column]) for r in runs if r["started_at"]], title,
-                    unit=unit,
-                ))
-                for column, title, unit in (("records", "Records per run", "records"),
-                                            ("deleted", "Deletions per run", "deletions"))
-            ]
-            for harvest_id, runs in report.runs.items()
-        }  # fmt: skip
-        corpus = {
-            "per_year": charts.columns(
-                [(str(r["year"]), r["items"]) for r in report.per_year], "Items per year"
-            ),
-            "per_series": charts.bars(
-                [(r["name"], r["items"]) for r in report.per_series], "Items per series",
-                link=_series_link({r["name"]: r["series_handle"] for r in report.per_series}),
-            ),
-            "per_jel": charts.bars(
-                [(r["letter"], r["items"]) for r in report.per_jel], "Items per JEL letter",
-                link=lambda letter: "/search?" + urlencode({"jel": letter}),
-            ),
-            "most_cited": charts.bars(
-                [(r["title"] or r["handle"], r["cited_by"]) for r in report.most_cited],
-                "Most cited items", unit="citations",
-                link=_item_link({r["title"] or r["handle"]: r["handle"]
-                                 for r in report.most_cited}),
-            ),
-            "citation_spread": charts.columns(
-                [(r["bucket"], r["items"]) for r in report.citation_spread],
-                "Cited items by number of citations",
-            ),
-        }  # fmt: skip
+        run_charts, corpus = dashboard_charts(report)
         return self.render(
             request, "dashboard.html", report=report, now=now,
-            freshness=lambda when: freshness(when, now), run_charts=run_charts,
-            corpus={k: Markup(v) for k, v in corpus.items()},
+            freshness=lambda when: freshness(when, now), run_charts=run_charts, corpus=corpus,
         )  # fmt: skip
 
     def health(self) -> Health:
@@ -311,9 +334,11 @@ class _Pages:
     def http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
-        return self.render(
+        response = self.render(
             request, "error.html", status=exc.status_code, title=title, message=exc.detail
         )
+        response.headers.update(exc.headers or {})  # a 405's Allow
+        return response
 
     def bad_parameter(self, request: Request, exc: Exception) -> Response:
         return self.render(request, "error.html", status=400, title="Bad request", message=str(exc))
@@ -342,41 +367,14 @@ def _environment() -> Environment:
     )
     env.filters["item_url"] = item_url
     env.filters["author_url"] = author_url
-    env.filters["series_url"] = lambda handle: "/series/" + quote(handle, safe=":")
-    env.filters["link"] = link_target
+    env.filters["series_url"] = series_url
+    env.filters["link"] = safe_href
     env.filters["thousands"] = lambda n: f"{n:,}" if isinstance(n, int) else n
     env.filters["when"] = lambda t: t.strftime("%Y-%m-%d %H:%M") if t else "-"
-    env.globals["search_url"] = lambda **kw: "/search?" + urlencode(kw)
+    env.globals["search_url"] = search_url
     return env
-
-
-def item_url(handle: str) -> str:
-    """An item's path in this app: its persistent link's path."""
-    return "/" + quote(handle, safe=":")
-
-
-def link_target(url: str | None) -> str | None:
-    """``url`` if it may be a link's target (http, https or ftp), else None: a harvested
-    ``javascript:`` URL is shown as text, never made a link."""
-    if url and urlsplit(url.strip()).scheme.lower() in ("http", "https", "ftp"):
-        return url.strip()
-    return None
-
-
-def author_url(person: dict[str, Any]) -> str:
-    if person.get("short_id"):
-        return "/author/" + quote(person["short_id"], safe="")
-    return "/author?" + urlencode({"name": person["name"]})
 
 
 def _link(request: Request, **changes: Any) -> str:
     query = {**request.query_params, **{k: str(v) for k, v in changes.items()}}
     return request.url.path + "?" + urlencode(query)
-
-
-def _series_link(handles: dict[str, str]) -> Callable[[str], str]:
-    return lambda label: "/series/" + quote(handles[label], safe=":")
-
-
-def _item_link(handles: dict[str, str]) -> Callable[[str], str]:
-    return lambda label: item_url(handles[label])

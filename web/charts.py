@@ -13,30 +13,20 @@ import html
 import math
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+
+from web.links import safe_href
 
 WIDTH = 640
 INK, MUTED, GRID, FILL = "#222", "#555", "#ddd", "#3b6ea5"
 #: characters XML 1.0 does not allow in a document at all, not even escaped
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_UNSAFE_HREF = re.compile(r"[\x00-\x20\x7f\\<>\"`]")  # unencoded, or tricks
 
 
 def _text(value: object) -> str:
     """Escape for element text and attribute values alike."""
     return html.escape(_NOT_XML.sub("\ufffd", str(value)), quote=True)
-
-
-def _safe_href(href: str) -> str | None:
-    """The href if it is a relative path or an http(s) URL, else None."""
-    if not href or _UNSAFE_HREF.search(href):
-        return None
-    parts = urlsplit(href)
-    if parts.scheme in ("http", "https"):
-        return href if parts.netloc else None
-    return href if not parts.scheme and not parts.netloc and not href.startswith("//") else None
 
 
 def _count(n: int, noun: str) -> str:
@@ -126,9 +116,10 @@ def bars(
     title: str,
     *,
     unit: str = "items",
-    link: Callable[[str], str] | None = None,
+    links: Sequence[str | None] | None = None,
 ) -> str:
-    """Horizontal bars, one per (label, value) in the order given, the value at each end."""
+    """Horizontal bars, one per (label, value) in the order given, the value at each end;
+    ``links``: each row's label links there (an unsafe one is left out)."""
     if not rows:
         return _empty("bars", title)
     labels, values = [str(r[0]) for r in rows], _checked([r[1] for r in rows])
@@ -139,14 +130,15 @@ def bars(
         f'<line class="axis" x1="{left}" y1="28" x2="{left}" y2="{32 + pitch * len(rows)}" '
         f'stroke="{MUTED}"/>'
     ]
-    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+    hrefs = list(links) if links is not None else [None] * len(rows)
+    for i, (label, value, link) in enumerate(zip(labels, values, hrefs, strict=True)):
         y, shown = 32 + pitch * i, _number(value)
         width = span * (value / peak)
         text = (
             f'<text class="label" x="{left - 6}" y="{y + 13}" text-anchor="end" fill="{INK}">'
             f"{_text(_shorten(label, 24))}</text>"
         )
-        href = _safe_href(link(label)) if link else None
+        href = safe_href(link)
         if href is not None:
             text = f'<a href="{_text(href)}">{text}</a>'
         if left + width + 6 + 7 * len(shown) <= WIDTH or width < 8 + 7 * len(shown):
