@@ -4,8 +4,10 @@ handle a 404 page, never a traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +27,7 @@ from tests.conftest import TALIBAN, query
 from tests.web_server import BROKEN, HOSTILE, HOSTILE_TITLE, HOSTILE_URL, get, web_server
 from warehouse.search import SearchIndex
 from warehouse.search_index import Snapshot
+from web.server import bind
 
 SVG = "{http://www.w3.org/2000/svg}svg"
 
@@ -535,3 +538,27 @@ def test_the_web_command_on_a_taken_port_says_so_in_one_line(sample: DataDir) ->
         taken.close()
     assert process.returncode == 2
     assert "is taken" in stderr and stderr.count("\n") == 1
+
+
+def test_connections_of_the_served_socket_do_not_wait_for_nagle() -> None:
+    """Each answer is sent without waiting: on a kept-alive connection, Nagle's algorithm
+    held every answer's last segment 40 ms for the client's delayed ACK."""
+
+    async def accept_one() -> int:
+        sock = bind("127.0.0.1", 0)
+        accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                raw = transport.get_extra_info("socket")
+                accepted.set_result(raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+        async with server:
+            _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+            nodelay = await asyncio.wait_for(accepted, 10)
+            writer.close()
+        return nodelay
+
+    assert asyncio.run(accept_one()) != 0
