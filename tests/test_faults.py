@@ -21,6 +21,7 @@ from flows.pipeline import HarvestResult, Pipeline
 from harvesting.state import StateStore
 from provider.server import Provider, serve
 from provider.store import RecordStore
+from warehouse.health import health
 
 
 @pytest.fixture
@@ -325,3 +326,15 @@ def test_runs_logged_before_retries_were_counted_say_so(data: DataDir, faulty: s
     assert again.run is not None and again.run.retries == 0
     logged = query(data, "SELECT retries FROM harvest_runs ORDER BY started_at")
     assert logged == [(None,), (0,)]
+
+
+def test_a_warehouse_whose_log_has_no_retries_column_still_shows_its_runs(
+    data: DataDir, faulty: str
+) -> None:
+    """As a warehouse made before retries were counted reads, until its next harvest."""
+    assert harvest(data, faulty).run is not None
+    with data.warehouse() as warehouse, warehouse.connect() as con:
+        con.execute("ALTER TABLE harvest_runs DROP COLUMN retries")
+    with data.warehouse() as warehouse:
+        [runs] = health(warehouse).runs.values()
+    assert [r["retries"] for r in runs] == [None] and runs[0]["status"] == "complete"

@@ -141,3 +141,45 @@ def test_a_copy_of_another_warehouse_is_never_served(
 def test_the_changes_followed_are_of_every_table_the_copy_is_made_of() -> None:
     assert {*ITEM_TABLES, *SERIES_TABLES} == set(SOURCE_TABLES)
     assert set(ITEM_PAGE_TABLES) == set(SOURCE_TABLES)
+
+
+def test_a_rebuild_published_after_the_copy_sends_every_page_to_the_warehouse(
+    copied: tuple[Warehouse, SearchIndex], tmp_path: Path
+) -> None:
+    """A rebuild writes a new generation's tables, whose rows are not changes of the tables
+    in use: a change of the catalog (tables made) ends the copy's use."""
+    warehouse, index = copied
+    pages = ItemPages(warehouse, index)
+    changed, other = CORPUS[0], CORPUS[1]
+    rebuilt = warehouse.beside()
+    try:
+        load_series(rebuilt, tmp_path / "s2")
+        load(rebuilt, tmp_path / "r1", [Item(changed.handle, "Rebuilt", datestamp=LATER)])
+        pages.page(other.handle)  # a look while the rebuild loads (its tables: from then on
+        # every page comes from the warehouse; before, a rebuild's rows went unseen)
+        load(rebuilt, tmp_path / "r2", CORPUS[1:8])
+        rebuilt.publish()
+    finally:
+        rebuilt.close()
+    page = pages.page(changed.handle)
+    assert page is not None and page.item["title"] == "Rebuilt"
+    assert served_from(pages, other.handle) == "warehouse"
+
+
+def test_a_catalog_made_again_after_the_copy_is_noticed_whatever_its_ids(
+    copied: tuple[Warehouse, SearchIndex], tmp_path: Path
+) -> None:
+    warehouse, index = copied
+    pages = ItemPages(warehouse, index)
+    assert served_from(pages, CORPUS[0].handle) == "copy"
+    other = new_warehouse(tmp_path / "again")  # the same ids, at other times
+    try:
+        load_series(other, tmp_path / "again")
+        load(other, tmp_path / "again" / "staged", CORPUS[:8])
+        load(other, tmp_path / "again" / "more", [Item(CORPUS[0].handle, "Made again")])
+        pages.warehouse = other
+        page = pages.page(CORPUS[0].handle)
+        assert page is not None and page.item["title"] == "Made again"
+        assert served_from(pages, CORPUS[1].handle) == "warehouse"
+    finally:
+        other.close()

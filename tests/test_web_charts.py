@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from web.charts import bars, columns, timeline
-from web.links import safe_href
+from web.links import outside_href, safe_href
 
 SVG = "http://www.w3.org/2000/svg"
 NS = {"s": SVG}
@@ -316,3 +316,10 @@ def test_a_chart_renders_to_a_png(name: str, tmp_path: Path) -> None:
     svg.write_text(CHARTS[name](), encoding="utf-8")
     subprocess.run(["rsvg-convert", "-w", "640", str(svg), "-o", str(png)], check=True)
     assert png.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("url", ["paper.pdf", "www.x.org/p.pdf", "/etc/passwd", "#top", "?a=1"])
+def test_a_harvested_url_without_a_scheme_is_no_link(url: str) -> None:
+    """Harvested URLs (download links) link outside only: ``paper.pdf`` is no page here."""
+    assert outside_href(url) is None
+    assert outside_href("https://x.org/" + url.lstrip("/#?")) is not None

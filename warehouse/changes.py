@@ -55,18 +55,30 @@ def changes_since(
 _ROW_CHANGES = ("tables_inserted_into", "tables_deleted_from")
 
 
+def snapshot_changes(
+    con: duckdb.DuckDBPyConnection, after: int, upto: int | None = None
+) -> tuple[set[int], bool]:
+    """The ids of the tables that the attached warehouse's snapshots after ``after`` (up to
+    ``upto``) wrote rows of, and whether any of them changed the catalog's structure (then
+    every table counts as changed)."""
+    touched: set[int] = set()
+    structure = False
+    for (changes,) in con.execute(
+        f"SELECT changes FROM {ALIAS}.snapshots() WHERE snapshot_id > $after"
+        " AND snapshot_id <= coalesce($upto, snapshot_id)",
+        {"after": after, "upto": upto},
+    ).fetchall():
+        for kind, ids in (changes or {}).items():
+            structure = structure or kind not in _ROW_CHANGES
+            touched |= {int(i) for i in ids if str(i).isdigit()}
+    return touched, structure
+
+
 def tables_changed(con: duckdb.DuckDBPyConnection, since: int, tables: tuple[str, ...]) -> bool:
     """Whether a snapshot after ``since`` (an id in the attached warehouse's history) wrote
     rows of any of ``tables`` (names, in any schema) or changed the catalog's structure."""
-    touched: set[int] = set()
-    for (changes,) in con.execute(
-        f"SELECT changes FROM {ALIAS}.snapshots() WHERE snapshot_id > $since", {"since": since}
-    ).fetchall():
-        for kind, ids in (changes or {}).items():
-            if kind not in _ROW_CHANGES:
-                return True
-            touched |= {int(i) for i in ids}
-    if not touched:
-        return False
+    touched, structure = snapshot_changes(con, since)
+    if structure or not touched:
+        return structure
     names = dict(con.execute(f"SELECT table_id, table_name FROM {ALIAS}.table_info()").fetchall())
     return any(i not in names or names[i] in tables for i in touched)  # (gone: changed)

@@ -60,8 +60,7 @@ ORDER BY s.endpoint, s.metadata_prefix, s.set_spec NULLS FIRST
 """
 _RUNS = f"""
 SELECT * FROM (
-    SELECT harvest_id, run_id, status, started_at, finished_at, from_date, until_date, pages,
-           records, deleted, quarantined, retries, error,
+    SELECT *,  -- (retries: absent from a warehouse no harvest wrote since they were counted)
            row_number() OVER (PARTITION BY harvest_id ORDER BY started_at DESC) AS recent
     FROM harvest_runs)
 WHERE recent <= {RUNS}
@@ -132,6 +131,7 @@ def health(warehouse: Warehouse) -> Health:
         report = Health(snapshot=snapshot[0] if snapshot else None)
         report.harvests = dict_rows(con, _HARVESTS)
         for run in dict_rows(con, _RUNS):
+            run.setdefault("retries", None)
             report.runs.setdefault(run["harvest_id"], []).append(run)
         report.quarantine_reasons = dict_rows(con, _QUARANTINE_REASONS)
         for reason in dict_rows(con, _HARVEST_QUARANTINE):

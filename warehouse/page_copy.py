@@ -29,7 +29,8 @@ from datetime import UTC, datetime
 import duckdb
 
 from schemas.handles import handle_key
-from warehouse.catalog import ALIAS
+from warehouse.catalog import ALIAS, quote
+from warehouse.changes import snapshot_changes
 from warehouse.database import Warehouse
 from warehouse.generations import current_generation
 from warehouse.items import ItemPage, read_item_page
@@ -63,6 +64,8 @@ class Changes:
     since: int
     since_time: datetime
     upto: int
+    #: the time of snapshot ``upto`` (a catalog made again has other times at the same ids)
+    upto_time: datetime
     items: set[str] | None = field(default_factory=set)
     series: set[str] | None = field(default_factory=set)
 
@@ -87,7 +90,7 @@ def changed_keys(
     if generation is None:
         return set()
     parts = [
-        f"SELECT {column} AS k FROM {function}('{ALIAS}', '{generation}', '{table}', "
+        f"SELECT {column} AS k FROM {function}('{ALIAS}', {quote(generation)}, '{table}', "
         f"{int(first)}, {int(last)})"
         for table, columns in tables.items()
         for column in columns
@@ -145,28 +148,33 @@ class ItemPages:
                 return None
             if changes.known and current > changes.upto:
                 try:
-                    self._add(con, changes, current)
+                    if _snapshot_time(con, changes.upto) != changes.upto_time:
+                        changes.forget()  # not the history the copy was made of
+                    else:
+                        self._add(con, changes, current)
                 except duckdb.Error as exc:
                     log.warning("item pages from the warehouse until the next copy: %s",
                                 first_line(exc))  # fmt: skip
                     changes.forget()
                 changes.upto = current
+                changes.upto_time = _snapshot_time(con, current) or changes.upto_time
             return changes if changes.known else None
 
     @staticmethod
     def _start(con: duckdb.DuckDBPyConnection, copy: IndexFile) -> Changes:
         """The changes since ``copy``: none yet, if its snapshot is in this warehouse's
         history with the same time (a catalog made again starts its ids again)."""
-        changes = Changes(copy.snapshot, copy.snapshot_time, copy.snapshot)
-        row = con.execute(
-            f"SELECT snapshot_time FROM {ALIAS}.snapshots() WHERE snapshot_id = $id",
-            {"id": copy.snapshot},
-        ).fetchone()
-        if row is None or row[0].astimezone(UTC) != copy.snapshot_time:
+        changes = Changes(copy.snapshot, copy.snapshot_time, copy.snapshot, copy.snapshot_time)
+        if _snapshot_time(con, copy.snapshot) != copy.snapshot_time:
             changes.forget()
         return changes
 
     def _add(self, con: duckdb.DuckDBPyConnection, changes: Changes, current: int) -> None:
+        if snapshot_changes(con, changes.upto, current)[1]:
+            # a table or view made again (a rebuild's new generation, new views): the rows
+            # of its tables are not followed across that
+            changes.forget()
+            return
         first, limit = changes.upto + 1, self.max_changed
         items = changed_keys(con, ITEM_TABLES, first, current, limit)
         series = changed_keys(con, SERIES_TABLES, first, current, limit)
@@ -177,3 +185,10 @@ class ItemPages:
         changes.series |= series
         if len(changes.items) > limit or len(changes.series) > limit:
             changes.forget()
+
+
+def _snapshot_time(con: duckdb.DuckDBPyConnection, snapshot: int) -> datetime | None:
+    row = con.execute(
+        f"SELECT snapshot_time FROM {ALIAS}.snapshots() WHERE snapshot_id = $id", {"id": snapshot}
+    ).fetchone()
+    return row[0].astimezone(UTC) if row else None

@@ -38,7 +38,7 @@ from warehouse.page_copy import ItemPages
 from warehouse.search import SearchIndex, SearchQuery
 from web import charts
 from web.dashboard import dashboard_charts
-from web.links import author_url, item_url, safe_href, search_url, series_url
+from web.links import author_url, item_url, outside_href, search_url, series_url
 from web.params import ITEM_TYPES, SORTS, Params
 
 log = logging.getLogger(__name__)
@@ -351,10 +351,12 @@ class _Pages:
 
     def internal_error(self, request: Request, exc: Exception) -> Response:
         log.exception("page %s failed", request.url.path, exc_info=exc)
-        return self.render(
+        response = self.render(
             request, "error.html", status=500, title="Something went wrong",
             message="This page failed; the server's log says why.",
         )  # fmt: skip
+        response.headers.update(HEADERS)  # (answered outside the middleware that adds them)
+        return response
 
 
 def _environment() -> Environment:
@@ -368,7 +370,7 @@ def _environment() -> Environment:
     env.filters["item_url"] = item_url
     env.filters["author_url"] = author_url
     env.filters["series_url"] = series_url
-    env.filters["link"] = safe_href
+    env.filters["link"] = outside_href
     env.filters["thousands"] = lambda n: f"{n:,}" if isinstance(n, int) else n
     env.filters["when"] = lambda t: t.strftime("%Y-%m-%d %H:%M") if t else "-"
     env.globals["search_url"] = search_url

@@ -38,6 +38,13 @@ def safe_href(url: str | None) -> str | None:
     return url
 
 
+def outside_href(url: str | None) -> str | None:
+    """``url`` as a link's target if it is an http, https or ftp URL (``safe_href``): what a
+    harvested URL may be; a harvested ``paper.pdf`` is no path of this site."""
+    href = safe_href(url)
+    return href if href is not None and urlsplit(href).scheme else None
+
+
 def item_url(handle: str) -> str:
     """An item's path in this app: its persistent link's path."""
     return "/" + quote(handle, safe=":")
