@@ -13,20 +13,23 @@ unchanged item's page shows of other items (the titles of the items it cites and
 it, its series' other items) is as of the copy's snapshot: at most one index build behind.
 
 Which items changed is read from DuckLake's change functions for the snapshots committed
-since the last look (a few ms per table, only when the warehouse moved). Past MAX_CHANGED
-items (a re-harvest of a large archive, a rebuild, ``maintain`` rewriting a table), and
-whenever the changes cannot be read, every page is read from the warehouse until the next
-copy.
+since the last look (a few ms per table, only when the warehouse moved), into Bloom filters
+of a fixed size: an item the filter holds by mistake (one in a hundred) is only read from the
+warehouse. Past MAX_CHANGED keys, after a change of the catalog itself (a rebuild's new
+generation, new views), and whenever the changes cannot be read, every page is read from the
+warehouse until the next copy.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
+from rbloom import Bloom
 
 from schemas.handles import handle_key
 from warehouse.catalog import ALIAS, quote
@@ -49,25 +52,37 @@ ITEM_TABLES = {
 }
 #: Table -> its columns holding the keys of the series whose items' pages show its rows.
 SERIES_TABLES: dict[str, tuple[str, ...]] = {"series": ("handle_key",)}
-#: More changed items or series than this since the copy: read every page from the
-#: warehouse until the next copy (the set's memory stays bounded).
-MAX_CHANGED = 100_000
+#: The changed keys the filters are made for (about 6 MB each: a re-harvest of all of RePEc
+#: fits); past them, every page is read from the warehouse until the next copy.
+MAX_CHANGED = 5_000_000
+#: The share of unchanged items that the filters hold by mistake.
+FALSE_POSITIVES = 0.01
+#: Changed keys read from DuckDB at a time.
+_BATCH = 10_000
 _FUNCTIONS = ("ducklake_table_insertions", "ducklake_table_deletions")
 
 
 @dataclass
 class Changes:
     """The items and series whose rows changed after the copy's snapshot ``since``, up to
-    the warehouse's snapshot ``upto``; ``items`` and ``series`` are None when unknown (too
-    many, or unreadable): then no page comes from the copy."""
+    the warehouse's snapshot ``upto``, as Bloom filters of their keys; None when unknown
+    (more than ``capacity``, a change of the catalog, unreadable): then no page comes from
+    the copy."""
 
     since: int
     since_time: datetime
     upto: int
     #: the time of snapshot ``upto`` (a catalog made again has other times at the same ids)
     upto_time: datetime
-    items: set[str] | None = field(default_factory=set)
-    series: set[str] | None = field(default_factory=set)
+    capacity: int = MAX_CHANGED
+    items: Bloom | None = None
+    series: Bloom | None = None
+    #: keys put in the filters so far (a key changed twice counts twice)
+    added: int = 0
+
+    def __post_init__(self) -> None:
+        self.items = Bloom(max(self.capacity, 1), FALSE_POSITIVES)
+        self.series = Bloom(max(self.capacity, 1), FALSE_POSITIVES)
 
     @property
     def known(self) -> bool:
@@ -78,17 +93,13 @@ class Changes:
 
 
 def changed_keys(
-    con: duckdb.DuckDBPyConnection,
-    tables: dict[str, tuple[str, ...]],
-    first: int,
-    last: int,
-    limit: int,
-) -> set[str] | None:
+    con: duckdb.DuckDBPyConnection, tables: dict[str, tuple[str, ...]], first: int, last: int
+) -> Iterator[list[str]]:
     """The keys in ``tables``' key columns of the rows inserted or deleted in the warehouse's
-    snapshots ``first``..``last`` (None when there are more than ``limit``)."""
+    snapshots ``first``..``last``, _BATCH at a time."""
     generation = current_generation(con)
     if generation is None:
-        return set()
+        return
     parts = [
         f"SELECT {column} AS k FROM {function}('{ALIAS}', {quote(generation)}, '{table}', "
         f"{int(first)}, {int(last)})"
@@ -96,10 +107,11 @@ def changed_keys(
         for column in columns
         for function in _FUNCTIONS
     ]
-    union = " UNION ALL ".join(parts)
-    sql = f"SELECT DISTINCT k FROM ({union}) WHERE k IS NOT NULL LIMIT {int(limit) + 1}"
-    keys = {row[0] for row in con.execute(sql).fetchall()}
-    return keys if len(keys) <= limit else None
+    cursor = con.execute(
+        f"SELECT DISTINCT k FROM ({' UNION ALL '.join(parts)}) WHERE k IS NOT NULL"
+    )
+    while rows := cursor.fetchmany(_BATCH):
+        yield [row[0] for row in rows]
 
 
 class ItemPages:
@@ -160,11 +172,11 @@ class ItemPages:
                 changes.upto_time = _snapshot_time(con, current) or changes.upto_time
             return changes if changes.known else None
 
-    @staticmethod
-    def _start(con: duckdb.DuckDBPyConnection, copy: IndexFile) -> Changes:
+    def _start(self, con: duckdb.DuckDBPyConnection, copy: IndexFile) -> Changes:
         """The changes since ``copy``: none yet, if its snapshot is in this warehouse's
         history with the same time (a catalog made again starts its ids again)."""
-        changes = Changes(copy.snapshot, copy.snapshot_time, copy.snapshot, copy.snapshot_time)
+        changes = Changes(copy.snapshot, copy.snapshot_time, copy.snapshot, copy.snapshot_time,
+                          self.max_changed)  # fmt: skip
         if _snapshot_time(con, copy.snapshot) != copy.snapshot_time:
             changes.forget()
         return changes
@@ -175,16 +187,13 @@ class ItemPages:
             # of its tables are not followed across that
             changes.forget()
             return
-        first, limit = changes.upto + 1, self.max_changed
-        items = changed_keys(con, ITEM_TABLES, first, current, limit)
-        series = changed_keys(con, SERIES_TABLES, first, current, limit)
-        if items is None or series is None or changes.items is None or changes.series is None:
-            changes.forget()
-            return
-        changes.items |= items
-        changes.series |= series
-        if len(changes.items) > limit or len(changes.series) > limit:
-            changes.forget()
+        for keys, tables in ((changes.items, ITEM_TABLES), (changes.series, SERIES_TABLES)):
+            for batch in changed_keys(con, tables, changes.upto + 1, current):
+                changes.added += len(batch)
+                if keys is None or changes.added > changes.capacity:
+                    changes.forget()
+                    return
+                keys.update(batch)
 
 
 def _snapshot_time(con: duckdb.DuckDBPyConnection, snapshot: int) -> datetime | None:
