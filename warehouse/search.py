@@ -49,6 +49,9 @@ from warehouse.search_index import (
 from warehouse.statements import first_line
 
 SORTS = ("relevance", "date")
+#: Relevance scores closer than this rank as equal (then by handle): 2^-16, so that the sum of
+#: the scores of a query's words (each under 20), shifted past a docid's 32 bits, fits a BIGINT.
+SCORE_STEP = 2.0**-16
 MAX_PER_PAGE = 100
 
 
@@ -123,9 +126,11 @@ _FILTERS = {
     "item_type": "d.item_type = lower(trim($item_type))",
     "jel": "contains(d.jel, ' ' || upper(trim($jel)))",
 }
+#: The hits' cards, by docid (listed in the SQL as numbers: a lookup in ``docs``' index, 1.5 ms
+#: against 4 ms for a list parameter).
 _CARDS = """
 SELECT docid, handle, title, year, item_type, series_handle, series_name, authors
-FROM docs WHERE docid IN (SELECT unnest($ids::INTEGER[]))
+FROM docs WHERE docid IN ({ids})
 """
 
 
@@ -144,7 +149,9 @@ def _page_query(query: SearchQuery, terms: list[int] | None) -> tuple[str, dict[
         if len(conditions) > 1 or query.sort == "date":
             source += " JOIN docs d ON d.docid = p0.docid"
     if score is not None and query.sort == "relevance":
-        order = f"{{'score': {score}, 'docid': -{docid}}}"  # ties: by handle, as docids are
+        # one BIGINT orders by score, then by handle as docids do (a STRUCT key took twice as
+        # long over a million matches); scores are compared to SCORE_STEP
+        order = f"(round(({score}) / {SCORE_STEP})::BIGINT << 32) - {docid}"
         ranked = [f"arg_max({column}, {order}, $depth)" for column in (docid, score)]
     else:
         scores = "NULL" if score is None else f"arg_min({score}, d.date_rank, $depth)"
@@ -218,7 +225,7 @@ class IndexFile:
         ids, scores = row[1][start:], (row[2] or [None] * len(row[1]))[start:]
         if not ids:
             return row[0], []
-        cursor = con.execute(_CARDS, {"ids": ids})
+        cursor = con.execute(_CARDS.format(ids=", ".join(str(int(i)) for i in ids)))
         columns = [d[0] for d in cursor.description or ()][1:]
         cards = {r[0]: dict(zip(columns, r[1:], strict=True)) for r in cursor.fetchall()}
         return row[0], [SearchHit(**cards[i], score=s) for i, s in zip(ids, scores, strict=True)]
