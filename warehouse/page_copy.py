@@ -1,10 +1,10 @@
 """Item pages from the page copy where it is current, from the warehouse where it is not.
 
-At a million items an item page read from the DuckLake takes about 120 ms, more while a
+At a million items an item page read from the DuckLake takes about 125 ms, more while a
 harvest adds files: each statement reads which files hold what, their Parquet footers and a
 row group of each column read. Read from the copy of the page tables kept beside the search
 index (``items.ITEM_PAGE_TABLES``: a native DuckDB file of the index's snapshot) it takes about
-25 ms.
+30 ms.
 
 The copy is of the snapshot the index was built from, so the items whose own rows changed
 since (in ``articles``, ``authors``, ``references``, ``citations`` or ``citation_counts``, or

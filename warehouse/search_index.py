@@ -223,6 +223,8 @@ def write_index(con: duckdb.DuckDBPyConnection, snapshot: Snapshot, scratch: Pat
             path.unlink(missing_ok=True)
 
 
+#: How much less CPU priority a build process takes (``nice``): it is background work.
+NICENESS = 10
 #: Rows a copied table is sorted by at once: DuckDB could not sort a million items' page
 #: rows (abstracts, lists of files) within BUILD_MEMORY_LIMIT at once.
 COPY_BATCH = 100_000
@@ -323,7 +325,11 @@ def remove(folder: Path, prefix: str) -> None:
 
 def main() -> int:
     """``python -m warehouse.search_index``: one build, in a process of its own
-    (``warehouse.search``), the job as JSON on stdin; an error is one line on stderr."""
+    (``warehouse.search``), the job as JSON on stdin; an error is one line on stderr. It
+    runs at a lower priority (NICENESS): the pages and searches served meanwhile come
+    first."""
+    with suppress(OSError, AttributeError):  # (no os.nice on Windows)
+        os.nice(NICENESS)
     job = json.load(sys.stdin)
     try:
         snapshot = Snapshot(int(job["snapshot"]), datetime.fromisoformat(job["snapshot_time"]))
