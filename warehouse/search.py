@@ -4,8 +4,9 @@ The index is a DuckDB file built from one snapshot of the warehouse (``warehouse
 says how). An item matches when it has every stem of the query's words (stop words aside);
 it ranks by the sum of their BM25F scores, ties by handle, or by date.
 
-At one million items (``python -m benchmarks.search``): a search takes 18 ms (median; 34 ms
-at the 95th percentile), the build 100 s with 825 MB of peak RSS, the file 480 MB. The ``fts``
+At one million items (``python -m benchmarks.search``): a search takes 16 ms (median; 28 ms
+at the 95th percentile), the build of its tables 104 s with 804 MB of peak RSS, 482 MB (the
+page copy beside them adds about 30 s and 400 MB). The ``fts``
 extension's own index answered the same queries with ``match_bm25`` in a second: it scans
 every posting of every item, where ``postings`` here is read only at the query's stems.
 
