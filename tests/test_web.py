@@ -25,8 +25,7 @@ from flows.datadir import DataDir
 from schemas.errors import WarehouseError
 from tests.conftest import TALIBAN, query
 from tests.web_server import BROKEN, HOSTILE, HOSTILE_TITLE, HOSTILE_URL, get, web_server
-from warehouse.search import SearchIndex
-from warehouse.search_index import Snapshot
+from warehouse.search import SearchIndex, SearchQuery, SearchResults
 from web.server import bind
 
 SVG = "{http://www.w3.org/2000/svg}svg"
@@ -176,6 +175,22 @@ def test_every_answer_forbids_scripts_and_sniffing(site: str) -> None:
         assert headers["x-content-type-options"] == "nosniff"
 
 
+def test_a_page_that_fails_is_a_500_page_with_the_same_headers(
+    tmp_path: Path, sample: DataDir
+) -> None:
+    class FailingIndex(SearchIndex):
+        def search(self, query: SearchQuery) -> SearchResults:
+            raise RuntimeError("a bug")
+
+    copy = DataDir(tmp_path / "data")
+    shutil.copytree(sample.root, copy.root, ignore=shutil.ignore_patterns("search"))
+    with web_server(copy, FailingIndex) as base:
+        response = get(base + "/search", q="taliban")
+    assert response.status_code == 500 and "a bug" not in response.text
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
 def test_a_deleted_item_says_so(site: str) -> None:
     doc = page(site, "/RePEc:pra:mprapa:126702", status=410)
     assert "was deleted by its archive" in text(doc, "deleted")
@@ -273,9 +288,9 @@ def test_a_search_while_the_first_index_is_built_is_told_to_come_back(
     release = threading.Event()
 
     class SlowIndex(SearchIndex):
-        def refresh(self, snapshot: Snapshot | None = None) -> bool:
+        def refresh(self) -> bool:
             release.wait(60)
-            return super().refresh(snapshot)
+            return super().refresh()
 
     copy = DataDir(tmp_path / "data")
     shutil.copytree(sample.root, copy.root, ignore=shutil.ignore_patterns("search"))
@@ -295,7 +310,7 @@ def test_a_search_while_the_first_index_is_built_is_told_to_come_back(
 
 def test_a_first_index_that_cannot_be_built_says_why(tmp_path: Path, sample: DataDir) -> None:
     class BrokenIndex(SearchIndex):
-        def refresh(self, snapshot: Snapshot | None = None) -> bool:
+        def refresh(self) -> bool:
             raise WarehouseError("no space left on device")
 
     copy = DataDir(tmp_path / "data")

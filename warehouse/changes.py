@@ -7,6 +7,7 @@ unchanged is not reported.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -53,6 +54,16 @@ def changes_since(
 #: What a snapshot's ``changes`` says of rows written, by table id; any other change (a table
 #: or schema made or dropped, a view replaced) counts as a change of every table.
 _ROW_CHANGES = ("tables_inserted_into", "tables_deleted_from")
+
+
+def snapshot_time(con: duckdb.DuckDBPyConnection, snapshot: int) -> datetime | None:
+    """When the attached warehouse's snapshot ``snapshot`` was committed (UTC), or None when
+    its history has no such snapshot: with the id, this tells a history from one made again,
+    whose ids start over."""
+    row = con.execute(
+        f"SELECT snapshot_time FROM {ALIAS}.snapshots() WHERE snapshot_id = $id", {"id": snapshot}
+    ).fetchone()
+    return row[0].astimezone(UTC) if row else None
 
 
 def snapshot_changes(

@@ -26,14 +26,14 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
 from rbloom import Bloom
 
 from schemas.handles import handle_key
 from warehouse.catalog import ALIAS, quote
-from warehouse.changes import snapshot_changes
+from warehouse.changes import snapshot_changes, snapshot_time
 from warehouse.database import Warehouse
 from warehouse.generations import current_generation
 from warehouse.items import ItemPage, read_item_page
@@ -160,7 +160,7 @@ class ItemPages:
                 return None
             if changes.known and current > changes.upto:
                 try:
-                    if _snapshot_time(con, changes.upto) != changes.upto_time:
+                    if snapshot_time(con, changes.upto) != changes.upto_time:
                         changes.forget()  # not the history the copy was made of
                     else:
                         self._add(con, changes, current)
@@ -169,7 +169,7 @@ class ItemPages:
                                 first_line(exc))  # fmt: skip
                     changes.forget()
                 changes.upto = current
-                changes.upto_time = _snapshot_time(con, current) or changes.upto_time
+                changes.upto_time = snapshot_time(con, current) or changes.upto_time
             return changes if changes.known else None
 
     def _start(self, con: duckdb.DuckDBPyConnection, copy: IndexFile) -> Changes:
@@ -177,7 +177,7 @@ class ItemPages:
         history with the same time (a catalog made again starts its ids again)."""
         changes = Changes(copy.snapshot, copy.snapshot_time, copy.snapshot, copy.snapshot_time,
                           self.max_changed)  # fmt: skip
-        if _snapshot_time(con, copy.snapshot) != copy.snapshot_time:
+        if snapshot_time(con, copy.snapshot) != copy.snapshot_time:
             changes.forget()
         return changes
 
@@ -194,10 +194,3 @@ class ItemPages:
                     changes.forget()
                     return
                 keys.update(batch)
-
-
-def _snapshot_time(con: duckdb.DuckDBPyConnection, snapshot: int) -> datetime | None:
-    row = con.execute(
-        f"SELECT snapshot_time FROM {ALIAS}.snapshots() WHERE snapshot_id = $id", {"id": snapshot}
-    ).fetchone()
-    return row[0].astimezone(UTC) if row else None

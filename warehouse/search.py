@@ -34,7 +34,7 @@ import duckdb
 
 from schemas.errors import BadParameter, QueryError, WarehouseError
 from warehouse.catalog import ALIAS, Catalog
-from warehouse.changes import tables_changed
+from warehouse.changes import snapshot_time, tables_changed
 from warehouse.database import Warehouse
 from warehouse.items import ItemPage, read_item_page
 from warehouse.search_index import (
@@ -108,15 +108,15 @@ LEFT JOIN terms t USING (term)
 """
 
 
-def _matches(terms: list[int]) -> tuple[str, str]:
-    """FROM and score of the items that have every stem of ``terms`` (rarest first): a chain
-    of joins on the item, which the filters on ``docs d`` join into, not an aggregation of
-    every posting of every stem (three stems in most of a million items: 60 ms, against
-    200 ms grouped)."""
+def _matches(terms: list[int]) -> tuple[str, str, str]:
+    """FROM, condition and score of the items that have every stem of ``terms`` (rarest
+    first): a chain of joins on the item, which the filters on ``docs d`` join into, not an
+    aggregation of every posting of every stem (three stems in most of a million items:
+    60 ms, against 200 ms grouped)."""
     joins = "".join(f" JOIN postings p{n} ON p{n}.docid = p0.docid AND p{n}.termid = {int(t)}"
                     for n, t in enumerate(terms) if n)  # fmt: skip
     score = " + ".join(f"p{n}.score" for n in range(len(terms)))
-    return f"postings p0{joins}", score
+    return f"postings p0{joins}", f"p0.termid = {int(terms[0])}", score
 
 
 #: SearchQuery field -> its condition on ``docs d``.
@@ -145,10 +145,11 @@ def _page_query(query: SearchQuery, terms: list[int] | None) -> tuple[str, dict[
     if terms is None:
         source, docid, score = "docs d", "d.docid", None
     else:
-        (source, score), docid = _matches(terms), "p0.docid"
-        conditions.insert(0, f"p0.termid = {int(terms[0])}")
-        if len(conditions) > 1 or query.sort == "date":
+        source, matched, score = _matches(terms)
+        docid = "p0.docid"
+        if conditions or query.sort == "date":
             source += " JOIN docs d ON d.docid = p0.docid"
+        conditions.insert(0, matched)
     if score is not None and query.sort == "relevance":
         # one BIGINT orders by score, then by handle as docids do (a STRUCT key took twice as
         # long over a million matches); scores are compared to SCORE_STEP
@@ -264,17 +265,15 @@ class SearchIndex:
         """Whether an index is open to search (else the next search builds one first)."""
         return self._current is not None
 
-    def refresh(self, snapshot: Snapshot | None = None) -> bool:
+    def refresh(self) -> bool:
         """Build the index of the warehouse's latest snapshot if the one in use is older (or
         there is none) and swap it in; whether the index changed. Searches go on meanwhile."""
         with self._refreshing:
-            snapshot = snapshot or self.latest()
+            snapshot = self.latest()
             current = self._current
             if current is not None and self._path(snapshot) == current.path:
                 return False
-            if current is not None and not bool(
-                self.read_warehouse(lambda: self._changed(current))
-            ):
+            if current is not None and not self.read_warehouse(lambda: self._changed(current)):
                 return False  # the commits since wrote none of its tables (a harvest's log)
             index = self._open_or_build(snapshot)
             with self._lock:
@@ -334,11 +333,7 @@ class SearchIndex:
         """Whether the warehouse changed what ``index`` holds since its snapshot (or is not
         the history it was built from)."""
         with self.warehouse.connect(read_only=True) as con:
-            row = con.execute(
-                f"SELECT snapshot_time FROM {ALIAS}.snapshots() WHERE snapshot_id = $id",
-                {"id": index.snapshot},
-            ).fetchone()
-            if row is None or row[0].astimezone(UTC) != index.snapshot_time:
+            if snapshot_time(con, index.snapshot) != index.snapshot_time:
                 return True
             return tables_changed(con, index.snapshot, SOURCE_TABLES)
 

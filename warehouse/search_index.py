@@ -37,9 +37,10 @@ from warehouse.database import MEMORY_LIMIT
 from warehouse.items import ITEM_PAGE_TABLES, ITEM_PAGE_TABLES_REORDERED, ITEM_PAGE_VIEWS
 from warehouse.statements import first_line, run_script
 
-#: The warehouse tables an index file is made of (its search tables and its page copy): a
-#: snapshot that wrote none of them needs no new file.
-SOURCE_TABLES = ("articles", "authors", "references", "citations", "citation_counts", "series")
+#: The warehouse tables an index file is made of: those of its page copy, which hold those its
+#: search tables are made of (``articles``, ``series``, ``authors``). A snapshot that wrote
+#: none of them needs no new file.
+SOURCE_TABLES = tuple(ITEM_PAGE_TABLES)
 #: The index's layout; files of another format are never reused.
 FORMAT = 2
 #: DuckDB's memory for a build (it spills the rest to the folder), and both kinds' threads.

@@ -21,7 +21,6 @@ from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
@@ -78,7 +77,7 @@ def create_app(
     search: SearchIndex,
     refresh_every: float | None = REFRESH_EVERY,
     now: Callable[[], datetime] = lambda: datetime.now(UTC).replace(tzinfo=None),
-) -> Starlette:
+) -> ASGIApp:
     """The app over ``warehouse``; ``search`` is refreshed every ``refresh_every`` seconds
     by a thread of its own (None: only when a search finds no index)."""
     pages = _Pages(warehouse, search, now, building_elsewhere=refresh_every is not None)
@@ -118,10 +117,8 @@ def create_app(
         RepecHarvestError: pages.unavailable,
         Exception: pages.internal_error,
     }
-    return Starlette(
-        routes=routes, exception_handlers=handlers, lifespan=lifespan,
-        middleware=[Middleware(_WithHeaders)],
-    )  # fmt: skip
+    # outermost, so that a 500 (answered by Starlette's outermost middleware) has them too
+    return _WithHeaders(Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan))
 
 
 class _WithHeaders:
@@ -351,12 +348,10 @@ class _Pages:
 
     def internal_error(self, request: Request, exc: Exception) -> Response:
         log.exception("page %s failed", request.url.path, exc_info=exc)
-        response = self.render(
+        return self.render(
             request, "error.html", status=500, title="Something went wrong",
             message="This page failed; the server's log says why.",
         )  # fmt: skip
-        response.headers.update(HEADERS)  # (answered outside the middleware that adds them)
-        return response
 
 
 def _environment() -> Environment:

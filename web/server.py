@@ -8,7 +8,7 @@ import socket
 from collections.abc import Callable
 
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from schemas.errors import ConfigError
 
@@ -39,12 +39,12 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
-def server(app: Starlette) -> uvicorn.Server:
+def server(app: ASGIApp) -> uvicorn.Server:
     """A uvicorn server of ``app`` (``run(sockets=[...])`` serves until ``should_exit``)."""
     return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
 
 
-def serve(app: Starlette, sock: socket.socket, announce: Callable[[str], None]) -> None:
+def serve(app: ASGIApp, sock: socket.socket, announce: Callable[[str], None]) -> None:
     """Serve ``app`` on ``sock`` until interrupted (Ctrl-C, SIGTERM)."""
     announce(url_of(sock))
     try:
